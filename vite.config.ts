@@ -1,0 +1,11 @@
+import { defineConfig } from 'vite';
+
+// onnxruntime-web must not be pre-bundled: pre-bundling breaks its `new URL('*.wasm', import.meta.url)`.
+export default defineConfig({
+  server: { port: 5173, strictPort: true, host: '127.0.0.1' },
+  preview: { port: 5173, strictPort: true, host: '127.0.0.1' },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  worker: { format: 'es' },
+  oxc: { jsx: { runtime: 'automatic' } },
+  build: { target: 'es2022', chunkSizeWarningLimit: 2048 },
+});
