@@ -13,6 +13,7 @@
 //   past_key_values.{i}.key / .value             KV cache of layer i, [1, kv_heads, P, head_dim]
 //   → logits        float32 [1, vocab]           last position only
 //   → present.{i}.key / .value                   [1, kv_heads, P + S, head_dim]
+// KV cache tensors use the variant's activation type: float16 for q4f16 / fp16, float32 for q4 / fp32.
 // Targets may add inputs (e.g. fixed-capacity cache lengths for WebGPU); they are listed next to
 // the builder that adds them.
 
@@ -32,3 +33,18 @@ export const DECODER_OUTPUTS = {
   presentKey: (i: number) => `present.${i}.key`,
   presentValue: (i: number) => `present.${i}.value`,
 } as const;
+
+// WebGPU-target decoder (decoder-webgpu.ts): a fixed-capacity KV cache updated in place.
+//   past_key_values.{i}.key / .value   [1, kv_heads, max_cache_length, head_dim]; the runtime binds the
+//                                      same GPU buffers as present.{i}.key / .value (share-buffer)
+//   position_ids          int64 [1, S]   absolute positions P .. P+S−1 of the new tokens
+//   seqlens_k             int32 [1]      P + S − 1
+//   total_sequence_length int32 []       P + S (valid cache length after this step)
+//   → next_token          int64 [1]      argmax of logits (the only value a decode step reads back)
+export const WEBGPU_DECODER_INPUTS = {
+  positionIds: 'position_ids',
+  seqlensK: 'seqlens_k',
+  totalSequenceLength: 'total_sequence_length',
+} as const;
+
+export const WEBGPU_DECODER_OUTPUTS = { nextToken: 'next_token' } as const;

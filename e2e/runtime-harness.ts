@@ -1,0 +1,174 @@
+// Page side of the runtime test harness: Playwright calls `window.harness.*` through page.evaluate.
+// It drives the real inference worker (workers/inference.worker.ts) and small test workers, and can
+// edit the browser cache (OPFS) to simulate corruption and interrupted downloads.
+import * as Comlink from 'comlink';
+import { startInferenceWorker, type InferenceWorker } from '../workers/inference-api.ts';
+import type { AskEvent, AskRequest, ImageInput, LoadOptions, LoadProgress, ModelSource } from '../src/runtime/api-types.ts';
+import type { FeedSpec, HarnessWorkerApi } from './runtime-harness.worker.ts';
+
+type PlainFeeds = Record<string, { type: FeedSpec['type']; data: number[]; dims: number[] }>;
+
+async function runGraph(guard: 'auto' | 'never', model: number[], feeds: PlainFeeds, output: string) {
+  const worker = new Worker(new URL('./runtime-harness.worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const api = Comlink.wrap<HarnessWorkerApi>(worker);
+    const typed: Record<string, FeedSpec> = {};
+    for (const [name, f] of Object.entries(feeds)) {
+      const data = f.type === 'float32' ? Float32Array.from(f.data) : f.type === 'int32' ? Int32Array.from(f.data) : BigInt64Array.from(f.data.map(BigInt));
+      typed[name] = { type: f.type, data, dims: f.dims };
+    }
+    const r = await api.runGraph(guard, Uint8Array.from(model), typed, output);
+    return { capabilities: r.capabilities, data: Array.from(r.data) };
+  } finally {
+    worker.terminate();
+  }
+}
+
+async function timeGraph(model: number[] | string, feeds: PlainFeeds, runs: number) {
+  const worker = new Worker(new URL('./runtime-harness.worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const typed: Record<string, FeedSpec> = {};
+    for (const [name, f] of Object.entries(feeds)) {
+      const data = f.type === 'float32' ? Float32Array.from(f.data) : f.type === 'int32' ? Int32Array.from(f.data) : BigInt64Array.from(f.data.map(BigInt));
+      typed[name] = { type: f.type, data, dims: f.dims };
+    }
+    return await Comlink.wrap<HarnessWorkerApi>(worker).timeGraph(typeof model === 'string' ? new URL(model, location.href).href : Uint8Array.from(model), typed, runs);
+  } finally {
+    worker.terminate();
+  }
+}
+
+// ---- the inference worker ----
+
+let rt: InferenceWorker | undefined;
+const need = () => {
+  if (!rt) throw new Error('call harness.start() first');
+  return rt.api;
+};
+
+/** An image as plain JSON from the test: RGBA bytes as a number array. */
+interface PlainImage {
+  width: number;
+  height: number;
+  rgba: number[];
+}
+
+type PlainVisual = { kind: 'none' } | { kind: 'images'; images: PlainImage[] } | { kind: 'video'; frames: { image: PlainImage; timestamp: number }[] };
+
+async function toImage(p: PlainImage, bitmap: boolean): Promise<ImageInput> {
+  const data = Uint8ClampedArray.from(p.rgba);
+  if (!bitmap) return { width: p.width, height: p.height, data };
+  return createImageBitmap(new ImageData(data, p.width, p.height), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+}
+
+const harness = {
+  runGraph,
+  timeGraph,
+
+  start() {
+    rt?.terminate();
+    rt = startInferenceWorker();
+  },
+
+  capabilities: () => need().capabilities(),
+
+  async load(source: ModelSource, options: LoadOptions = {}) {
+    const progress: LoadProgress[] = [];
+    const model = await need().loadModel(source, options, Comlink.proxy((p: LoadProgress) => void progress.push(p)));
+    // Progress messages are sent without waiting: let the last ones arrive.
+    await new Promise((r) => setTimeout(r, 50));
+    return { model, progress };
+  },
+
+  /** Loads a folder picked through <input webkitdirectory> (files set by Playwright's setInputFiles). */
+  async loadFromInput(selector: string, options: LoadOptions = {}) {
+    const input = document.querySelector<HTMLInputElement>(selector);
+    if (!input?.files?.length) throw new Error(`no files chosen in ${selector}`);
+    return harness.load({ kind: 'files', files: [...input.files] }, options);
+  },
+
+  /**
+   * Asks a question; `cancelAfter` cancels once that many tokens streamed. Returns the final event,
+   * every streamed event, and the main thread's long tasks (ms) observed meanwhile.
+   */
+  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; bitmaps?: boolean; returnLogits?: boolean } = {}) {
+    const api = need();
+    let v: AskRequest['visual'] = { kind: 'none' };
+    const transfer: Transferable[] = [];
+    if (visual.kind === 'images') v = { kind: 'images', images: await Promise.all(visual.images.map((i) => toImage(i, Boolean(o.bitmaps)))) };
+    if (visual.kind === 'video') v = { kind: 'video', frames: await Promise.all(visual.frames.map(async (f) => ({ image: await toImage(f.image, Boolean(o.bitmaps)), timestamp: f.timestamp }))) };
+    if (v.kind === 'images') for (const i of v.images) if (i instanceof ImageBitmap) transfer.push(i);
+    if (v.kind === 'video') for (const f of v.frames) if (f.image instanceof ImageBitmap) transfer.push(f.image);
+
+    const longTasks: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) longTasks.push(e.duration);
+    });
+    observer.observe({ type: 'longtask' });
+    const events: AskEvent[] = [];
+    let tokens = 0;
+    const onEvent = Comlink.proxy((e: AskEvent) => {
+      events.push(e);
+      if (e.type === 'token' && ++tokens === o.cancelAfter) void api.cancel();
+    });
+    const request: AskRequest & { returnLogits?: boolean } = { question, visual: v, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits };
+    try {
+      const done = await api.ask(Comlink.transfer(request, transfer), onEvent);
+      await new Promise((r) => setTimeout(r, 50));
+      return { done: { ...done, logits: done.logits?.map((l) => Array.from(l)) }, events, longTasks };
+    } finally {
+      observer.disconnect();
+    }
+  },
+
+  cancel: () => need().cancel(),
+  unload: () => need().unload(),
+  list: () => need().listCachedModels(),
+  remove: (id: string) => need().deleteCachedModel(id),
+  storage: () => need().storageInfo(),
+
+  // ---- OPFS edits (the cache's layout is molmo2-web/blobs/<sha256>[.part]) ----
+
+  async clearCache() {
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry('molmo2-web', { recursive: true }).catch(() => {});
+  },
+
+  async blobNames(): Promise<string[]> {
+    const root = await navigator.storage.getDirectory();
+    const blobs = await (await root.getDirectoryHandle('molmo2-web')).getDirectoryHandle('blobs');
+    const out: string[] = [];
+    for await (const name of (blobs as unknown as { keys(): AsyncIterable<string> }).keys()) out.push(name);
+    return out.sort();
+  },
+
+  /** Overwrites `count` bytes at `at` of a cached file (keeps its size). */
+  async corruptBlob(sha: string, at = 0, count = 16) {
+    const root = await navigator.storage.getDirectory();
+    const blobs = await (await root.getDirectoryHandle('molmo2-web')).getDirectoryHandle('blobs');
+    const w = await (await blobs.getFileHandle(sha)).createWritable({ keepExistingData: true });
+    await w.seek(at);
+    await w.write(new Uint8Array(count).fill(0xa5));
+    await w.close();
+  },
+
+  /** Turns a complete cached file into an interrupted download holding its first `keep` bytes. */
+  async truncateToPartial(sha: string, keep: number) {
+    const root = await navigator.storage.getDirectory();
+    const blobs = await (await root.getDirectoryHandle('molmo2-web')).getDirectoryHandle('blobs');
+    const file = await (await blobs.getFileHandle(sha)).getFile();
+    const head = new Uint8Array(await file.slice(0, keep).arrayBuffer());
+    const w = await (await blobs.getFileHandle(`${sha}.part`, { create: true })).createWritable();
+    await w.write(head);
+    await w.close();
+    await blobs.removeEntry(sha);
+  },
+};
+
+declare global {
+  interface Window {
+    harness: typeof harness;
+  }
+}
+window.harness = harness;
+document.body.dataset.ready = 'true';

@@ -1,0 +1,104 @@
+// The converted test model for the runtime browser tests: a tiny random Molmo2 in the published
+// Hugging Face layout (real Qwen3 tokenizer and token ids, released 378 px / 14 px ViT geometry, the
+// tiny widths of tools/lib/tiny-checkpoint.ts) with a decoder head size of 16 and width 96, so the
+// WebGPU-target decoder uses GroupQueryAttention with its static KV cache (head_dim % 8 = 0) and an
+// int4 embedding table (d_model % 32 = 0). It is
+// written with the real converter into public/models/, served by Vite like any converted model, and
+// rebuilt only when the builders' sources change.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseMolmo2Config, type Molmo2Config } from '../src/molmo2/config.ts';
+import { randomTensors, type MemoryTensors } from '../src/molmo2/reference/testing.ts';
+import { writeSafetensors } from '../src/molmo2/safetensors.ts';
+import { MOLMO2_4B_ASSETS, readAssetJson, VERBATIM_CONFIG_FILES } from '../tools/lib/assets.ts';
+import { convertCheckpoint } from '../tools/lib/converter.ts';
+import { buildTokenizerJson, scaledConfigJson } from '../tools/lib/tiny-checkpoint.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const MODEL_NAME = 'e2e-runtime-tiny';
+export const MODEL_URL = `/models/${MODEL_NAME}/`;
+export const MODEL_DIR = join(ROOT, 'public', 'models', MODEL_NAME);
+const WORK = join(ROOT, '.cache', 'e2e-runtime');
+const SEED = 5;
+
+export interface RuntimeModel {
+  config: Molmo2Config;
+  tensors: MemoryTensors;
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+}
+
+async function configJson(): Promise<Record<string, unknown>> {
+  const json = await scaledConfigJson('tiny');
+  // head_dim 16 for GroupQueryAttention; d_model 96 (a multiple of 32) for the int4 embedding table.
+  // Widths stay distinct: 4 heads × 16 = 64 query width ≠ 96.
+  Object.assign(json.text_config as Record<string, unknown>, { head_dim: 16, hidden_size: 96 });
+  (json.adapter_config as Record<string, unknown>).text_hidden_size = 96;
+  return json;
+}
+
+/** Hash of everything the converted folder depends on. */
+async function fingerprint(config: Record<string, unknown>): Promise<string> {
+  const h = createHash('sha256').update(JSON.stringify(config)).update(String(SEED));
+  for (const dir of ['src/molmo2/onnx', 'tools/lib']) {
+    for (const f of (await readdir(join(ROOT, dir))).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts')).sort()) {
+      h.update(f).update(await readFile(join(ROOT, dir, f)));
+    }
+  }
+  h.update(await readFile(join(ROOT, 'src/molmo2/tensors.ts')));
+  return h.digest('hex');
+}
+
+let cached: Promise<RuntimeModel> | undefined;
+
+/** Builds (once) and describes the test model; the weights are regenerated in memory for references. */
+export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise<RuntimeModel> {
+  cached ??= build(log);
+  return cached;
+}
+
+async function build(log: (m: string) => void): Promise<RuntimeModel> {
+  const json = await configJson();
+  const generation = await readAssetJson('generation_config.json');
+  const check = parseMolmo2Config(json, generation);
+  if (!check.config) throw new Error(`test config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
+  const config = check.config;
+  const tensors = randomTensors(config, SEED);
+  const tokenizerJson = await buildTokenizerJson();
+  const tokenizerConfig = await readAssetJson('tokenizer_config.json');
+
+  const stamp = join(WORK, 'fingerprint');
+  const want = await fingerprint(json);
+  const have = existsSync(stamp) ? await readFile(stamp, 'utf8') : '';
+  if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return { config, tensors, tokenizerJson, tokenizerConfig };
+
+  log(`building ${MODEL_DIR}`);
+  const ckpt = join(WORK, 'checkpoint');
+  await rm(ckpt, { recursive: true, force: true });
+  await mkdir(ckpt, { recursive: true });
+  await writeFile(join(ckpt, 'config.json'), JSON.stringify(json, null, 2));
+  for (const f of VERBATIM_CONFIG_FILES) await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
+  await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+  const shard = 'model-00001-of-00001.safetensors';
+  const entries = [...tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
+  await writeFile(join(ckpt, shard), writeSafetensors(entries));
+  const index = {
+    metadata: { total_size: entries.reduce((s, e) => s + e.data.byteLength, 0), random_weights: true },
+    weight_map: Object.fromEntries(entries.map((e) => [e.name, shard])),
+  };
+  await writeFile(join(ckpt, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
+  await convertCheckpoint({
+    source: ckpt,
+    out: MODEL_DIR,
+    dtypes: ['q4', 'fp32'],
+    targets: ['webgpu', 'cpu'],
+    name: 'Molmo2 e2e tiny (random weights)',
+    sourceLabel: { repo: 'molmo2-web/e2e-runtime-tiny', revision: `seed-${SEED}` },
+    log,
+  });
+  await writeFile(stamp, want);
+  return { config, tensors, tokenizerJson, tokenizerConfig };
+}

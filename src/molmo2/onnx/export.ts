@@ -1,0 +1,76 @@
+// Converts one variant (dtype × target) of a Molmo2 checkpoint into its vision and decoder graphs,
+// streaming the weights tensor by tensor into external-data chunks written through `write`.
+import type { Molmo2Config } from '../config.ts';
+import type { Dtype, GraphFiles, Target } from '../manifest.ts';
+import { CheckedWeights, type WeightSource } from './checked-weights.ts';
+import { buildDecoder, type DecoderBuilder, type DecoderOptions } from './decoder.ts';
+import { ModelFile, type WriteFile } from './graph.ts';
+import { DEFAULT_Q4, precisionOf, type Q4Settings } from './layers.ts';
+import { buildVision } from './vision.ts';
+
+export interface ExportOptions {
+  config: Molmo2Config;
+  weights: WeightSource;
+  dtype: Dtype;
+  target: Target;
+  /** Writes one output file; `relPath` is relative to the model folder, with forward slashes. */
+  write: WriteFile;
+  log?: (msg: string) => void;
+  /** Largest external-data chunk (default 1 GiB). */
+  maxChunkBytes?: number;
+  /** Quantize the vision linears too in q4 / q4f16 variants (default true). */
+  quantizeVision?: boolean;
+  q4?: Partial<Q4Settings>;
+  /** Test hooks for the decoder (mask rule, logits of every position). */
+  decoder?: Pick<DecoderOptions, 'mask' | 'logits'>;
+}
+
+const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
+const TARGETS: readonly Target[] = ['webgpu', 'cpu'];
+
+/**
+ * Writes `onnx/<target>/vision_<dtype>.onnx` and `onnx/<target>/decoder_<dtype>.onnx` with their
+ * `.onnx_data` chunks; returns [vision, decoder].
+ */
+export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> {
+  const { dtype, target } = opts;
+  if (!DTYPES.includes(dtype)) throw new Error(`unknown dtype "${String(dtype)}" (choose ${DTYPES.join(', ')})`);
+  if (!TARGETS.includes(target)) throw new Error(`unknown target "${String(target)}" (choose ${TARGETS.join(', ')})`);
+  const log = opts.log ?? (() => {});
+  const precision = precisionOf(dtype);
+  const q4 = { ...DEFAULT_Q4, ...opts.q4 };
+  const weights = new CheckedWeights(opts.config, opts.weights);
+  const dir = `onnx/${target}`;
+  const fileOptions = { maxChunkBytes: opts.maxChunkBytes };
+
+  const vision = new ModelFile(dir, `vision_${dtype}`, opts.write, fileOptions);
+  log(`${dir}/vision_${dtype}.onnx: building`);
+  await buildVision(vision.graph, weights, { precision, q4, quantizeVision: opts.quantizeVision });
+  const visionFiles = await vision.finish();
+
+  const decoder = new ModelFile(dir, `decoder_${dtype}`, opts.write, fileOptions);
+  const build = target === 'webgpu' ? await webgpuDecoderBuilder(log) : buildDecoder;
+  log(`${dir}/decoder_${dtype}.onnx: building`);
+  await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
+  const decoderFiles = await decoder.finish();
+  return [visionFiles, decoderFiles];
+}
+
+/** decoder-webgpu.ts's `buildDecoder` when that module exists, else the portable decoder. */
+async function webgpuDecoderBuilder(log: (msg: string) => void): Promise<DecoderBuilder> {
+  const specifier = './decoder-webgpu.ts';
+  let mod: { buildDecoder?: unknown } | undefined;
+  try {
+    mod = (await import(/* @vite-ignore */ specifier)) as { buildDecoder?: unknown };
+  } catch (e) {
+    if (!isModuleNotFound(e)) throw e;
+  }
+  if (typeof mod?.buildDecoder === 'function') return mod.buildDecoder as DecoderBuilder;
+  log('webgpu target: no WebGPU-specific decoder builder (decoder-webgpu.ts); using the portable decoder, which also runs on the WebGPU EP');
+  return buildDecoder;
+}
+
+function isModuleNotFound(e: unknown): boolean {
+  const message = (e as { message?: string })?.message ?? '';
+  return message.includes('decoder-webgpu') && /Cannot find module|Failed to load url|does not exist|not found/i.test(message);
+}

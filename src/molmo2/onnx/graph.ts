@@ -1,0 +1,376 @@
+// A small ONNX graph builder: typed helpers for nodes, inputs, outputs and initializers, written
+// straight into onnx-proto messages (no tracing). Weights go to external-data chunks through an
+// ExternalData writer as they are added, so a graph never holds all of its weights in memory.
+// Platform-free: bytes leave through the caller's `write` callback.
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
+import { float16Bits } from './fp16.ts';
+
+// onnx-proto is CommonJS: take the namespace from its default export.
+export const { onnx } = onnxProto;
+type ITensorProto = OnnxTypes.ITensorProto;
+type INodeProto = OnnxTypes.INodeProto;
+type IValueInfoProto = OnnxTypes.IValueInfoProto;
+type IAttributeProto = OnnxTypes.IAttributeProto;
+
+export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+
+/** ONNX TensorProto.DataType codes. */
+export const ONNX_TYPE: Record<TensorType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 };
+export const BYTES_PER_ELEMENT: Record<TensorType, number> = { float32: 4, uint8: 1, int32: 4, int64: 8, bool: 1, float16: 2 };
+
+/** A dimension: a fixed size or a symbolic name. */
+export type Dim = number | string;
+
+/** Attribute values: integers, integer lists, strings, or tagged floats / float lists / subgraphs. */
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: Graph };
+export const float = (v: number): { float: number } => ({ float: v });
+
+export const MS_DOMAIN = 'com.microsoft';
+export const DEFAULT_OPSET = 17;
+
+/** 1 GiB: the largest external-data chunk (and so the largest single weight tensor). */
+export const MAX_CHUNK_BYTES = 1024 ** 3;
+
+export type WriteFile = (relPath: string, bytes: Uint8Array) => Promise<void>;
+
+/** File names of a written graph, relative to the model folder (cf. manifest GraphFiles). */
+export interface WrittenGraph {
+  model: string;
+  externalData: string[];
+}
+
+const ATTR = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
+const EXTERNAL = 1;
+/** Tensors start at multiples of this inside a chunk (lets loaders view them as typed arrays). */
+const ALIGN = 64;
+
+function attribute(name: string, v: AttrValue): IAttributeProto {
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an integer; wrap floats with float()`);
+    return { name, type: ATTR.INT, i: v };
+  }
+  if (typeof v === 'string') return { name, type: ATTR.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: ATTR.INTS, ints: v };
+  if ('float' in v) return { name, type: ATTR.FLOAT, f: v.float };
+  if ('floats' in v) return { name, type: ATTR.FLOATS, floats: v.floats };
+  return { name, type: ATTR.GRAPH, g: v.graph.toGraphProto() };
+}
+
+/** Renames a value in nodes and, for outer-scope references, in their subgraphs. */
+function renameValue(nodes: INodeProto[], from: string, to: string): void {
+  for (const n of nodes) {
+    n.input = n.input?.map((i) => (i === from ? to : i));
+    n.output = n.output?.map((o) => (o === from ? to : o));
+    for (const a of n.attribute ?? []) if (a.g?.node) renameValue(a.g.node, from, to);
+  }
+}
+
+function valueInfo(name: string, type: TensorType, dims: Dim[]): IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: ONNX_TYPE[type], shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Little-endian bytes of int64 values (inline constants). */
+function int64Bytes(values: readonly number[]): Uint8Array {
+  const out = new BigInt64Array(values.length);
+  values.forEach((v, i) => {
+    if (!Number.isSafeInteger(v)) throw new Error(`int64 constant ${v} is not a safe integer`);
+    out[i] = BigInt(v);
+  });
+  return bytesOf(out);
+}
+
+/**
+ * Writes tensors into `<stem>.onnx_data`, `<stem>.onnx_data_1`, … chunks of at most `maxChunkBytes`,
+ * each flushed through `write` as soon as the next tensor does not fit. Only the open chunk is in
+ * memory. Offsets are file-local, as onnxruntime(-web) expects with one externalData entry per file.
+ */
+export class ExternalData {
+  readonly files: string[] = [];
+  private buffer = new Uint8Array(0);
+  private used = 0;
+  private written = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly stem: string,
+    private readonly write: WriteFile,
+    readonly maxChunkBytes = MAX_CHUNK_BYTES,
+  ) {
+    if (!(maxChunkBytes >= ALIGN)) throw new Error(`external-data chunks must hold at least ${ALIGN} bytes`);
+  }
+
+  private fileName(index: number): string {
+    return index === 0 ? `${this.stem}.onnx_data` : `${this.stem}.onnx_data_${index}`;
+  }
+
+  /** Appends one tensor given as consecutive byte pieces; returns where it lives. */
+  async add(pieces: Uint8Array[]): Promise<{ location: string; offset: number; length: number }> {
+    const length = pieces.reduce((s, p) => s + p.byteLength, 0);
+    if (length > this.maxChunkBytes) throw new Error(`a ${length}-byte tensor does not fit in a ${this.maxChunkBytes}-byte external-data chunk; split it`);
+    let offset = Math.ceil(this.used / ALIGN) * ALIGN;
+    if (this.files.length === 0 || offset + length > this.maxChunkBytes) {
+      await this.flush();
+      this.files.push(this.fileName(this.files.length));
+      offset = 0;
+      this.used = 0;
+    }
+    this.reserve(offset + length);
+    let at = offset;
+    for (const p of pieces) {
+      this.buffer.set(p, at);
+      at += p.byteLength;
+    }
+    this.used = offset + length;
+    return { location: this.files[this.files.length - 1], offset, length };
+  }
+
+  /** Grows the open chunk's buffer geometrically, never past the chunk limit. */
+  private reserve(bytes: number): void {
+    if (bytes <= this.buffer.byteLength) return;
+    const size = Math.min(this.maxChunkBytes, Math.max(bytes, this.buffer.byteLength * 2, 1 << 16));
+    const grown = new Uint8Array(size);
+    grown.set(this.buffer.subarray(0, this.used));
+    this.buffer = grown;
+  }
+
+  /** Writes the open chunk (if any) and releases its buffer. */
+  async flush(): Promise<void> {
+    if (this.written === this.files.length) return;
+    const name = this.files[this.files.length - 1];
+    this.written = this.files.length;
+    const bytes = this.buffer.subarray(0, this.used);
+    this.buffer = new Uint8Array(0);
+    this.used = 0;
+    await this.write(this.dir ? `${this.dir}/${name}` : name, bytes);
+  }
+
+  /** Relative paths (from the model folder) of every chunk written. */
+  paths(): string[] {
+    return this.files.map((f) => (this.dir ? `${this.dir}/${f}` : f));
+  }
+}
+
+export interface GraphOptions {
+  /** ai.onnx opset (default 17). */
+  opset?: number;
+  /** Where weights go; without it, weights are stored inline (small test graphs, subgraphs). */
+  external?: ExternalData;
+}
+
+/**
+ * One ONNX graph under construction. Values are referred to by name (plain strings); helpers make
+ * unique names so builders can compose freely.
+ */
+export class Graph {
+  readonly nodes: INodeProto[] = [];
+  readonly inputs: IValueInfoProto[] = [];
+  readonly outputs: IValueInfoProto[] = [];
+  readonly initializers: ITensorProto[] = [];
+  private readonly names = new Set<string>();
+  private readonly constants = new Map<string, string>();
+  private counter = 0;
+  readonly opset: number;
+  readonly external?: ExternalData;
+
+  constructor(
+    readonly name: string,
+    opts: GraphOptions = {},
+  ) {
+    this.opset = opts.opset ?? DEFAULT_OPSET;
+    this.external = opts.external;
+  }
+
+  /** A fresh value name starting with `hint`. */
+  fresh(hint: string): string {
+    let name = hint;
+    while (this.names.has(name)) name = `${hint}_${++this.counter}`;
+    this.names.add(name);
+    return name;
+  }
+
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`graph ${this.name}: value name "${name}" is already used`);
+    this.names.add(name);
+    return name;
+  }
+
+  input(name: string, type: TensorType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), type, dims));
+    return name;
+  }
+
+  /**
+   * Declares `value` as a graph output named `name`. A node's output is renamed in place; graph
+   * inputs, initializers and values that already are outputs go through an Identity.
+   */
+  output(value: string, type: TensorType, dims: Dim[], name = value): string {
+    if (value !== name) {
+      const producer = this.nodes.find((n) => n.output?.includes(value));
+      const isOutput = this.outputs.some((o) => o.name === value);
+      if (producer && !isOutput) {
+        this.claim(name);
+        renameValue(this.nodes, value, name);
+      } else {
+        this.node('Identity', [value], { outputs: [name] });
+      }
+    }
+    this.outputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /**
+   * Adds a node. `outputs` is either a count (auto-named after the op) or explicit names. Empty
+   * strings in `inputs` mark omitted optional inputs.
+   */
+  node(
+    op: string,
+    inputs: string[],
+    o: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[]; name?: string } = {},
+  ): string[] {
+    const outs =
+      typeof o.outputs === 'object' ? o.outputs.map((n) => (n === '' ? '' : this.claim(n))) : Array.from({ length: o.outputs ?? 1 }, () => this.fresh(`${o.name ?? op}_out`));
+    const attrs = Object.entries(o.attrs ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => attribute(k, v));
+    this.nodes.push({ opType: op, domain: o.domain ?? '', name: this.fresh(`${o.name ?? op}_node`), input: inputs, output: outs, attribute: attrs });
+    return outs;
+  }
+
+  /** A single-output ai.onnx node. */
+  op(op: string, inputs: string[], attrs?: Record<string, AttrValue>, name?: string): string {
+    return this.node(op, inputs, { attrs, name })[0];
+  }
+
+  /** A single-output com.microsoft node. */
+  ms(op: string, inputs: string[], attrs?: Record<string, AttrValue>, name?: string): string {
+    return this.node(op, inputs, { attrs, domain: MS_DOMAIN, name })[0];
+  }
+
+  /** An inline constant (shapes, axes, scalars); identical constants are shared. */
+  constant(type: TensorType, dims: number[], data: ArrayBufferView | readonly number[], hint = 'const'): string {
+    const bytes = Array.isArray(data)
+      ? type === 'int64'
+        ? int64Bytes(data)
+        : type === 'float32'
+          ? bytesOf(Float32Array.from(data))
+          : type === 'int32'
+            ? bytesOf(Int32Array.from(data))
+            : Uint8Array.from(data)
+      : bytesOf(data as ArrayBufferView);
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (bytes.byteLength !== count * BYTES_PER_ELEMENT[type]) throw new Error(`constant ${hint}: ${bytes.byteLength} bytes for ${type}[${dims.join(', ')}]`);
+    const key = bytes.byteLength <= 256 ? `${type}|${dims.join(',')}|${Array.from(bytes).join(',')}` : '';
+    const known = key && this.constants.get(key);
+    if (known) return known;
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dataType: ONNX_TYPE[type], dims, rawData: bytes.slice() });
+    if (key) this.constants.set(key, name);
+    return name;
+  }
+
+  int64(values: readonly number[], hint = 'i64'): string {
+    return this.constant('int64', [values.length], values, hint);
+  }
+
+  scalarInt64(v: number, hint = 'i64'): string {
+    return this.constant('int64', [], [v], hint);
+  }
+
+  scalar(type: 'float32' | 'float16', v: number, hint = 'scalar'): string {
+    if (type === 'float32') return this.constant('float32', [], [v], hint);
+    return this.constant('float16', [], bytesOf(Uint16Array.of(float16Bits(v))), hint);
+  }
+
+  /**
+   * A weight initializer given as byte pieces (concatenated in order). With an ExternalData writer
+   * it is appended to the open chunk right away; otherwise it is stored inline.
+   */
+  async weight(name: string, type: TensorType, dims: number[], pieces: ArrayBufferView | ArrayBufferView[]): Promise<string> {
+    const parts = (Array.isArray(pieces) ? pieces : [pieces]).map(bytesOf);
+    const length = parts.reduce((s, p) => s + p.byteLength, 0);
+    const count = dims.reduce((a, b) => a * b, 1);
+    const expected = type === 'uint8' || type === 'bool' ? count : count * BYTES_PER_ELEMENT[type];
+    if (length !== expected) throw new Error(`weight ${name}: ${length} bytes for ${type}[${dims.join(', ')}]`);
+    const n = this.claim(name);
+    if (!this.external) {
+      const raw = new Uint8Array(length);
+      let at = 0;
+      for (const p of parts) {
+        raw.set(p, at);
+        at += p.byteLength;
+      }
+      this.initializers.push({ name: n, dataType: ONNX_TYPE[type], dims, rawData: raw });
+      return n;
+    }
+    const where = await this.external.add(parts);
+    this.initializers.push({
+      name: n,
+      dataType: ONNX_TYPE[type],
+      dims,
+      dataLocation: EXTERNAL,
+      externalData: [
+        { key: 'location', value: where.location },
+        { key: 'offset', value: String(where.offset) },
+        { key: 'length', value: String(where.length) },
+      ],
+    });
+    return n;
+  }
+
+  /** Largest tensor (bytes) one weight may have. */
+  maxWeightBytes(): number {
+    return this.external?.maxChunkBytes ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  toGraphProto(): OnnxTypes.IGraphProto {
+    return { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers };
+  }
+
+  /** The serialized ModelProto (ai.onnx at `opset`, com.microsoft 1). */
+  toModelBytes(producer = 'molmo2-web'): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: producer,
+      opsetImport: [
+        { domain: '', version: this.opset },
+        { domain: MS_DOMAIN, version: 1 },
+      ],
+      graph: this.toGraphProto(),
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+/**
+ * Graph plus its external-data writer for a model file `<dir>/<stem>.onnx`; `finish()` flushes the
+ * last chunk and writes the graph.
+ */
+export class ModelFile {
+  readonly graph: Graph;
+  readonly external: ExternalData;
+
+  constructor(
+    readonly dir: string,
+    readonly stem: string,
+    private readonly write: WriteFile,
+    opts: { maxChunkBytes?: number; opset?: number } = {},
+  ) {
+    this.external = new ExternalData(dir, stem, write, opts.maxChunkBytes);
+    this.graph = new Graph(stem, { external: this.external, opset: opts.opset });
+  }
+
+  async finish(): Promise<WrittenGraph> {
+    await this.external.flush();
+    const model = this.dir ? `${this.dir}/${this.stem}.onnx` : `${this.stem}.onnx`;
+    await this.write(model, this.graph.toModelBytes());
+    return { model, externalData: this.external.paths() };
+  }
+}

@@ -1,0 +1,154 @@
+// Vision graph: pixel_values [n_crops, patches, patch_dim] + pooled_idx [T, P] → image_features [T, d_model].
+// SigLIP-style pre-LN ViT (only the blocks the adapter reads), the outputs of `adapter.vitLayers`
+// concatenated in that order, attention pooling whose query is the masked mean of each window, and
+// the SwiGLU projector. Norms, softmax and attention run in float32 whatever the variant's dtype.
+import { names } from '../tensors.ts';
+import { VISION_INPUTS, VISION_OUTPUTS } from './io.ts';
+import type { CheckedWeights } from './checked-weights.ts';
+import { float, ONNX_TYPE, type Graph } from './graph.ts';
+import { cast, DEFAULT_Q4, floatTable, geluTanh, wholeTable, layerNorm, linear, silu, type FloatType, type Precision, type Q4Settings, type WeightFormat } from './layers.ts';
+
+export interface VisionOptions {
+  precision: Precision;
+  /**
+   * Store the ViT, pooling and projector linears as int4 when the variant's linears are int4
+   * (default true: the ViT is ~0.4 B parameters, 0.8 GB in fp16). The patch embedding is never quantized.
+   */
+  quantizeVision?: boolean;
+  q4?: Q4Settings;
+}
+
+/** Masked scores: far below any real score but finite, so a window that is all padding gives no NaN. */
+const MASKED = -1e30;
+
+export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions): Promise<void> {
+  const c = w.config;
+  const v = c.vit;
+  const a = c.adapter;
+  const act = o.precision.act;
+  const format: WeightFormat = (o.quantizeVision ?? true) ? o.precision.linear : act;
+  const q4 = o.q4 ?? DEFAULT_Q4;
+  const patchDim = v.patchSize * v.patchSize * 3;
+  const d = v.hiddenSize;
+
+  const pixels = g.input(VISION_INPUTS.pixelValues, 'float32', ['n_crops', v.numPos, patchDim]);
+  const pooledIdx = g.input(VISION_INPUTS.pooledIdx, 'int64', ['num_tokens', 'pool_size']);
+
+  // Patch embedding (588 inputs in (row, col, channel) order, matching pixel_values) + positions.
+  const pe = names.patchEmbedding;
+  let x = await linear(g, cast(g, pixels, 'float32', act), {
+    name: pe,
+    weight: await w.get(`${pe}.weight`),
+    N: d,
+    K: patchDim,
+    bias: await w.get(`${pe}.bias`),
+    format: act,
+    act,
+  });
+  x = g.op('Add', [x, wholeTable(g, await floatTable(g, names.positionalEmbedding, [await w.get(names.positionalEmbedding)], d, act))]);
+
+  const kept = new Map<number, string>();
+  for (let i = 0; i < c.vitBlocksUsed; i++) {
+    x = await vitBlock(g, w, i, x, act, format, q4);
+    if (a.vitLayers.includes(i)) kept.set(i, x);
+  }
+  const inDim = a.vitLayers.length * d;
+  const perLayer = a.vitLayers.map((l) => kept.get(l) as string);
+  const concat = perLayer.length === 1 ? perLayer[0] : g.op('Concat', perLayer, { axis: -1 });
+  const features = g.op('Reshape', [concat, g.int64([-1, inDim])]); // [n_crops·patches, inDim], crop-major
+
+  const pooled = await attentionPool(g, w, features, pooledIdx, act, format, q4);
+  const out = await projector(g, w, pooled, act, format, q4);
+  g.output(cast(g, out, act, 'float32'), 'float32', ['num_tokens', a.textHiddenSize], VISION_OUTPUTS.imageFeatures);
+}
+
+/** x += wo(MHA(LN1(x))); x += w2(gelu_tanh(w1(LN2(x)))). */
+async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
+  const v = w.config.vit;
+  const d = v.hiddenSize;
+  const b = names.vitBlock(i);
+  const lin = async (input: string, tensor: string, N: number, K: number) =>
+    linear(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), N, K, bias: await w.get(`${b}.${tensor}.bias`), format, act, q4 });
+
+  const norm = (n: string) => async (input: string) =>
+    layerNorm(g, input, { name: `${b}.${n}`, weight: await w.get(`${b}.${n}.weight`), bias: await w.get(`${b}.${n}.bias`), eps: v.layerNormEps, act });
+
+  const h = await norm('attention_norm')(x);
+  const width = v.numHeads * v.headDim;
+  const q = cast(g, await lin(h, 'attention.wq', width, d), act, 'float32');
+  const k = cast(g, await lin(h, 'attention.wk', width, d), act, 'float32');
+  const vv = cast(g, await lin(h, 'attention.wv', width, d), act, 'float32');
+  const attn = g.ms('MultiHeadAttention', [q, k, vv], { num_heads: v.numHeads, scale: float(1 / Math.sqrt(v.headDim)) }, `${b}.attention`);
+  x = g.op('Add', [x, await lin(cast(g, attn, 'float32', act), 'attention.wo', d, width)]);
+
+  const h2 = await norm('ffn_norm')(x);
+  const f = geluTanh(g, await lin(h2, 'feed_forward.w1', v.intermediateSize, d));
+  return g.op('Add', [x, await lin(f, 'feed_forward.w2', d, v.intermediateSize)]);
+}
+
+/**
+ * Attention pooling over windows of feature rows. pooled_idx −1 marks padding: padded rows are
+ * zeroed, the query is their masked mean (÷ max(1, valid count)), and with pooling_attention_mask the
+ * padded keys are masked out. Returns [T, adapter.hidden] in `act`.
+ */
+async function attentionPool(g: Graph, w: CheckedWeights, features: string, pooledIdx: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
+  const a = w.config.adapter;
+  const inDim = a.vitLayers.length * w.config.vit.hiddenSize;
+  const width = a.numHeads * a.headDim;
+  const p = names.pooling;
+
+  // int32 indices: Where/Gather on int32 run on every execution provider.
+  const idx = g.op('Cast', [pooledIdx], { to: ONNX_TYPE.int32 });
+  const valid = g.op('GreaterOrEqual', [idx, g.constant('int32', [], [0])]); // [T, P]
+  const safeIdx = g.op('Where', [valid, idx, g.constant('int32', [], [0])]);
+  const validF = g.op('Unsqueeze', [g.op('Cast', [valid], { to: ONNX_TYPE.float32 }), g.int64([2])]); // [T, P, 1]
+  const toPool = g.op('Mul', [cast(g, g.op('Gather', [features, safeIdx], { axis: 0 }), act, 'float32'), validF]); // [T, P, inDim]
+
+  let query: string;
+  if (a.poolingAttentionMask) {
+    const count = g.op('ReduceSum', [validF, g.int64([1])], { keepdims: 1 }); // [T, 1, 1]
+    query = g.op('Div', [g.op('ReduceSum', [toPool, g.int64([1])], { keepdims: 1 }), g.op('Max', [count, g.scalar('float32', 1)])]);
+  } else {
+    query = g.op('ReduceMean', [toPool, g.int64([1])], { keepdims: 1 });
+  }
+
+  const lin = async (input: string, tensor: string, N: number, K: number) =>
+    linear(g, cast(g, input, 'float32', act), { name: `${p}.${tensor}`, weight: await w.get(`${p}.${tensor}.weight`), N, K, bias: await w.get(`${p}.${tensor}.bias`), format, act, q4 });
+  const q = cast(g, await lin(query, 'wq', width, inDim), act, 'float32'); // [T, 1, W]
+  const k = cast(g, await lin(toPool, 'wk', width, inDim), act, 'float32'); // [T, P, W]
+  const v = cast(g, await lin(toPool, 'wv', width, inDim), act, 'float32');
+
+  const heads = g.int64([0, -1, a.numHeads, a.headDim]);
+  const qh = g.op('Transpose', [g.op('Reshape', [q, heads])], { perm: [0, 2, 1, 3] }); // [T, H, 1, hd]
+  const kt = g.op('Transpose', [g.op('Reshape', [k, heads])], { perm: [0, 2, 3, 1] }); // [T, H, hd, P]
+  const vh = g.op('Transpose', [g.op('Reshape', [v, heads])], { perm: [0, 2, 1, 3] }); // [T, H, P, hd]
+  let scores = g.op('Mul', [g.op('MatMul', [qh, kt]), g.scalar('float32', 1 / Math.sqrt(a.headDim))]); // [T, H, 1, P]
+  if (a.poolingAttentionMask) {
+    const bias = g.op('Where', [valid, g.scalar('float32', 0), g.scalar('float32', MASKED)]); // [T, P]
+    scores = g.op('Add', [scores, g.op('Unsqueeze', [bias, g.int64([1, 2])])]);
+  }
+  const probs = g.op('Softmax', [scores], { axis: -1 });
+  const heads1 = g.op('Transpose', [g.op('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [T, 1, H, hd]
+  const attended = g.op('Reshape', [heads1, g.int64([-1, width])]); // [T, W]
+  return linear(g, cast(g, attended, 'float32', act), {
+    name: `${p}.wo`,
+    weight: await w.get(`${p}.wo.weight`),
+    N: a.hiddenSize,
+    K: width,
+    bias: await w.get(`${p}.wo.bias`),
+    format,
+    act,
+    q4,
+  });
+}
+
+/** w2(silu(w1(x)) · w3(x)), no biases: [T, adapter.hidden] → [T, d_model]. */
+async function projector(g: Graph, w: CheckedWeights, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
+  const a = w.config.adapter;
+  const r = names.projector;
+  const lin = async (input: string, tensor: string, N: number, K: number) =>
+    linear(g, input, { name: `${r}.${tensor}`, weight: await w.get(`${r}.${tensor}.weight`), N, K, format, act, q4 });
+  const gate = await lin(x, 'w1', a.intermediateSize, a.hiddenSize);
+  const up = await lin(x, 'w3', a.intermediateSize, a.hiddenSize);
+  return lin(g.op('Mul', [silu(g, gate), up]), 'w2', a.textHiddenSize, a.intermediateSize);
+}

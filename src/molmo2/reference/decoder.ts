@@ -1,0 +1,187 @@
+// Reference decoder (Qwen3 layout as Molmo2 stores it): split-vocab embedding with image features
+// added at <im_patch> positions, pre-norm blocks with fused q|k|v, per-head q/k RMSNorm, rotate-half
+// RoPE, grouped-query attention under Molmo2's prefill mask, SwiGLU MLP, final norm and lm_head.
+import type { Molmo2Config } from '../config.ts';
+import { names } from '../tensors.ts';
+import { add, columns, groupedAttention, linear, rmsNorm, silu } from './ops.ts';
+import type { Weights } from './weights.ts';
+
+interface DecoderBlock {
+  attnNorm: Float32Array;
+  attProj: Float32Array;
+  attProjBias: Float32Array | null;
+  qNorm: Float32Array;
+  kNorm: Float32Array;
+  attnOut: Float32Array;
+  ffNorm: Float32Array;
+  ffProj: Float32Array;
+  ffOut: Float32Array;
+}
+
+export interface DecoderWeights {
+  embedding: Float32Array;
+  newEmbedding: Float32Array;
+  blocks: DecoderBlock[];
+  lnF: Float32Array;
+  lmHead: Float32Array;
+}
+
+export async function loadDecoderWeights(c: Molmo2Config, w: Weights): Promise<DecoderWeights> {
+  const blocks: DecoderBlock[] = [];
+  for (let i = 0; i < c.text.numLayers; i++) {
+    const b = names.block(i);
+    blocks.push({
+      attnNorm: await w.get(`${b}.attn_norm.weight`),
+      attProj: await w.get(`${b}.self_attn.att_proj.weight`),
+      attProjBias: c.text.qkvBias ? await w.get(`${b}.self_attn.att_proj.bias`) : null,
+      qNorm: await w.get(`${b}.self_attn.q_norm.weight`),
+      kNorm: await w.get(`${b}.self_attn.k_norm.weight`),
+      attnOut: await w.get(`${b}.self_attn.attn_out.weight`),
+      ffNorm: await w.get(`${b}.ff_norm.weight`),
+      ffProj: await w.get(`${b}.mlp.ff_proj.weight`),
+      ffOut: await w.get(`${b}.mlp.ff_out.weight`),
+    });
+  }
+  return {
+    embedding: await w.get(names.embedding),
+    newEmbedding: await w.get(names.newEmbedding),
+    blocks,
+    lnF: await w.get(names.finalNorm),
+    lmHead: await w.get(names.lmHead),
+  };
+}
+
+/** Keys (after RoPE) and values of every layer for the positions seen so far. */
+export interface KvCache {
+  keys: Float32Array[];
+  values: Float32Array[];
+  length: number;
+}
+
+export function emptyCache(c: Molmo2Config): KvCache {
+  const none = () => Array.from({ length: c.text.numLayers }, () => new Float32Array(0));
+  return { keys: none(), values: none(), length: 0 };
+}
+
+function append(a: Float32Array, b: Float32Array): Float32Array {
+  const y = new Float32Array(a.length + b.length);
+  y.set(a);
+  y.set(b, a.length);
+  return y;
+}
+
+/**
+ * Embeddings of `ids` from concat(embedding, new_embedding), with row t of `imageFeatures` added to
+ * the t-th <im_patch> token (addition, not replacement).
+ */
+export function embed(c: Molmo2Config, w: DecoderWeights, ids: ArrayLike<number>, imageFeatures: Float32Array): Float32Array {
+  const d = c.text.hiddenSize;
+  const { vocabSize, additionalVocabSize } = c.text;
+  const x = new Float32Array(ids.length * d);
+  let feature = 0;
+  const featureRows = imageFeatures.length / d;
+  if (!Number.isInteger(featureRows)) throw new Error(`image features have ${imageFeatures.length} values, not a multiple of d_model ${d}`);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize + additionalVocabSize) throw new Error(`token id ${id} at position ${i} is outside the ${vocabSize + additionalVocabSize}-row embedding`);
+    const row = id < vocabSize ? w.embedding.subarray(id * d, (id + 1) * d) : w.newEmbedding.subarray((id - vocabSize) * d, (id - vocabSize + 1) * d);
+    x.set(row, i * d);
+    if (id === c.tokens.imagePatch) {
+      if (feature >= featureRows) throw new Error(`more <im_patch> tokens than the ${featureRows} image feature rows`);
+      for (let j = 0; j < d; j++) x[i * d + j] += imageFeatures[feature * d + j];
+      feature++;
+    }
+  }
+  if (feature !== featureRows) throw new Error(`${featureRows} image feature rows but ${feature} <im_patch> tokens`);
+  return x;
+}
+
+/** cos/sin tables for positions [from, from + n), computed in float32 the way the HF rotary module does. */
+export function ropeTables(c: Molmo2Config, from: number, n: number): { cos: Float32Array; sin: Float32Array } {
+  const D = c.text.headDim;
+  const half = D / 2;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.fround(c.text.ropeTheta ** Math.fround((2 * i) / D));
+  const cos = new Float32Array(n * half);
+  const sin = new Float32Array(n * half);
+  for (let p = 0; p < n; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(invFreq[i] * (from + p));
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Rotate-half RoPE in place on [n, heads·D] (HF convention: element i pairs with i + D/2):
+ * x'[i] = x[i]·cos − x[i+D/2]·sin, x'[i+D/2] = x[i+D/2]·cos + x[i]·sin.
+ */
+export function applyRope(x: Float32Array, n: number, heads: number, D: number, cos: Float32Array, sin: Float32Array): void {
+  const half = D / 2;
+  for (let p = 0; p < n; p++) {
+    for (let h = 0; h < heads; h++) {
+      const o = (p * heads + h) * D;
+      for (let i = 0; i < half; i++) {
+        const a = x[o + i];
+        const b = x[o + i + half];
+        const cs = cos[p * half + i];
+        const sn = sin[p * half + i];
+        x[o + i] = a * cs - b * sn;
+        x[o + i + half] = b * cs + a * sn;
+      }
+    }
+  }
+}
+
+/**
+ * Runs `x` ([n, d_model] embeddings of the positions after the cache) through the decoder, appending
+ * to `cache`. `tokenTypeIds` covers all positions (cache + new); `bidirectionalImages` applies the
+ * prefill rule "causal OR both tokens image-special". Returns the final-norm hidden states [n, d].
+ */
+export function decode(
+  c: Molmo2Config,
+  w: DecoderWeights,
+  x: Float32Array,
+  cache: KvCache,
+  tokenTypeIds: ArrayLike<number>,
+  bidirectionalImages: boolean,
+): Float32Array {
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps } = c.text;
+  const n = x.length / d;
+  const past = cache.length;
+  const total = past + n;
+  if (tokenTypeIds.length < total) throw new Error(`token_type_ids cover ${tokenTypeIds.length} positions, the sequence has ${total}`);
+  const { cos, sin } = ropeTables(c, past, n);
+  const allowed = (i: number, j: number) => j <= past + i || (bidirectionalImages && tokenTypeIds[past + i] === 1 && tokenTypeIds[j] === 1);
+
+  let hidden = x;
+  w.blocks.forEach((b, layer) => {
+    const h = rmsNorm(hidden, d, b.attnNorm, eps);
+    const qkv = linear(h, n, d, b.attProj, (H + 2 * Hkv) * D, b.attProjBias);
+    const q = rmsNorm(columns(qkv, n, (H + 2 * Hkv) * D, 0, H * D), D, b.qNorm, eps);
+    const k = rmsNorm(columns(qkv, n, (H + 2 * Hkv) * D, H * D, Hkv * D), D, b.kNorm, eps);
+    const v = columns(qkv, n, (H + 2 * Hkv) * D, (H + Hkv) * D, Hkv * D);
+    applyRope(q, n, H, D, cos, sin);
+    applyRope(k, n, Hkv, D, cos, sin);
+    cache.keys[layer] = append(cache.keys[layer], k);
+    cache.values[layer] = append(cache.values[layer], v);
+    const attn = groupedAttention(q, cache.keys[layer], cache.values[layer], n, total, { numHeads: H, numKvHeads: Hkv, headDim: D }, allowed);
+    hidden = add(hidden, linear(attn, n, H * D, b.attnOut, d));
+
+    const f = linear(rmsNorm(hidden, d, b.ffNorm, eps), n, d, b.ffProj, 2 * I);
+    // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
+    const act = new Float32Array(n * I);
+    for (let r = 0; r < n; r++) for (let i = 0; i < I; i++) act[r * I + i] = silu(f[r * 2 * I + I + i]) * f[r * 2 * I + i];
+    hidden = add(hidden, linear(act, n, I, b.ffOut, d));
+  });
+  cache.length = total;
+  return rmsNorm(hidden, d, w.lnF, eps);
+}
+
+/** lm_head over the base vocabulary: [n, vocab]. */
+export function logits(c: Molmo2Config, w: DecoderWeights, hidden: Float32Array): Float32Array {
+  const d = c.text.hiddenSize;
+  return linear(hidden, hidden.length / d, d, w.lmHead, c.text.vocabSize);
+}

@@ -1,0 +1,161 @@
+// Data exchanged between the page and the inference worker. Everything here is structured-cloneable
+// (plain objects, typed arrays, ImageBitmap, FileSystemDirectoryHandle, File).
+import type { Dtype, Manifest, Target } from '../molmo2/manifest.ts';
+import type { ChatTurn } from '../molmo2/prompt.ts';
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+export interface Capabilities {
+  /** True only when requestAdapter() returned a real adapter. */
+  webgpu: boolean;
+  adapter?: AdapterSummary;
+  shaderF16: boolean;
+  subgroups: boolean;
+  /** [min, max] lanes per subgroup as the adapter reports them. */
+  subgroupSizes?: [number, number];
+  /** True when the adapter's subgroup features are hidden from onnxruntime (subgroups narrower than 8 lanes). */
+  subgroupGuard: boolean;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  /** Rough bytes of GPU-usable memory (see estimateAvailableMemory). */
+  estimatedMemoryBytes: number;
+  /** navigator.deviceMemory in GiB where the browser exposes it. */
+  deviceMemoryGiB?: number;
+  storage?: { usage: number; quota: number };
+  /** The weights' dtype this device should use. */
+  preferredDtype: Dtype;
+  /** Plain-language explanation when the model cannot run here, or a caveat. */
+  message?: string;
+}
+
+/** Where a converted model folder comes from. */
+export type ModelSource =
+  /** A folder served over HTTP(S): the app's own `/models/<name>/` or any base URL with CORS. */
+  | { kind: 'url'; url: string }
+  /** A folder the user picked with the File System Access API. */
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle }
+  /** Files of a folder the user picked with `<input webkitdirectory>` (webkitRelativePath set). */
+  | { kind: 'files'; files: File[] }
+  /** A model already in the browser cache (id from listCachedModels). */
+  | { kind: 'cached'; id: string };
+
+export interface LoadOptions {
+  /** Force a weights dtype instead of the device's preferred one. */
+  dtype?: Dtype;
+  /** Force the graphs' target (default: the WebGPU-target graphs when the model has them). */
+  target?: Target;
+  /** Tokens the KV cache holds (prompt + answer). Default: min(8192, the model's maximum). */
+  maxContext?: number;
+  /** Keep downloads in the browser cache (OPFS). Default true. */
+  cache?: boolean;
+  /** Run one tiny inference after loading so shaders are compiled before the first question. Default true. */
+  warmUp?: boolean;
+}
+
+export interface FileProgress {
+  path: string;
+  bytes: number;
+  done: number;
+  state: 'waiting' | 'cached' | 'downloading' | 'verifying' | 'done' | 'failed';
+}
+
+export type LoadStage = 'manifest' | 'download' | 'preparing' | 'ready';
+
+export interface LoadProgress {
+  stage: LoadStage;
+  /** Bytes downloaded or read from cache so far / in total (never decreases). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Network speed over the last seconds, bytes per second (0 when reading from cache). */
+  bytesPerSecond: number;
+  /** Seconds left at the current speed, or undefined while unknown. */
+  etaSeconds?: number;
+  files: FileProgress[];
+  message: string;
+}
+
+export interface LoadedModel {
+  /** Cache id (stable for the same manifest). */
+  id: string;
+  name: string;
+  dtype: Dtype;
+  target: Target;
+  randomWeights: boolean;
+  architecture: Manifest['architecture'];
+  /** Where the weights came from: all from cache, all from the source, or some of each. */
+  from: 'cache' | 'source' | 'mixed';
+  /** 'opfs' when the files are cached for the next visit, 'memory' when they could not be. */
+  storage: 'opfs' | 'memory' | 'none';
+  maxContext: number;
+  /** KV cache kind of the decoder graph. */
+  kvCache: 'static' | 'dynamic';
+  timings: { totalMs: number; downloadMs: number; prepareMs: number; warmUpMs: number };
+  warnings: string[];
+  /** Graphs with nodes onnxruntime placed on the CPU (normally small shape computations). */
+  cpuNodes: string[];
+}
+
+export interface CachedModel {
+  id: string;
+  name: string;
+  /** Where it was downloaded from. */
+  source: string;
+  /** Bytes of this model's files present in the cache. */
+  bytes: number;
+  savedAt: string;
+  randomWeights: boolean;
+}
+
+export interface StorageInfo {
+  usage: number;
+  quota: number;
+  /** True when the browser granted persistent storage (set by the page; workers cannot ask). */
+  persisted?: boolean;
+}
+
+/** RGBA pixels, row-major, 4 bytes per pixel. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+export type ImageInput = ImageBitmap | RgbaImage;
+
+export type AskVisual =
+  | { kind: 'none' }
+  | { kind: 'images'; images: ImageInput[] }
+  /** Frames of one video with their timestamps in seconds, in time order. */
+  | { kind: 'video'; frames: { image: ImageInput; timestamp: number }[] };
+
+export interface AskRequest {
+  question: string;
+  visual: AskVisual;
+  history?: ChatTurn[];
+  /** Default 2048. */
+  maxNewTokens?: number;
+}
+
+export interface StageTimings {
+  preprocessMs: number;
+  visionMs: number;
+  prefillMs: number;
+  decodeMs: number;
+  promptTokens: number;
+  generatedTokens: number;
+  /** Prompt tokens per second of the prefill. */
+  prefillTokensPerSecond: number;
+  /** Generated tokens per second after the first one. */
+  decodeTokensPerSecond: number;
+}
+
+export type AskEvent =
+  | { type: 'stage'; stage: 'preprocess' | 'vision' | 'prefill' | 'decode'; promptTokens?: number }
+  | { type: 'token'; tokenId: number; text: string; generated: number }
+  | { type: 'done'; text: string; tokens: number[]; stoppedBy: 'eos' | 'max-tokens' | 'cancel'; timings: StageTimings }
+  | { type: 'error'; message: string };

@@ -1,0 +1,226 @@
+// Runs the decoder graph one step at a time and owns its KV cache. Two graph kinds:
+//
+// - static  (WebGPU-target graphs, see decoder-webgpu.ts): one fixed GPU buffer per layer for K and
+//   one for V, [1, kv_heads, max_context, head_dim], bound both as the `past_key_values.*` input and
+//   as the `present.*` output, so the cache is updated in place with no allocation per token. The
+//   graph also takes position_ids / seqlens_k / total_sequence_length and returns `next_token`.
+// - dynamic (the CPU-target graphs of io.ts): the cache grows by concatenation; `present.*` outputs
+//   stay on the GPU (gpu-buffer) and are fed back as the next step's past, the old ones disposed.
+//
+// Either way only the next token id (static) or the last logits row (dynamic) is read back per step.
+import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from '../molmo2/onnx/io.ts';
+import { ort } from './ort.ts';
+import { inputShape, inputType } from './sessions.ts';
+
+export interface DecoderDims {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  hidden: number;
+}
+
+export interface StepResult {
+  next: number;
+  /** The last position's logits, when asked for. */
+  logits?: Float32Array;
+}
+
+export interface DecoderRunner {
+  readonly kind: 'static' | 'dynamic';
+  readonly maxContext: number;
+  /** Tokens in the cache. */
+  readonly length: number;
+  /** Empties the cache (the next step is a prefill). */
+  reset(): void;
+  /**
+   * Runs `ids` after the cached tokens. `tokenTypes` covers every position up to and including the new
+   * ones (1 = image-special token, for the prefill mask). `imageFeatures` is [F, hidden] for the F
+   * <im_patch> tokens among `ids` (prefill), or undefined.
+   */
+  step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult>;
+  dispose(): void;
+}
+
+const STATIC_INPUTS = WEBGPU_DECODER_INPUTS;
+const NEXT_TOKEN_OUTPUT = WEBGPU_DECODER_OUTPUTS.nextToken;
+
+/** Output placement for a decoder session: caches on the GPU, the small results on the CPU. */
+export function decoderOutputLocations(layers: number): Record<string, ort.Tensor.DataLocation> {
+  const loc: Record<string, ort.Tensor.DataLocation> = { [DECODER_OUTPUTS.logits]: 'cpu', [NEXT_TOKEN_OUTPUT]: 'cpu' };
+  for (let i = 0; i < layers; i++) {
+    loc[DECODER_OUTPUTS.presentKey(i)] = 'gpu-buffer';
+    loc[DECODER_OUTPUTS.presentValue(i)] = 'gpu-buffer';
+  }
+  return loc;
+}
+
+export function isStaticDecoder(session: ort.InferenceSession): boolean {
+  return session.inputNames.includes(STATIC_INPUTS.seqlensK);
+}
+
+function int64(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+  const data = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
+  return new ort.Tensor('int64', data, dims);
+}
+
+function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+function floatTensor(type: ort.Tensor.Type, dims: number[]): ort.Tensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (type === 'float16') return new ort.Tensor('float16', new Uint16Array(n), dims);
+  return new ort.Tensor('float32', new Float32Array(n), dims);
+}
+
+async function readLogits(t: ort.Tensor): Promise<Float32Array> {
+  const data = await t.getData();
+  if (data instanceof Float32Array) return data;
+  if (data instanceof Uint16Array) return float16ToFloat32(data);
+  throw new Error(`logits have an unexpected type ${t.type}`);
+}
+
+function float16ToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i];
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const f = h & 0x3ff;
+    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+
+abstract class BaseRunner {
+  protected readonly featureType: ort.Tensor.Type;
+  protected readonly kvType: ort.Tensor.Type;
+  length = 0;
+
+  constructor(
+    protected readonly session: ort.InferenceSession,
+    protected readonly dims: DecoderDims,
+  ) {
+    this.featureType = inputType(session, DECODER_INPUTS.imageFeatures) ?? 'float32';
+    this.kvType = inputType(session, DECODER_INPUTS.pastKey(0)) ?? 'float32';
+  }
+
+  protected commonFeeds(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Record<string, ort.Tensor> {
+    const total = this.length + ids.length;
+    if (tokenTypes.length !== total) throw new Error(`internal: ${tokenTypes.length} token types for ${total} positions`);
+    return {
+      [DECODER_INPUTS.inputIds]: int64(ids, [1, ids.length]),
+      [DECODER_INPUTS.tokenTypeIds]: int64(tokenTypes, [1, total]),
+      [DECODER_INPUTS.imageFeatures]: imageFeatures ?? floatTensor(this.featureType, [0, this.dims.hidden]),
+    };
+  }
+}
+
+class DynamicRunner extends BaseRunner implements DecoderRunner {
+  readonly kind = 'dynamic' as const;
+  private past: ort.Tensor[] = [];
+
+  constructor(
+    session: ort.InferenceSession,
+    dims: DecoderDims,
+    readonly maxContext: number,
+  ) {
+    super(session, dims);
+  }
+
+  reset(): void {
+    for (const t of this.past) if (t.location === 'gpu-buffer') t.dispose();
+    this.past = [];
+    this.length = 0;
+  }
+
+  async step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Promise<StepResult> {
+    const { layers, kvHeads, headDim } = this.dims;
+    if (this.length + ids.length > this.maxContext) throw new Error(`the context is full (${this.maxContext} tokens)`);
+    const feeds = this.commonFeeds(ids, tokenTypes, imageFeatures);
+    const empty = this.past.length === 0;
+    for (let i = 0; i < layers; i++) {
+      feeds[DECODER_INPUTS.pastKey(i)] = empty ? floatTensor(this.kvType, [1, kvHeads, 0, headDim]) : this.past[2 * i];
+      feeds[DECODER_INPUTS.pastValue(i)] = empty ? floatTensor(this.kvType, [1, kvHeads, 0, headDim]) : this.past[2 * i + 1];
+    }
+    const out = await this.session.run(feeds);
+    const next: ort.Tensor[] = [];
+    for (let i = 0; i < layers; i++) next.push(out[DECODER_OUTPUTS.presentKey(i)], out[DECODER_OUTPUTS.presentValue(i)]);
+    for (const t of this.past) if (t.location === 'gpu-buffer') t.dispose();
+    this.past = next;
+    this.length += ids.length;
+    const logits = await readLogits(out[DECODER_OUTPUTS.logits]);
+    return { next: argmax(logits), logits };
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+}
+
+class StaticRunner extends BaseRunner implements DecoderRunner {
+  readonly kind = 'static' as const;
+  private readonly buffers: GPUBuffer[] = [];
+  private readonly cache: ort.Tensor[] = [];
+  private readonly hasNextToken: boolean;
+
+  constructor(
+    session: ort.InferenceSession,
+    dims: DecoderDims,
+    readonly maxContext: number,
+    device: GPUDevice,
+  ) {
+    super(session, dims);
+    const { layers, kvHeads, headDim } = dims;
+    const bytes = kvHeads * maxContext * headDim * (this.kvType === 'float16' ? 2 : 4);
+    const fixed = inputShape(session, DECODER_INPUTS.pastKey(0))?.[2];
+    if (typeof fixed === 'number' && fixed !== maxContext) throw new Error(`the decoder graph's cache holds ${fixed} tokens, not ${maxContext}`);
+    for (let i = 0; i < 2 * layers; i++) {
+      const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      this.buffers.push(buf);
+      this.cache.push(ort.Tensor.fromGpuBuffer(buf, { dataType: this.kvType as 'float32' | 'float16', dims: [1, kvHeads, maxContext, headDim] }));
+    }
+    this.hasNextToken = session.outputNames.includes(NEXT_TOKEN_OUTPUT);
+  }
+
+  reset(): void {
+    // The valid length travels with every run: stale entries past it are never read.
+    this.length = 0;
+  }
+
+  async step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult> {
+    const total = this.length + ids.length;
+    if (total > this.maxContext) throw new Error(`the context is full (${this.maxContext} tokens)`);
+    const feeds = this.commonFeeds(ids, tokenTypes, imageFeatures);
+    feeds[STATIC_INPUTS.positionIds] = int64(Array.from({ length: ids.length }, (_, i) => this.length + i), [1, ids.length]);
+    feeds[STATIC_INPUTS.seqlensK] = new ort.Tensor('int32', Int32Array.of(total - 1), [1]);
+    feeds[STATIC_INPUTS.totalSequenceLength] = new ort.Tensor('int32', Int32Array.of(total), []);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (let i = 0; i < this.dims.layers; i++) {
+      feeds[DECODER_INPUTS.pastKey(i)] = this.cache[2 * i];
+      feeds[DECODER_INPUTS.pastValue(i)] = this.cache[2 * i + 1];
+      fetches[DECODER_OUTPUTS.presentKey(i)] = this.cache[2 * i];
+      fetches[DECODER_OUTPUTS.presentValue(i)] = this.cache[2 * i + 1];
+    }
+    const readLogitsToo = wantLogits || !this.hasNextToken;
+    if (this.hasNextToken) fetches[NEXT_TOKEN_OUTPUT] = null;
+    if (readLogitsToo) fetches[DECODER_OUTPUTS.logits] = null;
+    const out = await this.session.run(feeds, fetches);
+    this.length = total;
+    const logits = readLogitsToo ? await readLogits(out[DECODER_OUTPUTS.logits]) : undefined;
+    const next = this.hasNextToken ? Number((out[NEXT_TOKEN_OUTPUT].data as BigInt64Array)[0]) : argmax(logits!);
+    return { next, logits };
+  }
+
+  dispose(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}
+
+export function createDecoderRunner(session: ort.InferenceSession, dims: DecoderDims, maxContext: number, device: GPUDevice): DecoderRunner {
+  return isStaticDecoder(session) ? new StaticRunner(session, dims, maxContext, device) : new DynamicRunner(session, dims, maxContext);
+}

@@ -1,0 +1,358 @@
+// The inference worker's implementation: capabilities, model loading (sources, cache, sessions),
+// answering questions with streamed events, cancel and unload. One model and one request at a time.
+import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
+import type { Manifest, ManifestFile, ModelVariant } from '../molmo2/manifest.ts';
+import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
+import { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
+import type { AskEvent, AskRequest, CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from './api-types.ts';
+import { probeCapabilities, type ProbeOptions } from './capabilities.ts';
+import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
+import { chooseVariant } from './device-plan.ts';
+import { fetchModelFiles } from './download.ts';
+import { generate, runVision, type DoneEvent } from './generate.ts';
+import { InputError, prepareInputs } from './inputs.ts';
+import { parseManifest } from './manifest-check.ts';
+import { manifestId, ModelCache } from './opfs-cache.ts';
+import { ortDevice, setupOrt, type ort } from './ort.ts';
+import { LoadProgressTracker } from './progress.ts';
+import { createGraphSession } from './sessions.ts';
+import { openSource, SourceError, urlReader, type SourceReader } from './sources.ts';
+
+export const DEFAULT_MAX_NEW_TOKENS = 2048;
+export const DEFAULT_MAX_CONTEXT = 8192;
+/** Files besides the graphs that the runtime reads (the others in the folder are not downloaded). */
+const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
+const PROGRESS_INTERVAL_MS = 100;
+
+interface Loaded {
+  info: LoadedModel;
+  config: Molmo2Config;
+  settings: ProcessorSettings;
+  tokenizer: Molmo2Tokenizer;
+  vision: ort.InferenceSession;
+  decoder: ort.InferenceSession;
+  runner: DecoderRunner;
+  device: GPUDevice;
+}
+
+export class BusyError extends Error {}
+
+type Callback<T> = (value: T) => unknown;
+
+/** Calls a page callback without waiting for it (a proxied callback answers asynchronously). */
+function notify<T>(cb: Callback<T> | undefined, value: T): void {
+  if (!cb) return;
+  try {
+    void Promise.resolve(cb(value)).catch(() => {});
+  } catch {
+    // The page went away; nothing to tell.
+  }
+}
+
+function jsonOf(files: Map<string, Uint8Array>, path: string): Record<string, unknown> | undefined {
+  const bytes = files.get(path);
+  if (!bytes) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export class InferenceEngine {
+  private probe?: Promise<Awaited<ReturnType<typeof probeCapabilities>>>;
+  private loaded?: Loaded;
+  private busy?: 'loading' | 'asking';
+  private cancelRequested = false;
+  private loadAbort?: AbortController;
+  private cachePromise?: Promise<ModelCache | undefined>;
+
+  constructor(private readonly probeOptions: ProbeOptions = {}) {}
+
+  private cache(): Promise<ModelCache | undefined> {
+    this.cachePromise ??= ModelCache.open();
+    return this.cachePromise;
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    this.probe ??= probeCapabilities(this.probeOptions);
+    const { capabilities } = await this.probe;
+    return { ...capabilities, storage: await this.storageEstimate() };
+  }
+
+  private async storageEstimate(): Promise<StorageInfo | undefined> {
+    try {
+      const e = await navigator.storage.estimate();
+      return { usage: e.usage ?? 0, quota: e.quota ?? 0 };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async storageInfo(): Promise<StorageInfo> {
+    return (await this.storageEstimate()) ?? { usage: 0, quota: 0 };
+  }
+
+  async listCachedModels(): Promise<CachedModel[]> {
+    return (await (await this.cache())?.list()) ?? [];
+  }
+
+  async deleteCachedModel(id: string): Promise<boolean> {
+    return (await (await this.cache())?.delete(id)) ?? false;
+  }
+
+  /** The loaded model, if any. */
+  async current(): Promise<LoadedModel | undefined> {
+    return this.loaded?.info;
+  }
+
+  async loadModel(source: ModelSource, options: LoadOptions = {}, onProgress?: Callback<LoadProgress>): Promise<LoadedModel> {
+    if (this.busy) throw new BusyError(this.busy === 'loading' ? 'a model is already loading' : 'the model is answering; cancel it first');
+    this.busy = 'loading';
+    this.cancelRequested = false;
+    const abort = new AbortController();
+    this.loadAbort = abort;
+    try {
+      await this.unloadNow();
+      return await this.load(source, options, onProgress, abort.signal);
+    } finally {
+      this.busy = undefined;
+      this.loadAbort = undefined;
+    }
+  }
+
+  private async load(source: ModelSource, options: LoadOptions, onProgress: Callback<LoadProgress> | undefined, signal: AbortSignal): Promise<LoadedModel> {
+    const started = performance.now();
+    const progress = new LoadProgressTracker();
+    let lastEmit = 0;
+    const emit = (force = false) => {
+      const now = performance.now();
+      if (!force && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+      lastEmit = now;
+      notify(onProgress, progress.snapshot());
+    };
+    progress.stage = 'manifest';
+    progress.message = 'Reading the model manifest';
+    emit(true);
+
+    const probe = await (this.probe ??= probeCapabilities(this.probeOptions));
+    const caps = probe.capabilities;
+    if (!caps.webgpu || !probe.adapter) throw new Error(caps.message ?? 'WebGPU is not available');
+    const useCache = options.cache !== false;
+    const cache = useCache ? await this.cache() : undefined;
+
+    const { reader, manifest, id, offline } = await this.resolveSource(source, cache);
+    const maxContext = options.maxContext ?? DEFAULT_MAX_CONTEXT;
+    const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext });
+    if (!choice.variant) throw new Error(choice.error);
+    const variant = choice.variant;
+    const warnings = [...choice.warnings];
+    if (offline) warnings.push('The model source could not be reached; the cached copy was used.');
+
+    const files = this.filesFor(manifest, variant);
+    for (const f of files) progress.addFile(f.path, f.bytes);
+    progress.stage = 'download';
+    progress.message = `Getting ${manifest.name} (${variant.dtype})`;
+    emit(true);
+    const t0 = performance.now();
+    const fetched = await fetchModelFiles({
+      reader,
+      files,
+      cache: reader?.local ? undefined : cache,
+      progress,
+      onUpdate: () => emit(),
+      signal,
+    });
+    const downloadMs = performance.now() - t0;
+    if (fetched.quotaExceeded) warnings.push('The browser storage is full, so the model is kept in memory only and will be downloaded again next time. Free space by deleting cached models.');
+    if (useCache && !cache && !reader?.local) warnings.push('This browser offers no storage for caching (OPFS), so the model will be downloaded again next time.');
+    if (cache && fetched.cached.length > 0) {
+      await cache.saveRecord({ id, name: manifest.name, source: reader?.label ?? source.kind, manifest, paths: fetched.cached }).catch(() => {
+        warnings.push('Could not record the cached model; it may be downloaded again next time.');
+      });
+    }
+
+    progress.stage = 'preparing';
+    progress.message = 'Preparing the GPU (creating sessions, compiling shaders)';
+    emit(true);
+    signal.throwIfAborted();
+    const t1 = performance.now();
+    const loaded = await this.prepare(manifest, variant, fetched.bytes, maxContext, probe.adapter);
+    fetched.bytes.clear();
+    warnings.push(...loaded.warnings);
+    const prepareMs = performance.now() - t1;
+    let warmUpMs = 0;
+    if (options.warmUp !== false) {
+      progress.message = 'Warming up (first run compiles the GPU shaders)';
+      emit(true);
+      const t2 = performance.now();
+      await this.warmUp(loaded);
+      warmUpMs = performance.now() - t2;
+    }
+    const from = fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed';
+    const info: LoadedModel = {
+      id,
+      name: manifest.name,
+      dtype: variant.dtype,
+      target: variant.target,
+      randomWeights: manifest.architecture.randomWeights,
+      architecture: manifest.architecture,
+      from,
+      storage: reader?.local ? 'none' : fetched.cached.length === files.length ? 'opfs' : 'memory',
+      maxContext: loaded.runner.maxContext,
+      kvCache: loaded.runner.kind,
+      timings: { totalMs: performance.now() - started, downloadMs, prepareMs, warmUpMs },
+      warnings,
+      cpuNodes: loaded.cpuNodes,
+    };
+    const { warnings: _w, cpuNodes: _c, ...state } = loaded;
+    this.loaded = { ...state, info };
+    progress.stage = 'ready';
+    progress.message = `${manifest.name} is ready`;
+    emit(true);
+    return info;
+  }
+
+  /** Reader and manifest of a source; a URL that cannot be reached falls back to its cached manifest. */
+  private async resolveSource(source: ModelSource, cache: ModelCache | undefined): Promise<{ reader?: SourceReader; manifest: Manifest; id: string; offline: boolean }> {
+    if (!source || typeof source !== 'object') throw new Error('no model source was given');
+    if (source.kind === 'cached') {
+      const rec = await cache?.record(source.id);
+      if (!rec) throw new Error('that model is no longer in the browser cache');
+      // Files missing or corrupt in the cache are fetched again from where they came from.
+      const reader = /^https?:/.test(rec.source) ? urlReader(rec.source) : undefined;
+      return { reader, manifest: rec.manifest, id: rec.id, offline: false };
+    }
+    const reader = await openSource(source);
+    let text: string;
+    try {
+      text = await reader.readText('manifest.json');
+    } catch (e) {
+      const rec = !reader.local && e instanceof SourceError && /could not fetch/.test(e.message) ? await cache?.recordForSource(reader.label) : undefined;
+      if (!rec) throw e;
+      return { reader, manifest: rec.manifest, id: rec.id, offline: true };
+    }
+    return { reader, manifest: parseManifest(text, `${reader.label} manifest.json`), id: await manifestId(text), offline: false };
+  }
+
+  private filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {
+    const wanted = new Set([...RUNTIME_FILES, v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
+    return manifest.files.filter((f) => wanted.has(f.path));
+  }
+
+  private async prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, maxContext: number, adapter: GPUAdapter) {
+    const warnings: string[] = [];
+    const configJson = jsonOf(files, 'config.json');
+    if (!configJson) throw new Error(`${manifest.name} has no config.json`);
+    const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
+    if (!check.config) throw new Error(`${manifest.name}: config.json cannot be used: ${[...check.missing.map((m) => `missing ${m}`), ...check.errors].join('; ')}`);
+    const config = check.config;
+    const settings = parseProcessorSettings({
+      preprocessor: jsonOf(files, 'preprocessor_config.json'),
+      processor: jsonOf(files, 'processor_config.json'),
+      video: jsonOf(files, 'video_preprocessor_config.json'),
+    });
+    const tokenizerJson = jsonOf(files, 'tokenizer.json');
+    if (!tokenizerJson) throw new Error(`${manifest.name} has no tokenizer.json`);
+    const tokenizer = new Molmo2Tokenizer(tokenizerJson, jsonOf(files, 'tokenizer_config.json') ?? {});
+
+    setupOrt(adapter);
+    const context = Math.min(maxContext, config.text.maxPositionEmbeddings);
+    const vision = await createGraphSession(variant.vision, files, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
+    let decoder;
+    try {
+      decoder = await createGraphSession(variant.decoder, files, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });
+    } catch (e) {
+      await vision.session.release();
+      throw e;
+    }
+    // onnxruntime keeps small shape computations on the CPU on purpose; only note which graphs have any.
+    const cpuNodes = [vision, decoder].filter((s) => s.cpuFallback).map((s) => s.cpuFallback as string);
+    const device = await ortDevice();
+    const runner = createDecoderRunner(
+      decoder.session,
+      { layers: config.text.numLayers, kvHeads: config.text.numKvHeads, headDim: config.text.headDim, hidden: config.text.hiddenSize },
+      context,
+      device,
+    );
+    return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, warnings, cpuNodes };
+  }
+
+  /** One tiny run of each graph so that shader compilation happens now, not at the first question. */
+  private async warmUp(m: Omit<Loaded, 'info'>): Promise<void> {
+    const c = m.config;
+    const patches = (c.vit.imageSize[0] / c.vit.patchSize) ** 2;
+    const features = await runVision(m.vision, {
+      prompt: {
+        inputIds: Int32Array.of(c.tokens.bos),
+        tokenTypeIds: Uint8Array.of(0),
+        imagePatchPositions: new Int32Array(0),
+        pooledIdx: Int32Array.of(0, 1, 2, 3),
+        poolSize: 4,
+        numCrops: 1,
+      },
+      pixelValues: new Float32Array(patches * c.vit.patchSize * c.vit.patchSize * 3),
+      numCrops: 1,
+    });
+    if (features.location === 'gpu-buffer') features.dispose();
+    m.runner.reset();
+    await m.runner.step([c.tokens.bos], [0], undefined, false);
+    m.runner.reset();
+  }
+
+  async ask(req: AskRequest & { returnLogits?: boolean }, onEvent?: Callback<AskEvent>): Promise<DoneEvent> {
+    const m = this.loaded;
+    if (!m) throw new Error('no model is loaded');
+    if (this.busy) throw new BusyError(this.busy === 'loading' ? 'the model is still loading' : 'the model is already answering; cancel it first');
+    this.busy = 'asking';
+    this.cancelRequested = false;
+    try {
+      notify(onEvent, { type: 'stage', stage: 'preprocess' });
+      const t = performance.now();
+      const maxNewTokens = req.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InputError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+      const inputs = prepareInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer, maxPromptTokens: m.runner.maxContext - 1 });
+      const done = await generate(
+        { vision: m.vision, runner: m.runner, decode: (ids) => m.tokenizer.decode(ids), eosId: m.config.tokens.eos, gpuIdle: () => m.device.queue.onSubmittedWorkDone() },
+        inputs,
+        {
+          maxNewTokens,
+          preprocessMs: performance.now() - t,
+          isCancelled: () => this.cancelRequested,
+          onEvent: (e) => notify(onEvent, e),
+          returnLogits: req.returnLogits,
+        },
+      );
+      notify(onEvent, { ...done, logits: undefined });
+      return done;
+    } catch (e) {
+      const message = (e as Error).message ?? String(e);
+      notify(onEvent, { type: 'error', message });
+      throw e;
+    } finally {
+      this.busy = undefined;
+      this.cancelRequested = false;
+    }
+  }
+
+  /** Stops the current answer after the decode step in flight, or aborts a download. */
+  cancel(): void {
+    this.cancelRequested = true;
+    this.loadAbort?.abort(new DOMException('the model load was cancelled', 'AbortError'));
+  }
+
+  async unload(): Promise<void> {
+    if (this.busy === 'asking') this.cancel();
+    if (this.busy) throw new BusyError('wait for the current request to stop before unloading');
+    await this.unloadNow();
+  }
+
+  private async unloadNow(): Promise<void> {
+    const m = this.loaded;
+    this.loaded = undefined;
+    if (!m) return;
+    m.runner.dispose();
+    await m.vision.release();
+    await m.decoder.release();
+  }
+}

@@ -1,0 +1,284 @@
+// A Hugging Face Molmo2 checkpoint folder on disk: its config files, its safetensors index, and a
+// streaming WeightReader that reads one tensor's byte range at a time (never a whole shard).
+import { existsSync } from 'node:fs';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseMolmo2Config, type ConfigCheck } from '../../src/molmo2/config.ts';
+import { headerLength, parseHeader, toFloat32, type SafeDtype, type TensorInfo } from '../../src/molmo2/safetensors.ts';
+import type { Shape } from '../../src/molmo2/tensors.ts';
+import type { WeightReader } from '../../src/molmo2/weights.ts';
+import { isRandomWeightsIndex } from './tiny-checkpoint.ts';
+
+type Json = Record<string, unknown>;
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const SINGLE_FILE = 'model.safetensors';
+
+export interface SafetensorsIndex {
+  metadata?: Record<string, unknown>;
+  weight_map: Record<string, string>;
+}
+
+/** What a checkpoint folder holds, read without touching any weight bytes. */
+export interface CheckpointFolder {
+  dir: string;
+  configJson?: Json;
+  generationJson?: Json;
+  index?: SafetensorsIndex;
+  /** Shard file names the checkpoint needs (from the index, or the single model.safetensors). */
+  shards: string[];
+  presentShards: string[];
+  missingShards: string[];
+  /** True when the index marks the weights as random (tiny test and demo checkpoints). */
+  randomWeights: boolean;
+}
+
+async function readJsonIfPresent(path: string): Promise<Json | undefined> {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export async function readCheckpointFolder(dir: string): Promise<CheckpointFolder> {
+  if (!existsSync(dir)) throw new Error(`checkpoint folder ${dir} does not exist`);
+  const configJson = await readJsonIfPresent(join(dir, 'config.json'));
+  const generationJson = await readJsonIfPresent(join(dir, 'generation_config.json'));
+  const indexJson = await readJsonIfPresent(join(dir, INDEX_FILE));
+  let index: SafetensorsIndex | undefined;
+  if (indexJson) {
+    const map = indexJson.weight_map;
+    if (!map || typeof map !== 'object' || Array.isArray(map) || !Object.values(map).every((f) => typeof f === 'string' && /^[\w.-]+\.safetensors$/.test(f))) {
+      throw new Error(`${join(dir, INDEX_FILE)}: weight_map must map tensor names to .safetensors file names in the same folder`);
+    }
+    index = indexJson as unknown as SafetensorsIndex;
+  }
+  const shards = index ? [...new Set(Object.values(index.weight_map))].sort() : existsSync(join(dir, SINGLE_FILE)) ? [SINGLE_FILE] : [];
+  const presentShards = shards.filter((f) => existsSync(join(dir, f)));
+  return {
+    dir,
+    configJson,
+    generationJson,
+    index,
+    shards,
+    presentShards,
+    missingShards: shards.filter((f) => !presentShards.includes(f)),
+    randomWeights: isRandomWeightsIndex(index),
+  };
+}
+
+export function checkConfig(folder: CheckpointFolder): ConfigCheck {
+  if (!folder.configJson) return { missing: ['config.json'], errors: [`${folder.dir} has no config.json`] };
+  return parseMolmo2Config(folder.configJson, folder.generationJson);
+}
+
+interface Located {
+  shard: string;
+  info: TensorInfo;
+  dataStart: number;
+}
+
+/** A problem with one shard: truncated, unreadable header, or disagreeing with the index. */
+export interface ShardProblem {
+  shard: string;
+  message: string;
+}
+
+/** Reads tensors from the safetensors shards of a folder, one byte range at a time. */
+export class SafetensorsCheckpoint implements WeightReader {
+  private readonly handles = new Map<string, FileHandle>();
+
+  private constructor(
+    readonly dir: string,
+    private readonly tensors: Map<string, Located>,
+    /** Problems found while opening; read() refuses tensors of a broken shard. */
+    readonly problems: ShardProblem[],
+  ) {}
+
+  /**
+   * Parses every shard's header (the first 8 + n bytes) and checks each tensor's byte range against
+   * the file size, so a truncated download is reported before any conversion work starts.
+   */
+  static async open(folder: CheckpointFolder): Promise<SafetensorsCheckpoint> {
+    if (folder.shards.length === 0) throw new Error(`${folder.dir} has neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
+    if (folder.missingShards.length) throw new Error(`${folder.dir} is missing weight files: ${folder.missingShards.join(', ')}`);
+    const tensors = new Map<string, Located>();
+    const problems: ShardProblem[] = [];
+    for (const shard of folder.shards) {
+      const path = join(folder.dir, shard);
+      const size = (await stat(path)).size;
+      let header;
+      try {
+        header = await readShardHeader(path, size);
+      } catch (e) {
+        const why = (e as Error).message;
+        problems.push({ shard, message: e instanceof TruncatedShard ? `${shard} is truncated: ${why}; download it again` : `${shard}: ${why}` });
+        continue;
+      }
+      for (const [name, info] of header.tensors) {
+        if (header.dataStart + info.end > size) {
+          problems.push({
+            shard,
+            message: `${shard} is truncated: it has ${size} bytes but tensor ${name} ends at byte ${header.dataStart + info.end}; download it again`,
+          });
+          break;
+        }
+        tensors.set(name, { shard, info, dataStart: header.dataStart });
+      }
+      if (folder.index) {
+        for (const name of header.tensors.keys()) {
+          const listed = folder.index.weight_map[name];
+          if (listed !== shard) problems.push({ shard, message: `${shard} holds ${name}, but ${INDEX_FILE} lists it ${listed ? `in ${listed}` : 'nowhere'}` });
+        }
+      }
+    }
+    if (folder.index) {
+      for (const [name, shard] of Object.entries(folder.index.weight_map)) {
+        if (!tensors.has(name) && !problems.some((p) => p.shard === shard)) problems.push({ shard, message: `${INDEX_FILE} lists ${name} in ${shard}, but that file does not hold it` });
+      }
+    }
+    return new SafetensorsCheckpoint(folder.dir, tensors, problems);
+  }
+
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  private locate(name: string): Located {
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`checkpoint ${this.dir} has no tensor ${name}`);
+    return t;
+  }
+
+  shape(name: string): number[] {
+    return [...this.locate(name).info.shape];
+  }
+
+  dtype(name: string): SafeDtype {
+    return this.locate(name).info.dtype;
+  }
+
+  /** Name → shape of every readable tensor. */
+  shapes(): Map<string, Shape> {
+    return new Map([...this.tensors].map(([n, t]) => [n, [...t.info.shape]]));
+  }
+
+  async read(name: string): Promise<Float32Array> {
+    const { shard, info, dataStart } = this.locate(name);
+    const length = info.end - info.begin;
+    const handle = await this.handle(shard);
+    const position = dataStart + info.begin;
+    if (info.dtype === 'F32') {
+      // Read straight into the result's memory: no second copy of a large tensor.
+      const out = new Float32Array(length / 4);
+      await readExactly(handle, new Uint8Array(out.buffer), position, `${shard} (${name})`);
+      return out;
+    }
+    if (!(info.dtype === 'F16' || info.dtype === 'BF16')) throw new Error(`tensor ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights can be converted`);
+    const bytes = new Uint8Array(length);
+    await readExactly(handle, bytes, position, `${shard} (${name})`);
+    return toFloat32(bytes, info.dtype);
+  }
+
+  private async handle(shard: string): Promise<FileHandle> {
+    let h = this.handles.get(shard);
+    if (!h) {
+      h = await open(join(this.dir, shard), 'r');
+      this.handles.set(shard, h);
+    }
+    return h;
+  }
+
+  async close(): Promise<void> {
+    const handles = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(handles.map((h) => h.close()));
+  }
+}
+
+class TruncatedShard extends Error {}
+
+async function readShardHeader(path: string, size: number) {
+  const file = await open(path, 'r');
+  try {
+    if (size < 8) throw new TruncatedShard(`it has ${size} bytes, shorter than the 8-byte header length`);
+    const first8 = new Uint8Array(8);
+    await readExactly(file, first8, 0, path);
+    const n = headerLength(first8);
+    if (8 + n > size) throw new TruncatedShard(`it has ${size} bytes but its header alone needs ${8 + n}`);
+    const bytes = new Uint8Array(8 + n);
+    await readExactly(file, bytes, 0, path);
+    return parseHeader(bytes);
+  } finally {
+    await file.close();
+  }
+}
+
+const MAX_READ = 1 << 28;
+
+/** Fills `into` from `position`, in reads of at most 256 MiB (the OS and Node limit single reads). */
+async function readExactly(file: FileHandle, into: Uint8Array, position: number, what: string): Promise<void> {
+  let done = 0;
+  while (done < into.byteLength) {
+    const want = Math.min(MAX_READ, into.byteLength - done);
+    const { bytesRead } = await file.read(into, done, want, position + done);
+    if (bytesRead === 0) throw new Error(`${what}: unexpected end of file after ${position + done} bytes (truncated?)`);
+    done += bytesRead;
+  }
+}
+
+/** Result of comparing a checkpoint's tensors with expectedTensors(config). */
+export interface TensorCheck {
+  missing: string[];
+  wrongShape: { name: string; expected: Shape; actual: Shape }[];
+  /** Tensors this product does not know; conversion stops on these. */
+  unexpected: string[];
+  /** Known extras that are skipped: ViT blocks after the last one the adapter reads, RoPE buffers. */
+  ignored: string[];
+  ok: boolean;
+}
+
+/**
+ * Documented extras. The remote code builds only the ViT blocks up to the deepest one the adapter
+ * reads, but a checkpoint saved from the full 27-block ViT would carry the rest; some exports also
+ * save RoPE `inv_freq` buffers. Neither affects the converted model.
+ */
+export function isIgnorableExtra(name: string, vitBlocksUsed: number): boolean {
+  if (name.endsWith('.inv_freq')) return true;
+  const m = /^model\.vision_backbone\.image_vit\.transformer\.resblocks\.(\d+)\./.exec(name);
+  return m !== null && Number(m[1]) >= vitBlocksUsed;
+}
+
+export function checkTensors(actual: Map<string, Shape>, expected: Map<string, Shape>, vitBlocksUsed: number): TensorCheck {
+  const missing: string[] = [];
+  const wrongShape: TensorCheck['wrongShape'] = [];
+  for (const [name, shape] of expected) {
+    const got = actual.get(name);
+    if (!got) missing.push(name);
+    else if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) wrongShape.push({ name, expected: shape, actual: got });
+  }
+  const unexpected: string[] = [];
+  const ignored: string[] = [];
+  for (const name of actual.keys()) {
+    if (expected.has(name)) continue;
+    (isIgnorableExtra(name, vitBlocksUsed) ? ignored : unexpected).push(name);
+  }
+  return { missing, wrongShape, unexpected, ignored, ok: missing.length === 0 && wrongShape.length === 0 && unexpected.length === 0 };
+}
+
+/** Human-readable lines for a failed TensorCheck (long lists are shortened). */
+export function describeTensorCheck(check: TensorCheck): string[] {
+  const list = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')} … (${xs.length} in all)` : xs.join(', '));
+  const lines: string[] = [];
+  if (check.missing.length) lines.push(`missing tensors: ${list(check.missing)}`);
+  for (const w of check.wrongShape.slice(0, 8)) lines.push(`tensor ${w.name} has shape [${w.actual}], expected [${w.expected}] from config.json`);
+  if (check.wrongShape.length > 8) lines.push(`… ${check.wrongShape.length - 8} more tensors with the wrong shape`);
+  if (check.unexpected.length) lines.push(`unknown tensors (not part of a Molmo2 checkpoint): ${list(check.unexpected)}`);
+  return lines;
+}

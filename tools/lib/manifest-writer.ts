@@ -1,0 +1,83 @@
+// Builds manifest.json for a converted model folder: every file with its size and SHA-256 (hashed
+// as a stream), the variants, and an architecture summary.
+import { createReadStream } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join, relative, sep } from 'node:path';
+import type { Molmo2Config } from '../../src/molmo2/config.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ManifestFile, type ModelVariant } from '../../src/molmo2/manifest.ts';
+import { expectedTensors } from '../../src/molmo2/tensors.ts';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Every regular file under `dir`, as sorted forward-slash paths relative to it. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+export async function describeFile(dir: string, path: string): Promise<ManifestFile> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(join(dir, path), { highWaterMark: 1 << 22 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).byteLength;
+  }
+  return { path, bytes, sha256: hash.digest('hex') };
+}
+
+export function architectureSummary(config: Molmo2Config, randomWeights: boolean): Manifest['architecture'] {
+  const parameters = [...expectedTensors(config).values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+  return {
+    vitLayers: config.vitBlocksUsed,
+    vitHidden: config.vit.hiddenSize,
+    textLayers: config.text.numLayers,
+    textHidden: config.text.hiddenSize,
+    numHeads: config.text.numHeads,
+    numKvHeads: config.text.numKvHeads,
+    headDim: config.text.headDim,
+    vocabSize: config.text.vocabSize,
+    parameters,
+    randomWeights,
+  };
+}
+
+export interface ManifestInput {
+  name: string;
+  source: Manifest['source'];
+  converterVersion: string;
+  config: Molmo2Config;
+  randomWeights: boolean;
+  variants: ModelVariant[];
+}
+
+/** Hashes every file in `dir` (except manifest.json), checks the variants' files exist, writes manifest.json. */
+export async function writeManifest(dir: string, input: ManifestInput): Promise<Manifest> {
+  const paths = (await listFiles(dir)).filter((p) => p !== MANIFEST_FILE);
+  const files: ManifestFile[] = [];
+  for (const p of paths) files.push(await describeFile(dir, p));
+  const present = new Set(paths);
+  for (const v of input.variants) {
+    for (const g of [v.vision, v.decoder]) {
+      for (const f of [g.model, ...g.externalData]) {
+        if (!present.has(f)) throw new Error(`variant ${v.dtype}/${v.target} refers to ${f}, which was not written`);
+      }
+    }
+  }
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_VERSION,
+    name: input.name,
+    source: input.source,
+    createdAt: new Date().toISOString(),
+    converterVersion: input.converterVersion,
+    architecture: architectureSummary(input.config, input.randomWeights),
+    variants: input.variants,
+    files,
+  };
+  await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}

@@ -1,0 +1,248 @@
+// Random Molmo2 checkpoints in the published Hugging Face layout (config files, Qwen3 tokenizer with
+// Molmo2's extra tokens, sharded float32 safetensors + index). Used by tests, the demo model and
+// benchmarks. Widths are scaled down but the token ids, vocabulary, patch size, crop size and the
+// 25 ViT blocks the adapter reads stay as published, so every real code path is exercised.
+import { mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseMolmo2Config, type Molmo2Config } from '../../src/molmo2/config.ts';
+import { expectedTensors, names } from '../../src/molmo2/tensors.ts';
+import { Rng } from './random.ts';
+import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safetensors-writer.ts';
+import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
+
+export type TinySize = 'tiny' | 'medium' | 'bench';
+export const TINY_SIZES: readonly TinySize[] = ['tiny', 'medium', 'bench'];
+
+export interface CheckpointWidths {
+  vit: { hidden: number; heads: number; headDim: number; intermediate: number };
+  /** Attention pooling (heads × headDim) → wo → hidden → SwiGLU projector (intermediate) → text hidden. */
+  adapter: { heads: number; headDim: number; hidden: number; intermediate: number };
+  text: { hidden: number; heads: number; kvHeads: number; headDim: number; layers: number; intermediate: number };
+}
+
+/**
+ * tiny: every width different so a swapped dimension fails loudly (ViT 32 = 4×8, ViT MLP 36, pooling
+ * 3×10 = 30, adapter 44, projector 52, decoder 40 with 4×12 = 48 query width and 2 KV heads, MLP 56).
+ * medium: runtime benchmarks. bench: Molmo2-4B widths with 2 decoder layers (conversion benchmark).
+ */
+export const WIDTHS: Record<TinySize, CheckpointWidths> = {
+  tiny: {
+    vit: { hidden: 32, heads: 4, headDim: 8, intermediate: 36 },
+    adapter: { heads: 3, headDim: 10, hidden: 44, intermediate: 52 },
+    text: { hidden: 40, heads: 4, kvHeads: 2, headDim: 12, layers: 3, intermediate: 56 },
+  },
+  medium: {
+    vit: { hidden: 256, heads: 4, headDim: 64, intermediate: 960 },
+    adapter: { heads: 4, headDim: 64, hidden: 256, intermediate: 1536 },
+    text: { hidden: 512, heads: 8, kvHeads: 2, headDim: 128, layers: 4, intermediate: 1536 },
+  },
+  bench: {
+    vit: { hidden: 1152, heads: 16, headDim: 72, intermediate: 4304 },
+    adapter: { heads: 16, headDim: 72, hidden: 1152, intermediate: 9728 },
+    text: { hidden: 2560, heads: 32, kvHeads: 8, headDim: 128, layers: 2, intermediate: 9728 },
+  },
+};
+
+/** Key in model.safetensors.index.json `metadata` that marks a checkpoint whose weights are random. */
+export const RANDOM_WEIGHTS_KEY = 'random_weights';
+
+/** True when an index (parsed model.safetensors.index.json) was written by makeTinyCheckpoint. */
+export function isRandomWeightsIndex(index: unknown): boolean {
+  const meta = (index as { metadata?: Record<string, unknown> } | null)?.metadata;
+  return meta?.[RANDOM_WEIGHTS_KEY] === true;
+}
+
+/** The published Molmo2-4B config.json with its widths replaced; every key is kept. */
+export async function scaledConfigJson(size: TinySize): Promise<Record<string, unknown>> {
+  const w = WIDTHS[size];
+  const config = await readAssetJson('config.json');
+  const vit = config.vit_config as Record<string, unknown>;
+  const adapter = config.adapter_config as Record<string, unknown>;
+  const text = config.text_config as Record<string, unknown>;
+  Object.assign(vit, {
+    hidden_size: w.vit.hidden,
+    num_attention_heads: w.vit.heads,
+    num_key_value_heads: w.vit.heads,
+    head_dim: w.vit.headDim,
+    intermediate_size: w.vit.intermediate,
+  });
+  Object.assign(adapter, {
+    hidden_size: w.adapter.hidden,
+    num_attention_heads: w.adapter.heads,
+    num_key_value_heads: w.adapter.heads,
+    head_dim: w.adapter.headDim,
+    intermediate_size: w.adapter.intermediate,
+    text_hidden_size: w.text.hidden,
+  });
+  Object.assign(text, {
+    hidden_size: w.text.hidden,
+    num_attention_heads: w.text.heads,
+    num_key_value_heads: w.text.kvHeads,
+    head_dim: w.text.headDim,
+    num_hidden_layers: w.text.layers,
+    intermediate_size: w.text.intermediate,
+  });
+  return config;
+}
+
+/**
+ * The Qwen3 tokenizer with every token of Molmo2's tokenizer_config `added_tokens_decoder` registered
+ * at its published id (151643–151945: Qwen specials, 267 padding tokens, Molmo2's image/video tokens).
+ */
+export async function buildTokenizerJson(): Promise<Record<string, unknown>> {
+  const tokenizer = JSON.parse(await readFile(qwen3TokenizerPath(), 'utf8')) as Record<string, unknown> & {
+    added_tokens: { id: number; content: string }[];
+    model: { vocab: Record<string, number> };
+  };
+  const decoder = (await readAssetJson('tokenizer_config.json')).added_tokens_decoder as Record<
+    string,
+    { content: string; lstrip: boolean; normalized: boolean; rstrip: boolean; single_word: boolean; special: boolean }
+  >;
+  const baseVocab = Object.keys(tokenizer.model.vocab).length;
+  const added = Object.entries(decoder)
+    .map(([id, t]) => ({
+      id: Number(id),
+      content: t.content,
+      single_word: t.single_word,
+      lstrip: t.lstrip,
+      rstrip: t.rstrip,
+      normalized: t.normalized,
+      special: t.special,
+    }))
+    .sort((a, b) => a.id - b.id);
+  for (const t of added) {
+    if (t.id < baseVocab) throw new Error(`added token ${t.content} has id ${t.id} inside the base vocabulary (${baseVocab})`);
+  }
+  for (const q of tokenizer.added_tokens) {
+    const m = added.find((a) => a.id === q.id);
+    if (!m || m.content !== q.content) throw new Error(`Qwen3 token ${q.content} (${q.id}) is not at the same id in Molmo2's tokenizer_config`);
+  }
+  tokenizer.added_tokens = added;
+  return tokenizer;
+}
+
+type Init = { kind: 'normal'; std: number } | { kind: 'nearOne'; spread: number } | { kind: 'copy'; of: string };
+
+/**
+ * Initial values chosen so activations stay O(1) through all blocks: linear weights ~ N(0, 1/in)
+ * (halved on residual outputs), norms 1 ± 0.1, small biases. Embeddings are small compared with the
+ * block outputs, so the tied lm_head (a copy of the embedding, as in Molmo2-4B) does not simply
+ * predict the last input token again and greedy decoding varies.
+ */
+function initFor(name: string, shape: number[]): Init {
+  if (name === names.lmHead) return { kind: 'copy', of: names.embedding };
+  if (name.endsWith('norm.weight') || name === names.finalNorm) return { kind: 'nearOne', spread: 0.1 };
+  if (name.endsWith('.bias')) return { kind: 'normal', std: 0.02 };
+  if (name === names.positionalEmbedding) return { kind: 'normal', std: 0.5 };
+  if (name === names.embedding || name === names.newEmbedding) return { kind: 'normal', std: 0.2 };
+  const fanIn = shape[shape.length - 1];
+  let gain = 1;
+  if (/\.(attention\.wo|feed_forward\.w2|attn_out|ff_out)\.weight$/.test(name)) gain = 0.5;
+  // Pooling reads unnormalised ViT features (RMS grows over 25 residual blocks): keep q·k moderate.
+  if (name.startsWith(`${names.pooling}.wq`) || name.startsWith(`${names.pooling}.wk`)) gain = 0.25;
+  return { kind: 'normal', std: gain / Math.sqrt(fanIn) };
+}
+
+const CHUNK_FLOATS = 1 << 20;
+
+/** float32 values of one tensor in chunks; the stream depends only on (seed, name). */
+function* randomTensorChunks(seed: number, t: TensorPlan): Iterable<Uint8Array> {
+  const own = initFor(t.name, t.shape);
+  // A copy regenerates the source tensor's stream (same seed, same name) instead of reading it back.
+  const stream = own.kind === 'copy' ? own.of : t.name;
+  const init = own.kind === 'copy' ? initFor(own.of, t.shape) : own;
+  if (init.kind === 'copy') throw new Error(`tensor ${t.name}: copy of a copy`);
+  const rng = new Rng(seed, stream);
+  const buf = new Float32Array(CHUNK_FLOATS);
+  let left = t.shape.reduce((a, b) => a * b, 1);
+  while (left > 0) {
+    const n = Math.min(left, CHUNK_FLOATS);
+    if (init.kind === 'normal') for (let i = 0; i < n; i++) buf[i] = rng.normal() * init.std;
+    else for (let i = 0; i < n; i++) buf[i] = 1 + (rng.uniform() * 2 - 1) * init.spread;
+    left -= n;
+    // The writer awaits each chunk before asking for the next, so the buffer can be reused.
+    yield new Uint8Array(buf.buffer, 0, n * 4);
+  }
+}
+
+/** Splits tensors (in order) into `count` shards of roughly equal byte size, none empty. */
+function splitIntoShards(tensors: TensorPlan[], count: number): TensorPlan[][] {
+  const total = tensors.reduce((s, t) => s + byteLength(t), 0);
+  const shards: TensorPlan[][] = Array.from({ length: count }, () => []);
+  let acc = 0;
+  tensors.forEach((t, i) => {
+    const remainingTensors = tensors.length - i;
+    let k = Math.min(count - 1, Math.floor((acc / total) * count));
+    // Leave at least one tensor for every later shard.
+    k = Math.max(k, count - remainingTensors);
+    shards[k].push(t);
+    acc += byteLength(t);
+  });
+  return shards.filter((s) => s.length > 0);
+}
+
+const SHARD_TARGET_BYTES = 2 * 1024 ** 3;
+
+export interface TinyCheckpointOptions {
+  outDir: string;
+  seed?: number;
+  size?: TinySize;
+  log?: (msg: string) => void;
+}
+
+export interface TinyCheckpoint {
+  outDir: string;
+  config: Molmo2Config;
+  /** Files written, relative to outDir. */
+  files: string[];
+  parameters: number;
+  /** Bytes of tensor data (the index's total_size). */
+  totalSize: number;
+}
+
+export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<TinyCheckpoint> {
+  const size = opts.size ?? 'tiny';
+  const seed = opts.seed ?? 0;
+  if (!WIDTHS[size]) throw new Error(`unknown checkpoint size "${size}" (choose ${TINY_SIZES.join(', ')})`);
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
+  const log = opts.log ?? (() => {});
+  await mkdir(opts.outDir, { recursive: true });
+
+  const configJson = await scaledConfigJson(size);
+  const generationJson = await readAssetJson('generation_config.json');
+  const check = parseMolmo2Config(configJson, generationJson);
+  if (!check.config) throw new Error(`scaled config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
+  const config = check.config;
+
+  const files: string[] = [];
+  const put = async (file: string, text: string) => {
+    await writeFile(join(opts.outDir, file), text);
+    files.push(file);
+  };
+  await put('config.json', `${JSON.stringify(configJson, null, 2)}\n`);
+  for (const file of VERBATIM_CONFIG_FILES) {
+    await copyFile(join(MOLMO2_4B_ASSETS, file), join(opts.outDir, file));
+    files.push(file);
+  }
+  await put('tokenizer.json', JSON.stringify(await buildTokenizerJson()));
+
+  const tensors: TensorPlan[] = [...expectedTensors(config)].map(([name, shape]) => ({ name, dtype: 'F32', shape }));
+  const totalSize = tensors.reduce((s, t) => s + byteLength(t), 0);
+  const parameters = totalSize / 4;
+  const shards = splitIntoShards(tensors, Math.max(2, Math.ceil(totalSize / SHARD_TARGET_BYTES)));
+  const weightMap: Record<string, string> = {};
+  for (let i = 0; i < shards.length; i++) {
+    const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+    log(`writing ${file} (${shards[i].length} tensors)`);
+    await writeSafetensorsStreaming(join(opts.outDir, file), shards[i], (t) => randomTensorChunks(seed, t));
+    for (const t of shards[i]) weightMap[t.name] = file;
+    files.push(file);
+  }
+  const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+  const index = {
+    metadata: { total_parameters: parameters, total_size: totalSize, [RANDOM_WEIGHTS_KEY]: true, random_seed: seed, random_size: size },
+    weight_map: sortedMap,
+  };
+  await put('model.safetensors.index.json', `${JSON.stringify(index, null, 2)}\n`);
+  return { outDir: opts.outDir, config, files, parameters, totalSize };
+}

@@ -1,0 +1,535 @@
+// Converted graphs (src/molmo2/onnx) run in onnxruntime-node against the independent fp32 reference
+// (src/molmo2/reference) on a tiny random Molmo2 whose widths all differ, with a video prompt and a
+// two-image prompt built by the real preprocessing and prompt code.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Molmo2Config } from '../src/molmo2/config.ts';
+import { imagePixelValues, planImage, videoFramePixelValues } from '../src/molmo2/image.ts';
+import type { Dtype } from '../src/molmo2/manifest.ts';
+import { exportVariant, type ExportOptions } from '../src/molmo2/onnx/export.ts';
+import { fromFloat16, toFloat16 } from '../src/molmo2/onnx/fp16.ts';
+import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '../src/molmo2/onnx/io.ts';
+import { dequantizeQ4, quantizeQ4 } from '../src/molmo2/onnx/quant.ts';
+import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
+import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
+import { MemoryTensors, randomTensors, tinyConfig, tinyConfigJson, tinyTokenizer } from '../src/molmo2/reference/testing.ts';
+import { names } from '../src/molmo2/tensors.ts';
+import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
+import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Model, prompts and the reference
+// ---------------------------------------------------------------------------------------------
+
+/** The reference's tiny config with the adapter width moved off the pooling width (30 → 34). */
+function distinctWidthsConfig(): Molmo2Config {
+  const json = tinyConfigJson();
+  (json.adapter_config as Record<string, unknown>).hidden_size = 34;
+  return tinyConfig(json);
+}
+
+const config = distinctWidthsConfig();
+const V = config.text.vocabSize;
+const d = config.text.hiddenSize;
+const FRAME = 729 * 588;
+const STEPS = 32;
+
+const picture = (w: number, h: number, s: number) =>
+  Uint8Array.from({ length: w * h * 3 }, (_, i) => ((i % (w * 3)) * 7 + Math.floor(i / (w * 3)) * 13 + s * 71 + ((i * s) % 29) * 5) & 255);
+
+interface Case {
+  name: string;
+  prompt: BuiltPrompt;
+  pixels: Float32Array;
+}
+
+function videoCase(frameSeeds: number[]): Case {
+  const prompt = buildPrompt({
+    tokenizer: tinyTokenizer,
+    tokens: config.tokens,
+    visual: { kind: 'video', timestamps: frameSeeds.map((_, i) => i / 2) },
+    conversation: { question: 'Track the car.', history: [{ question: 'Count cars', answer: 'Two.' }] },
+  });
+  const pixels = new Float32Array(frameSeeds.length * FRAME);
+  frameSeeds.forEach((s, f) => pixels.set(videoFramePixelValues(picture(50, 30, s), 50, 30), f * FRAME));
+  return { name: 'video', prompt, pixels };
+}
+
+function imagesCase(): Case {
+  const sizes = [
+    [200, 100],
+    [600, 130],
+  ];
+  const plans = sizes.map(([w, h]) => planImage(w, h));
+  const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
+  const pixels = new Float32Array(prompt.numCrops * FRAME);
+  let at = 0;
+  sizes.forEach(([w, h], k) => {
+    pixels.set(imagePixelValues(picture(w, h, 5 + k), w, h), at * FRAME);
+    at += plans[k].numCrops;
+  });
+  return { name: 'two images', prompt, pixels };
+}
+
+interface Expected {
+  features: Float32Array;
+  /** Logits of every prompt position under the Molmo2 mask. */
+  logits: Float32Array;
+  /** Greedy continuation (no stop token) and the logits that chose each token. */
+  tokens: number[];
+  stepLogits: Float32Array[];
+}
+
+async function expectations(model: ReferenceModel, c: Case): Promise<Expected> {
+  const { prompt, pixels } = c;
+  const features = model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize);
+  const logits = model.decoderLogits(prompt.inputIds, features, prompt.tokenTypeIds);
+  const g = model.generateGreedy({ inputIds: prompt.inputIds, imageFeatures: features, tokenTypeIds: prompt.tokenTypeIds, maxNewTokens: STEPS, eosId: -1 });
+  return { features, logits, tokens: g.tokens, stepLogits: g.stepLogits };
+}
+
+// ---------------------------------------------------------------------------------------------
+// onnxruntime sessions over the exported files
+// ---------------------------------------------------------------------------------------------
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+interface Exported {
+  dir: string;
+  vision: string;
+  decoder: string;
+  log: string[];
+}
+
+async function exportTo(dtype: Dtype, extra: Partial<ExportOptions> = {}, weights: TensorSource = tensors, cfg: Molmo2Config = config): Promise<Exported> {
+  const dir = mkdtempSync(join(tmpdir(), `onnx-parity-${dtype}-`));
+  dirs.push(dir);
+  const log: string[] = [];
+  const files = await exportVariant({
+    config: cfg,
+    weights,
+    dtype,
+    target: 'cpu',
+    log: (m) => log.push(m),
+    write: async (p, bytes) => {
+      mkdirSync(dirname(join(dir, p)), { recursive: true });
+      writeFileSync(join(dir, p), bytes);
+    },
+    ...extra,
+  });
+  return { dir, vision: join(dir, files[0].model), decoder: join(dir, files[1].model), log };
+}
+
+const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), dims);
+
+class VisionSession {
+  private constructor(private readonly session: ort.InferenceSession) {}
+  static async open(path: string) {
+    return new VisionSession(await ort.InferenceSession.create(path));
+  }
+  async features(c: Case): Promise<Float32Array> {
+    const { prompt, pixels } = c;
+    const out = await this.session.run({
+      [VISION_INPUTS.pixelValues]: new ort.Tensor('float32', pixels, [prompt.numCrops, 729, 588]),
+      [VISION_INPUTS.pooledIdx]: int64(prompt.pooledIdx, [prompt.pooledIdx.length / prompt.poolSize, prompt.poolSize]),
+    });
+    const f = out[VISION_OUTPUTS.imageFeatures];
+    expect(f.dims).toEqual([prompt.imagePatchPositions.length, d]);
+    return f.data as Float32Array;
+  }
+}
+
+type Kv = ort.Tensor[];
+
+class DecoderSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly kvType: 'float32' | 'float16',
+  ) {}
+
+  static async open(path: string, dtype: Dtype) {
+    return new DecoderSession(await ort.InferenceSession.create(path), dtype === 'fp16' || dtype === 'q4f16' ? 'float16' : 'float32');
+  }
+
+  emptyCache(): Kv {
+    const t = config.text;
+    const dims = [1, t.numKvHeads, 0, t.headDim];
+    return Array.from({ length: 2 * t.numLayers }, () => (this.kvType === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims)));
+  }
+
+  /** One run: new tokens (with their features and the token types of all positions) after `past`. */
+  async run(ids: ArrayLike<number>, features: Float32Array, tokenTypes: ArrayLike<number>, past: Kv): Promise<{ logits: Float32Array; logitsDims: readonly number[]; present: Kv }> {
+    const feeds: Record<string, ort.Tensor> = {
+      [DECODER_INPUTS.inputIds]: int64(ids, [1, ids.length]),
+      [DECODER_INPUTS.imageFeatures]: new ort.Tensor('float32', features, [features.length / d, d]),
+      [DECODER_INPUTS.tokenTypeIds]: int64(tokenTypes, [1, tokenTypes.length]),
+    };
+    for (let i = 0; i < config.text.numLayers; i++) {
+      feeds[DECODER_INPUTS.pastKey(i)] = past[2 * i];
+      feeds[DECODER_INPUTS.pastValue(i)] = past[2 * i + 1];
+    }
+    const out = await this.session.run(feeds);
+    const present: Kv = [];
+    for (let i = 0; i < config.text.numLayers; i++) present.push(out[DECODER_OUTPUTS.presentKey(i)], out[DECODER_OUTPUTS.presentValue(i)]);
+    return { logits: out[DECODER_OUTPUTS.logits].data as Float32Array, logitsDims: out[DECODER_OUTPUTS.logits].dims, present };
+  }
+
+  /**
+   * Prefill, then one decode step per token. With `forced`, the steps feed those tokens (teacher
+   * forcing along the reference); otherwise the graph's own argmax.
+   */
+  async generate(prompt: BuiltPrompt, features: Float32Array, steps: number, forced?: number[]): Promise<{ tokens: number[]; stepLogits: Float32Array[]; prefill: Kv }> {
+    const tokenTypes = Array.from(prompt.tokenTypeIds);
+    let r = await this.run(prompt.inputIds, features, tokenTypes, this.emptyCache());
+    const prefill = r.present;
+    const tokens: number[] = [];
+    const stepLogits: Float32Array[] = [];
+    for (let k = 0; k < steps; k++) {
+      stepLogits.push(r.logits);
+      tokens.push(argmax(r.logits));
+      if (k === steps - 1) break;
+      tokenTypes.push(0);
+      r = await this.run([forced ? forced[k] : tokens[k]], new Float32Array(0), tokenTypes, r.present);
+    }
+    return { tokens, stepLogits, prefill };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons
+// ---------------------------------------------------------------------------------------------
+
+function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** max |a − ref| / max |ref|. */
+function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  expect(a.length).toBe(ref.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+/** Worst per-row relative error of two [rows, width] matrices. */
+function worstRowErr(a: Float32Array, ref: Float32Array, width: number): number {
+  let worst = 0;
+  for (let r = 0; r < ref.length / width; r++) worst = Math.max(worst, relErr(a.subarray(r * width, (r + 1) * width), ref.subarray(r * width, (r + 1) * width)));
+  return worst;
+}
+
+/** sqrt(Σ (a − ref)² / Σ ref²): the typical relative error, for reduced precision. */
+function rmsErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i] - ref[i]) ** 2;
+    scale += ref[i] ** 2;
+  }
+  return Math.sqrt(diff / scale);
+}
+
+const row = (x: Float32Array, r: number, width: number) => x.subarray(r * width, (r + 1) * width);
+const asFloat32 = (t: ort.Tensor) => (t.type === 'float16' ? fromFloat16(t.data as Uint16Array) : (t.data as Float32Array));
+
+interface Agreement {
+  /** Worst per-row relative error of the image features. */
+  features: number;
+  featuresRms: number;
+  prefill: number;
+  /** rms relative error of the step logits along the reference's tokens. */
+  stepsRms: number;
+  /** Worst step-logit error along the reference's tokens. */
+  steps: number;
+  /** Share of the teacher-forced steps whose argmax is the reference's token. */
+  agreement: number;
+  greedy: number[];
+}
+
+async function measure(vision: VisionSession, decoder: DecoderSession, c: Case, e: Expected): Promise<Agreement> {
+  const features = await vision.features(c);
+  const forced = await decoder.generate(c.prompt, features, STEPS, e.tokens);
+  const free = await decoder.generate(c.prompt, features, STEPS);
+  const stepErrs = forced.stepLogits.map((l, k) => relErr(l, e.stepLogits[k]));
+  return {
+    features: worstRowErr(features, e.features, d),
+    featuresRms: rmsErr(features, e.features),
+    prefill: stepErrs[0],
+    stepsRms: Math.sqrt(forced.stepLogits.reduce((s, l, k) => s + rmsErr(l, e.stepLogits[k]) ** 2, 0) / STEPS),
+    steps: Math.max(...stepErrs),
+    agreement: forced.tokens.filter((t, k) => t === e.tokens[k]).length / STEPS,
+    greedy: free.tokens,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let tensors: MemoryTensors;
+let reference: ReferenceModel;
+const cases: { case: Case; expected: Expected }[] = [];
+const fp32: Partial<{ files: Exported; vision: VisionSession; decoder: DecoderSession }> = {};
+
+beforeAll(async () => {
+  tensors = randomTensors(config, 7);
+  reference = await ReferenceModel.load(config, tensors);
+  for (const c of [videoCase([1, 2, 3]), imagesCase()]) cases.push({ case: c, expected: await expectations(reference, c) });
+  fp32.files = await exportTo('fp32');
+  fp32.vision = await VisionSession.open(fp32.files.vision);
+  fp32.decoder = await DecoderSession.open(fp32.files.decoder, 'fp32');
+}, 120_000);
+
+describe('fp32 graphs match the reference', () => {
+  it('writes the io.ts contract: vision_fp32 / decoder_fp32 under onnx/cpu with external data', async () => {
+    expect(fp32.files!.vision.endsWith(join('onnx', 'cpu', 'vision_fp32.onnx'))).toBe(true);
+    expect(existsSync(`${fp32.files!.decoder}_data`)).toBe(true);
+    const { prompt } = cases[0].case;
+    const r = await fp32.decoder!.run(prompt.inputIds, cases[0].expected.features, prompt.tokenTypeIds, fp32.decoder!.emptyCache());
+    expect(r.logitsDims).toEqual([1, V]);
+    expect(r.present[0].dims).toEqual([1, config.text.numKvHeads, prompt.inputIds.length, config.text.headDim]);
+  });
+
+  for (const which of [0, 1]) {
+    it(`${which === 0 ? 'video' : 'two-image'} prompt: features, logits along the reference's tokens, 32 greedy tokens`, async () => {
+      const { case: c, expected: e } = cases[which];
+      const m = await measure(fp32.vision!, fp32.decoder!, c, e);
+      expect(m.features).toBeLessThan(1e-4);
+      expect(m.prefill).toBeLessThan(1e-4);
+      expect(m.steps).toBeLessThan(1e-4);
+      expect(m.greedy).toEqual(e.tokens);
+      // The continuation is not degenerate, so the comparison covers many different positions.
+      expect(new Set(e.tokens).size).toBeGreaterThan(3);
+    });
+  }
+
+  it('matches the logits of every prompt position (test build with all-position logits)', async () => {
+    const all = await exportTo('fp32', { decoder: { logits: 'all' } });
+    const decoder = await DecoderSession.open(all.decoder, 'fp32');
+    for (const { case: c, expected: e } of cases) {
+      const r = await decoder.run(c.prompt.inputIds, e.features, c.prompt.tokenTypeIds, decoder.emptyCache());
+      expect(r.logitsDims).toEqual([1, c.prompt.inputIds.length, V]);
+      expect(worstRowErr(r.logits, e.logits, V), c.name).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe('prefill mask', () => {
+  it("a later frame's pixels reach the K/V of an earlier image token (layer ≥ 1), not earlier text", async () => {
+    const base = cases[0];
+    const changed = videoCase([1, 2, 9]); // only the last frame differs
+    const prompt = base.case.prompt;
+    const run = async (c: Case) => (await fp32.decoder!.run(prompt.inputIds, await fp32.vision!.features(c), prompt.tokenTypeIds, fp32.decoder!.emptyCache())).present;
+    const [a, b] = [await run(base.case), await run(changed)];
+    const ids = Array.from(prompt.inputIds);
+    const firstImageToken = prompt.tokenTypeIds.indexOf(1);
+    const firstPatch = prompt.imagePatchPositions[0]; // a patch of frame 0
+    const { numKvHeads: H, headDim: D, numLayers } = config.text;
+    const kvAt = (t: ort.Tensor, pos: number) => {
+      const all = asFloat32(t);
+      const T = t.dims[2];
+      return Float32Array.from({ length: H * D }, (_, i) => all[(Math.floor(i / D) * T + pos) * D + (i % D)]);
+    };
+    expect(firstImageToken).toBeGreaterThan(0);
+    expect(firstPatch).toBeLessThan(ids.length / 2);
+    for (let layer = 0; layer < numLayers; layer++) {
+      for (const kv of [0, 1]) {
+        const [ta, tb] = [a[2 * layer + kv], b[2 * layer + kv]];
+        const diff = relErr(kvAt(tb, firstPatch), kvAt(ta, firstPatch));
+        // Layer 0's K/V come from the token's own embedding; later layers have attended to frame 2.
+        if (layer === 0) expect(diff, `layer 0 ${kv ? 'value' : 'key'}`).toBe(0);
+        else expect(diff, `layer ${layer} ${kv ? 'value' : 'key'}`).toBeGreaterThan(1e-3);
+        for (let p = 0; p < firstImageToken; p++) expect(relErr(kvAt(tb, p), kvAt(ta, p)), `layer ${layer} position ${p}`).toBe(0);
+      }
+    }
+  });
+
+  it('a causal-only graph fails the parity check', async () => {
+    const causal = await exportTo('fp32', { decoder: { mask: 'causal', logits: 'all' } });
+    const decoder = await DecoderSession.open(causal.decoder, 'fp32');
+    for (const { case: c, expected: e } of cases) {
+      const r = await decoder.run(c.prompt.inputIds, e.features, c.prompt.tokenTypeIds, decoder.emptyCache());
+      const last = c.prompt.inputIds.length - 1;
+      expect(worstRowErr(r.logits, e.logits, V), c.name).toBeGreaterThan(1e-2);
+      expect(relErr(row(r.logits, last, V), row(e.logits, last, V)), `${c.name}, last position`).toBeGreaterThan(1e-3);
+      // Positions before the first image token do not depend on the mask.
+      const before = c.prompt.tokenTypeIds.indexOf(1);
+      expect(worstRowErr(r.logits.subarray(0, before * V), e.logits.subarray(0, before * V), V)).toBeLessThan(1e-4);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reduced precision
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The checkpoint as the q4 graph stores it: every quantized linear weight replaced by its int4
+ * reconstruction and the embedding tables rounded to float16 — the reference on these weights must
+ * match the q4 graph (at accuracy level 0) to float32 rounding.
+ */
+function asStoredByQ4(source: MemoryTensors): MemoryTensors {
+  const stored = new Map(source.tensors);
+  for (const [name, t] of source.tensors) {
+    if (name === names.embedding || name === names.newEmbedding) {
+      stored.set(name, { shape: t.shape, data: fromFloat16(toFloat16(t.data)) });
+    } else if (t.shape.length === 2 && name.endsWith('.weight') && !name.startsWith(names.patchEmbedding)) {
+      const [N, K] = t.shape;
+      stored.set(name, { shape: t.shape, data: dequantizeQ4(quantizeQ4(t.data, N, K)) });
+    }
+  }
+  return new MemoryTensors(stored);
+}
+
+describe('int4 graphs', () => {
+  it('equal the reference running on the int4-reconstructed weights (accuracy level 0)', async () => {
+    const files = await exportTo('q4', { q4: { accuracyLevel: 0 } });
+    const vision = await VisionSession.open(files.vision);
+    const decoder = await DecoderSession.open(files.decoder, 'q4');
+    const stored = await ReferenceModel.load(config, asStoredByQ4(tensors));
+    for (const { case: c } of cases) {
+      const e = await expectations(stored, c);
+      const m = await measure(vision, decoder, c, e);
+      expect(m.features, c.name).toBeLessThan(1e-4);
+      expect(m.steps, c.name).toBeLessThan(1e-4);
+      expect(m.greedy, c.name).toEqual(e.tokens);
+    }
+  });
+});
+
+// rms relative errors and greedy agreement measured on this tiny random model (printed by the test):
+//   fp16   features 1.3e-3, logits 7.7e-4, agreement 100%
+//   q4     features 0.30–0.34, logits 0.17–0.18, agreement 81–88%
+//   q4f16  features 0.31–0.34, logits 0.17–0.18, agreement 72–88%
+// RTN int4 costs ~8% rms per weight (blocks of 32) and this chaotic 4-block ViT / 2-layer decoder,
+// with 24–52-wide layers, amplifies it far more than a real checkpoint would. The bounds leave some
+// headroom; the exact layout check is the "int4 graphs" test above.
+const TOLERANCE: Record<Exclude<Dtype, 'fp32'>, { features: number; logits: number; agreement: number }> = {
+  fp16: { features: 5e-3, logits: 5e-3, agreement: 0.9 },
+  q4: { features: 0.5, logits: 0.3, agreement: 0.6 },
+  q4f16: { features: 0.5, logits: 0.3, agreement: 0.6 },
+};
+
+describe('reduced-precision graphs stay close to the reference', () => {
+  for (const dtype of ['fp16', 'q4', 'q4f16'] as const) {
+    it(`${dtype}`, async () => {
+      const files = await exportTo(dtype);
+      const vision = await VisionSession.open(files.vision);
+      const decoder = await DecoderSession.open(files.decoder, dtype);
+      for (const { case: c, expected: e } of cases) {
+        const m = await measure(vision, decoder, c, e);
+        console.log(
+          `${dtype} ${c.name}: features rms ${m.featuresRms.toExponential(2)} (worst row ${m.features.toExponential(2)}), ` +
+            `logits rms ${m.stepsRms.toExponential(2)} (prefill max ${m.prefill.toExponential(2)}, worst step ${m.steps.toExponential(2)}), ` +
+            `greedy agreement along the reference ${(m.agreement * 100).toFixed(0)}% (${STEPS} steps)`,
+        );
+        const tol = TOLERANCE[dtype];
+        expect(m.featuresRms).toBeLessThan(tol.features);
+        expect(m.stepsRms).toBeLessThan(tol.logits);
+        expect(m.agreement).toBeGreaterThanOrEqual(tol.agreement);
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Export entry point
+// ---------------------------------------------------------------------------------------------
+
+describe('exportVariant', () => {
+  it('builds the webgpu variant under onnx/webgpu (portable decoder unless decoder-webgpu.ts exists)', async () => {
+    const files = await exportTo('q4f16', { target: 'webgpu' });
+    expect(files.vision).toContain(join('onnx', 'webgpu', 'vision_q4f16.onnx'));
+    expect(files.decoder).toContain(join('onnx', 'webgpu', 'decoder_q4f16.onnx'));
+    const hasWebgpuBuilder = existsSync(new URL('../src/molmo2/onnx/decoder-webgpu.ts', import.meta.url));
+    expect(files.log.some((l) => l.includes('portable decoder'))).toBe(!hasWebgpuBuilder);
+  });
+
+  it('splits every tensor larger than a chunk and computes the same outputs', async () => {
+    const limit = 8192; // the embedding table, positional embedding and lm_head all exceed it
+    for (const dtype of ['fp32', 'q4'] as const) {
+      const whole = dtype === 'fp32' ? fp32.files! : await exportTo(dtype);
+      const split = await exportTo(dtype, { maxChunkBytes: limit });
+      for (const graph of ['vision', 'decoder'] as const) {
+        const stem = graph === 'vision' ? split.vision : split.decoder;
+        const chunks = readdirSync(dirname(stem)).filter((f) => f.startsWith(`${basename(stem)}_data`));
+        expect(chunks.length, `${dtype} ${graph}`).toBeGreaterThan(5);
+        for (const f of chunks) expect(statSync(join(dirname(stem), f)).size).toBeLessThanOrEqual(limit);
+      }
+      const { case: c, expected: e } = cases[1];
+      const [v1, v2] = [await VisionSession.open(whole.vision), await VisionSession.open(split.vision)];
+      const [d1, d2] = [await DecoderSession.open(whole.decoder, dtype), await DecoderSession.open(split.decoder, dtype)];
+      expect(relErr(await v2.features(c), await v1.features(c))).toBeLessThan(1e-6);
+      const run = (s: DecoderSession) => s.run(c.prompt.inputIds, e.features, c.prompt.tokenTypeIds, s.emptyCache());
+      expect(relErr((await run(d2)).logits, (await run(d1)).logits)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('names the tensor when the checkpoint does not fit the config', async () => {
+    const bad = new MemoryTensors(new Map(tensors.tensors).set(names.finalNorm, { shape: [d + 1], data: new Float32Array(d + 1) }));
+    await expect(exportTo('fp32', {}, bad)).rejects.toThrow(new RegExp(`${names.finalNorm}.*shape \\[${d + 1}\\]`));
+    await expect(exportTo('int8' as Dtype)).rejects.toThrow(/unknown dtype "int8"/);
+  });
+
+  it('uses the embedding rows as lm_head when the checkpoint has no lm_head.weight (tied)', async () => {
+    const tiedTensors = new Map(tensors.tensors);
+    tiedTensors.delete(names.lmHead);
+    const untied = new MemoryTensors(tiedTensors);
+    const files = await exportTo('fp32', {}, { shape: (n) => untied.shape(n), read: (n) => untied.read(n) });
+    const decoder = await DecoderSession.open(files.decoder, 'fp32');
+    const embedding = await tensors.read(names.embedding);
+    const tied = await ReferenceModel.load(config, tensors.with(names.lmHead, (w) => w.set(embedding.subarray(0, w.length))));
+    const { case: c } = cases[1];
+    const e = await expectations(tied, c);
+    const r = await decoder.run(c.prompt.inputIds, e.features, c.prompt.tokenTypeIds, decoder.emptyCache());
+    expect(relErr(r.logits, row(e.logits, c.prompt.inputIds.length - 1, V))).toBeLessThan(1e-4);
+  });
+
+  it('converts a safetensors checkpoint through the Node weight reader (published vocabulary and ViT depth)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onnx-tiny-ckpt-'));
+    dirs.push(dir);
+    const ckpt = await makeTinyCheckpoint({ outDir: dir, seed: 3 });
+    const reader = await SafetensorsCheckpoint.open(await readCheckpointFolder(dir));
+    try {
+      const files = await exportTo('fp32', {}, reader, ckpt.config);
+      const model = await ReferenceModel.load(ckpt.config, reader);
+      const t = ckpt.config.text;
+      const plan = planImage(90, 60);
+      const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: ckpt.config.tokens, visual: { kind: 'images', plans: [plan] }, conversation: { question: 'Where?' } });
+      const pixels = imagePixelValues(picture(90, 60, 4), 90, 60);
+      const expected = model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize);
+      const vision = await ort.InferenceSession.create(files.vision);
+      const features = (
+        await vision.run({
+          [VISION_INPUTS.pixelValues]: new ort.Tensor('float32', pixels, [prompt.numCrops, 729, 588]),
+          [VISION_INPUTS.pooledIdx]: int64(prompt.pooledIdx, [prompt.pooledIdx.length / prompt.poolSize, prompt.poolSize]),
+        })
+      )[VISION_OUTPUTS.imageFeatures].data as Float32Array;
+      expect(worstRowErr(features, expected, t.hiddenSize)).toBeLessThan(1e-4);
+
+      const { logits } = model.prefill(prompt.inputIds, expected, prompt.tokenTypeIds);
+      const decoder = await ort.InferenceSession.create(files.decoder);
+      const feeds: Record<string, ort.Tensor> = {
+        [DECODER_INPUTS.inputIds]: int64(prompt.inputIds, [1, prompt.inputIds.length]),
+        [DECODER_INPUTS.imageFeatures]: new ort.Tensor('float32', expected, [expected.length / t.hiddenSize, t.hiddenSize]),
+        [DECODER_INPUTS.tokenTypeIds]: int64(prompt.tokenTypeIds, [1, prompt.inputIds.length]),
+      };
+      for (let i = 0; i < t.numLayers; i++) {
+        for (const name of [DECODER_INPUTS.pastKey(i), DECODER_INPUTS.pastValue(i)]) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, t.numKvHeads, 0, t.headDim]);
+      }
+      const out = (await decoder.run(feeds))[DECODER_OUTPUTS.logits].data as Float32Array;
+      expect(out.length).toBe(t.vocabSize);
+      expect(relErr(out, logits)).toBeLessThan(1e-4);
+    } finally {
+      await reader.close();
+    }
+  }, 120_000);
+});

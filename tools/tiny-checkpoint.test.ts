@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { parseMolmo2Config } from '../src/molmo2/config.ts';
+import { expectedTensors, names } from '../src/molmo2/tensors.ts';
+import { parseHeader, toFloat32 } from '../src/molmo2/safetensors.ts';
+import { MOLMO2_4B_ASSETS } from './lib/assets.ts';
+import { isRandomWeightsIndex, makeTinyCheckpoint, WIDTHS, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
+
+const SHARED_4B = join(import.meta.dirname, '..', '..', 'shared', 'reference', 'molmo2-4b');
+const REAL_DIR = existsSync(SHARED_4B) ? SHARED_4B : MOLMO2_4B_ASSETS;
+
+const readJson = async (dir: string, file: string) => JSON.parse(await readFile(join(dir, file), 'utf8'));
+
+/** Dotted paths of every leaf key. */
+function keyPaths(json: unknown, prefix = ''): string[] {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return [prefix];
+  return Object.entries(json as Record<string, unknown>).flatMap(([k, v]) => keyPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+async function shardHeaders(dir: string) {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
+  const out = [];
+  for (const f of files) {
+    const bytes = new Uint8Array(await readFile(join(dir, f)));
+    out.push({ file: f, bytes, header: parseHeader(bytes, bytes.byteLength) });
+  }
+  return out;
+}
+
+function readTensor(shards: Awaited<ReturnType<typeof shardHeaders>>, name: string): Float32Array {
+  for (const s of shards) {
+    const info = s.header.tensors.get(name);
+    if (info) return toFloat32(s.bytes.subarray(s.header.dataStart + info.begin, s.header.dataStart + info.end), info.dtype);
+  }
+  throw new Error(`tensor ${name} not found`);
+}
+
+describe('makeTinyCheckpoint', () => {
+  let root: string;
+  let ck: TinyCheckpoint;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tiny-ck-'));
+    ck = await makeTinyCheckpoint({ outDir: join(root, 'a'), seed: 7 });
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('writes the same file set as the published checkpoint, with at least two shards', async () => {
+    const written = await readdir(ck.outDir);
+    const real = ['config.json', 'generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja', 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json', 'model.safetensors.index.json', 'tokenizer.json'];
+    for (const f of real) expect(written).toContain(f);
+    const shards = written.filter((f) => f.endsWith('.safetensors')).sort();
+    expect(shards.length).toBeGreaterThanOrEqual(2);
+    shards.forEach((f, i) => expect(f).toBe(`model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`));
+    expect([...written].sort()).toEqual([...ck.files].sort());
+  });
+
+  it.skipIf(!existsSync(SHARED_4B))('bundles byte-identical copies of the published files it uses', async () => {
+    for (const f of await readdir(MOLMO2_4B_ASSETS)) {
+      if (f === 'SOURCES.md') continue;
+      expect(Buffer.compare(await readFile(join(MOLMO2_4B_ASSETS, f)), await readFile(join(SHARED_4B, f))), f).toBe(0);
+    }
+  });
+
+  it('has every config key of the published Molmo2-4B config, and parseMolmo2Config accepts it', async () => {
+    const mine = await readJson(ck.outDir, 'config.json');
+    const real = await readJson(REAL_DIR, 'config.json');
+    expect(keyPaths(mine).sort()).toEqual(keyPaths(real).sort());
+    const check = parseMolmo2Config(mine, await readJson(ck.outDir, 'generation_config.json'));
+    expect(check.missing).toEqual([]);
+    expect(check.errors).toEqual([]);
+    const c = check.config!;
+    const w = WIDTHS.tiny;
+    expect(c.vit.hiddenSize).toBe(w.vit.hidden);
+    expect(c.text.numHeads * c.text.headDim).not.toBe(c.text.hiddenSize);
+    expect(c.adapter.numHeads * c.adapter.headDim).not.toBe(c.adapter.hiddenSize);
+    expect(c.adapter.hiddenSize).not.toBe(c.vit.hiddenSize);
+    expect(c.adapter.intermediateSize).not.toBe(c.text.intermediateSize);
+    expect(c.vitBlocksUsed).toBe(25);
+    expect(c.vit.patchSize).toBe(14);
+    expect(c.vit.imageSize).toEqual([378, 378]);
+    expect(c.text.vocabSize).toBe(151936);
+    expect(c.text.ropeTheta).toBe(real.text_config.rope_theta);
+    // Non-width fields keep the published values.
+    expect(mine.image_patch_id).toBe(real.image_patch_id);
+    expect(mine.vit_config.num_hidden_layers).toBe(real.vit_config.num_hidden_layers);
+  });
+
+  it('holds exactly the tensors of expectedTensors(config), listed in the index, with matching shapes', async () => {
+    const index = await readJson(ck.outDir, 'model.safetensors.index.json');
+    const expected = expectedTensors(ck.config);
+    const shards = await shardHeaders(ck.outDir);
+    const inHeaders = new Map<string, number[]>();
+    for (const s of shards) {
+      for (const [name, info] of s.header.tensors) {
+        expect(info.dtype).toBe('F32');
+        expect(index.weight_map[name]).toBe(s.file);
+        inHeaders.set(name, info.shape);
+      }
+    }
+    expect(Object.keys(index.weight_map).sort()).toEqual([...expected.keys()].sort());
+    expect([...inHeaders.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [name, shape] of expected) expect(inHeaders.get(name), name).toEqual(shape);
+    const params = [...expected.values()].reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
+    expect(index.metadata.total_parameters).toBe(params);
+    expect(index.metadata.total_size).toBe(params * 4);
+    expect(isRandomWeightsIndex(index)).toBe(true);
+    expect(isRandomWeightsIndex(await readJson(REAL_DIR, 'model.safetensors.index.json'))).toBe(false);
+  });
+
+  it('initialises weights sensibly: tied lm_head, norms near one, finite and non-degenerate values', async () => {
+    const shards = await shardHeaders(ck.outDir);
+    const emb = readTensor(shards, names.embedding);
+    const head = readTensor(shards, names.lmHead);
+    const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(head.length).toBe(emb.length);
+    expect(bytesOf(head).equals(bytesOf(emb))).toBe(true);
+    const fresh = readTensor(shards, names.newEmbedding);
+    expect(bytesOf(fresh).equals(bytesOf(emb.subarray(0, fresh.length)))).toBe(false);
+    for (const n of [`${names.block(0)}.attn_norm.weight`, `${names.block(2)}.self_attn.k_norm.weight`, names.finalNorm, `${names.vitBlock(18)}.ffn_norm.weight`]) {
+      const norm = readTensor(shards, n);
+      for (const v of norm) expect(Math.abs(v - 1), n).toBeLessThanOrEqual(0.1);
+      expect(new Set(norm).size, n).toBe(norm.length);
+    }
+    const w = readTensor(shards, `${names.block(1)}.mlp.ff_proj.weight`);
+    const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
+    expect(std).toBeGreaterThan(0.5 / Math.sqrt(ck.config.text.hiddenSize));
+    expect(std).toBeLessThan(2 / Math.sqrt(ck.config.text.hiddenSize));
+    expect(w.every(Number.isFinite)).toBe(true);
+    const bias = readTensor(shards, `${names.vitBlock(24)}.attention.wq.bias`);
+    expect(bias.some((v) => v !== 0)).toBe(true);
+    expect(Math.max(...bias.map(Math.abs))).toBeLessThan(0.2);
+  });
+
+  it('is deterministic for a seed and differs between seeds', async () => {
+    const again = await makeTinyCheckpoint({ outDir: join(root, 'b'), seed: 7 });
+    const other = await makeTinyCheckpoint({ outDir: join(root, 'c'), seed: 8 });
+    const digest = async (dir: string) => {
+      const out: Record<string, string> = {};
+      for (const f of (await readdir(dir)).sort()) out[f] = createHash('sha256').update(await readFile(join(dir, f))).digest('hex');
+      return out;
+    };
+    const [a, b, c] = await Promise.all([digest(ck.outDir), digest(again.outDir), digest(other.outDir)]);
+    expect(b).toEqual(a);
+    const shard = 'model-00001-of-00002.safetensors';
+    expect(c[shard]).not.toBe(a[shard]);
+    expect(c['config.json']).toBe(a['config.json']);
+  });
+
+  it('writes a tokenizer that maps Molmo2 tokens to their published ids and round-trips text', async () => {
+    const tokenizer = new Tokenizer(await readJson(ck.outDir, 'tokenizer.json'), await readJson(ck.outDir, 'tokenizer_config.json'));
+    const added: Record<string, number> = await readJson(REAL_DIR, 'added_tokens.json');
+    expect(Object.keys(added).length).toBe(303);
+    for (const [token, id] of Object.entries(added)) expect(tokenizer.token_to_id(token), token).toBe(id);
+    const config = await readJson(ck.outDir, 'config.json');
+    expect(tokenizer.encode('<im_patch>').ids).toEqual([config.image_patch_id]);
+    const prompt = '<|im_end|><low_res_im_start><im_patch><im_patch><im_end>0.5 <im_start><im_patch><im_col><im_end><|im_start|>user\nPoint to the cups.<|im_end|>\n<|im_start|>assistant\n';
+    const ids = tokenizer.encode(prompt).ids;
+    expect(ids.slice(0, 5)).toEqual([151645, 151940, 151938, 151938, 151937]);
+    expect(ids).toContain(151644);
+    expect(ids).toContain(151939);
+    expect(tokenizer.decode(ids, { skip_special_tokens: false })).toBe(prompt);
+    const text = 'Ünïcode café, 数字 12345 and <points coords="1 1 412 308">boats</points>';
+    const textIds = tokenizer.encode(text).ids;
+    expect(textIds.every((id) => id < 151643)).toBe(true);
+    expect(tokenizer.decode(textIds)).toBe(text);
+  });
+});
