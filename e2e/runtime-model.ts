@@ -43,12 +43,11 @@ async function configJson(): Promise<Record<string, unknown>> {
 /** Hash of everything the converted folder depends on. */
 async function fingerprint(config: Record<string, unknown>): Promise<string> {
   const h = createHash('sha256').update(JSON.stringify(config)).update(String(SEED));
-  for (const dir of ['src/molmo2/onnx', 'tools/lib']) {
-    for (const f of (await readdir(join(ROOT, dir))).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts')).sort()) {
+  for (const dir of ['src/molmo2', 'src/molmo2/onnx', 'tools/lib']) {
+    for (const f of (await readdir(join(ROOT, dir), { withFileTypes: true })).filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')).map((e) => e.name).sort()) {
       h.update(f).update(await readFile(join(ROOT, dir, f)));
     }
   }
-  h.update(await readFile(join(ROOT, 'src/molmo2/tensors.ts')));
   return h.digest('hex');
 }
 

@@ -24,10 +24,10 @@ import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts
 // Model, prompts and the reference
 // ---------------------------------------------------------------------------------------------
 
-/** The reference's tiny config with the adapter width moved off the pooling width (30 → 34). */
+/** The reference's tiny config with a pooling of 2 heads × 17 (adapter 34 wide; ViT 24, decoder 36). */
 function distinctWidthsConfig(): Molmo2Config {
   const json = tinyConfigJson();
-  (json.adapter_config as Record<string, unknown>).hidden_size = 34;
+  Object.assign(json.adapter_config as Record<string, unknown>, { hidden_size: 34, num_attention_heads: 2, num_key_value_heads: 2, head_dim: 17 });
   return tinyConfig(json);
 }
 
@@ -405,17 +405,18 @@ describe('int4 graphs', () => {
   });
 });
 
-// rms relative errors and greedy agreement measured on this tiny random model (printed by the test):
-//   fp16   features 1.3e-3, logits 7.7e-4, agreement 100%
-//   q4     features 0.30–0.34, logits 0.17–0.18, agreement 81–88%
-//   q4f16  features 0.31–0.34, logits 0.17–0.18, agreement 72–88%
+// rms relative errors and teacher-forced greedy agreement measured on this tiny random model
+// (printed by the test):
+//   fp16   features 1.3e-3, logits 8.5e-4–9.2e-4, agreement 100%
+//   q4     features 0.42–0.45, logits 0.21, agreement 44–69%
+//   q4f16  features 0.44–0.46, logits 0.20–0.21, agreement 41–66%
 // RTN int4 costs ~8% rms per weight (blocks of 32) and this chaotic 4-block ViT / 2-layer decoder,
 // with 24–52-wide layers, amplifies it far more than a real checkpoint would. The bounds leave some
 // headroom; the exact layout check is the "int4 graphs" test above.
 const TOLERANCE: Record<Exclude<Dtype, 'fp32'>, { features: number; logits: number; agreement: number }> = {
   fp16: { features: 5e-3, logits: 5e-3, agreement: 0.9 },
-  q4: { features: 0.5, logits: 0.3, agreement: 0.6 },
-  q4f16: { features: 0.5, logits: 0.3, agreement: 0.6 },
+  q4: { features: 0.6, logits: 0.3, agreement: 0.3 },
+  q4f16: { features: 0.6, logits: 0.3, agreement: 0.3 },
 };
 
 describe('reduced-precision graphs stay close to the reference', () => {

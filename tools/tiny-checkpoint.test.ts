@@ -80,7 +80,6 @@ describe('makeTinyCheckpoint', () => {
     const w = WIDTHS.tiny;
     expect(c.vit.hiddenSize).toBe(w.vit.hidden);
     expect(c.text.numHeads * c.text.headDim).not.toBe(c.text.hiddenSize);
-    expect(c.adapter.numHeads * c.adapter.headDim).not.toBe(c.adapter.hiddenSize);
     expect(c.adapter.hiddenSize).not.toBe(c.vit.hiddenSize);
     expect(c.adapter.intermediateSize).not.toBe(c.text.intermediateSize);
     expect(c.vitBlocksUsed).toBe(25);

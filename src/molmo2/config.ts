@@ -247,6 +247,8 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
   const vitBlocksUsed = adapter.vitLayers.length ? Math.max(...adapter.vitLayers) + 1 : NaN;
   if (adapter.vitLayers.some((l) => l < 0 || l >= vit.declaredLayers)) r.errors.push(`adapter_config.vit_layers ${JSON.stringify(layers)} point outside the ${vit.declaredLayers} ViT blocks`);
   if (!Number.isNaN(vit.numHeads) && vit.numHeads * vit.headDim !== vit.hiddenSize) r.errors.push('vit_config: num_attention_heads × head_dim must equal hidden_size');
+  // The pooling attention reshapes its output to hidden_size, so heads × head_dim must match it.
+  if (!Number.isNaN(adapter.numHeads) && adapter.numHeads * adapter.headDim !== adapter.hiddenSize) r.errors.push('adapter_config: num_attention_heads × head_dim must equal hidden_size');
   if (!Number.isNaN(adapter.textHiddenSize) && !Number.isNaN(text.hiddenSize) && adapter.textHiddenSize !== text.hiddenSize) r.errors.push('adapter_config.text_hidden_size must equal text_config.hidden_size');
   if (!Number.isNaN(text.numKvHeads) && text.numHeads % text.numKvHeads !== 0) r.errors.push('text_config.num_attention_heads must be a multiple of num_key_value_heads');
 
@@ -319,7 +321,9 @@ export function parseProcessorSettings(files: { preprocessor?: Json; processor?:
   s.maxFps = pick(video, 'max_fps', s.maxFps);
   s.frameSampleMode = pick(video, 'frame_sample_mode', s.frameSampleMode);
   s.imageUseColTokens = pick(proc, 'image_use_col_tokens', s.imageUseColTokens);
-  s.useSingleCropColTokens = pick(proc, 'use_single_crop_col_tokens', s.useSingleCropColTokens);
+  // null means "same as image_use_col_tokens" in the reference processor (older hub revisions).
+  s.useSingleCropColTokens =
+    proc?.use_single_crop_col_tokens === null ? s.imageUseColTokens : pick(proc, 'use_single_crop_col_tokens', s.useSingleCropColTokens);
   s.useSingleCropStartToken = pick(proc, 'use_single_crop_start_token', s.useSingleCropStartToken);
   s.videoUseColTokens = pick(proc, 'video_use_col_tokens', s.videoUseColTokens);
   s.useFrameSpecialTokens = pick(proc, 'use_frame_special_tokens', s.useFrameSpecialTokens);

@@ -28,7 +28,7 @@ export interface CheckpointWidths {
 export const WIDTHS: Record<TinySize, CheckpointWidths> = {
   tiny: {
     vit: { hidden: 32, heads: 4, headDim: 8, intermediate: 36 },
-    adapter: { heads: 3, headDim: 10, hidden: 44, intermediate: 52 },
+    adapter: { heads: 4, headDim: 11, hidden: 44, intermediate: 52 },
     text: { hidden: 40, heads: 4, kvHeads: 2, headDim: 12, layers: 3, intermediate: 56 },
   },
   medium: {

@@ -1,0 +1,241 @@
+// The inference worker end to end in Chromium on SwiftShader WebGPU, with a tiny random Molmo2 converted
+// by the real converter into public/models/: loading with progress, answers equal to the fp32
+// reference's greedy tokens (static and growing KV caches), cancel, the OPFS cache (offline reload,
+// corruption, resume, list/delete), local folders and the main thread staying responsive.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import type { Manifest } from '../src/molmo2/manifest.ts';
+import { ensureRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
+import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
+
+let reference: RuntimeReference;
+let manifest: Manifest;
+
+test.beforeAll(async () => {
+  test.setTimeout(300_000);
+  const model = await ensureRuntimeModel();
+  reference = await RuntimeReference.create(model);
+  manifest = JSON.parse(readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8'));
+});
+
+async function openHarness(page: Page) {
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) console.log(`[navigated] ${f.url()}`);
+  });
+  await page.goto('/e2e/runtime-harness.html');
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  await page.evaluate(() => window.harness.start());
+}
+
+type LoadOpts = Parameters<typeof window.harness.load>[1];
+const load = (page: Page, options: LoadOpts = {}, url = MODEL_URL) => page.evaluate(([u, o]) => window.harness.load({ kind: 'url', url: u }, o), [url, options] as const);
+type AskOpts = Parameters<typeof window.harness.ask>[2];
+type Visual = Parameters<typeof window.harness.ask>[1];
+const ask = (page: Page, question: string, visual: Visual, o: AskOpts = {}) => page.evaluate(([q, v, opts]) => window.harness.ask(q, v, opts), [question, visual, o] as const);
+
+function variantFiles(dtype: string, target: string): { path: string; bytes: number; sha256: string }[] {
+  const v = manifest.variants.find((x) => x.dtype === dtype && x.target === target)!;
+  const paths = new Set([v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
+  return manifest.files.filter((f) => paths.has(f.path));
+}
+
+/** Checks an answer against the reference: same greedy tokens, logits along them close. */
+function expectReference(done: { tokens: number[]; logits?: number[][]; text: string }, want: { tokens: number[]; logits: Float32Array[] }) {
+  expect(done.tokens).toEqual(want.tokens);
+  expect(done.logits?.length).toBe(want.logits.length);
+  const worst = Math.max(...want.logits.map((l, i) => maxAbsDiff(done.logits![i], l)));
+  expect(worst).toBeLessThan(2e-3);
+  expect(done.text).toBe(reference.decode(want.tokens));
+}
+
+test.describe('inference worker', () => {
+  test.describe.configure({ timeout: 420_000 });
+
+  test('loads a converted model from /models/ with one overall progress; a GPU without shader-f16 gets q4', async ({ page }) => {
+    await openHarness(page);
+    const caps = await page.evaluate(() => window.harness.capabilities());
+    expect(caps.webgpu).toBe(true);
+    expect(caps.shaderF16).toBe(false);
+    expect(caps.preferredDtype).toBe('q4');
+    const { model, progress } = await load(page);
+    expect(model.dtype).toBe('q4');
+    expect(model.target).toBe('webgpu');
+    expect(model.kvCache).toBe('static');
+    expect(model.randomWeights).toBe(true);
+    expect(model.from).toBe('source');
+    expect(model.storage).toBe('opfs');
+
+    // Stages in order, bytes never going back, a total that covers the variant's graphs.
+    const stages = progress.map((p) => p.stage).filter((s, i, a) => s !== a[i - 1]);
+    expect(stages).toEqual(['manifest', 'download', 'preparing', 'ready']);
+    for (let i = 1; i < progress.length; i++) expect(progress[i].bytesDone).toBeGreaterThanOrEqual(progress[i - 1].bytesDone);
+    const graphs = variantFiles('q4', 'webgpu');
+    const last = progress[progress.length - 1];
+    expect(last.bytesDone).toBe(last.bytesTotal);
+    expect(last.bytesTotal).toBeGreaterThan(graphs.reduce((s, f) => s + f.bytes, 0));
+    for (const f of graphs) expect(last.files.find((x) => x.path === f.path)?.state).toBe('done');
+    expect(last.files.some((f) => f.path.includes('fp32') || f.path.includes('/cpu/'))).toBe(false);
+    expect(progress.some((p) => p.stage === 'download' && p.bytesDone > 0 && p.bytesDone < p.bytesTotal)).toBe(true);
+    expect(model.timings.warmUpMs).toBeGreaterThan(0);
+    test.info().annotations.push({ type: 'load (q4, SwiftShader)', description: JSON.stringify(model.timings) });
+
+    const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
+    expect(a.done.tokens.length).toBeGreaterThan(0);
+    expect(['eos', 'max-tokens']).toContain(a.done.stoppedBy);
+  });
+
+  test('answers about one image with the reference greedy tokens (static KV cache, ImageBitmap input)', async ({ page }) => {
+    await openHarness(page);
+    const { model } = await load(page, { dtype: 'fp32', warmUp: false });
+    expect(model.kvCache).toBe('static');
+    const image = picture(72, 50, 1);
+    const want = reference.answer('Point to the red square.', { images: [image] }, 6);
+    const a = await ask(page, 'Point to the red square.', { kind: 'images', images: [image] }, { maxNewTokens: 6, bitmaps: true, returnLogits: true });
+    expectReference(a.done, want);
+    expect(a.done.timings.promptTokens).toBe(want.promptTokens);
+    // Streamed events: stages in order, one token event per generated token (EOS excepted), text growing.
+    const stages = a.events.filter((e) => e.type === 'stage').map((e) => (e as { stage: string }).stage);
+    expect(stages).toEqual(['preprocess', 'vision', 'prefill', 'decode']);
+    const tokenEvents = a.events.filter((e) => e.type === 'token');
+    expect(tokenEvents.length).toBe(want.tokens.filter((t) => t !== 151645).length);
+    expect(a.events[a.events.length - 1].type).toBe('done');
+    test.info().annotations.push({ type: 'image ask (fp32, SwiftShader)', description: JSON.stringify(a.done.timings) });
+  });
+
+  test('answers about three video frames and a short range with the reference tokens (static and growing caches)', async ({ page }) => {
+    await openHarness(page);
+    const frames = [0, 0.5, 1].map((t, i) => ({ image: picture(64, 36, 10 + i), timestamp: t }));
+    const range = [1.5, 2, 2.5, 3].map((t, i) => ({ image: picture(64, 36, 20 + i), timestamp: t }));
+    const wantFrames = reference.answer('What happens?', { frames }, 5);
+    const wantRange = reference.answer('Track the ball.', { frames: range }, 5);
+
+    await load(page, { dtype: 'fp32', warmUp: false });
+    const a = await ask(page, 'What happens?', { kind: 'video', frames }, { maxNewTokens: 5, returnLogits: true });
+    expectReference(a.done, wantFrames);
+
+    const { model } = await load(page, { dtype: 'fp32', target: 'cpu', warmUp: false });
+    expect(model.kvCache).toBe('dynamic');
+    const b = await ask(page, 'Track the ball.', { kind: 'video', frames: range }, { maxNewTokens: 5, returnLogits: true });
+    expectReference(b.done, wantRange);
+  });
+
+  test('cancel() stops within one decode step and leaves the worker ready; the main thread stays responsive', async ({ page }) => {
+    await openHarness(page);
+    await load(page, { dtype: 'fp32', warmUp: false });
+    const a = await ask(page, 'Describe everything.', { kind: 'none' }, { maxNewTokens: 60, cancelAfter: 2 });
+    if (a.done.stoppedBy !== 'eos') {
+      expect(a.done.stoppedBy).toBe('cancel');
+      // Cancel arrives while the next step runs: that step's token is the last one.
+      expect(a.done.tokens.length).toBeGreaterThanOrEqual(2);
+      expect(a.done.tokens.length).toBeLessThanOrEqual(3);
+    }
+    const b = await ask(page, 'Point to the dog.', { kind: 'images', images: [picture(40, 40, 3)] }, { maxNewTokens: 3 });
+    expect(b.done.tokens.length).toBeGreaterThan(0);
+    expect(b.done.stoppedBy).not.toBe('cancel');
+    // No long task (> 100 ms) on the page's main thread while the worker generated.
+    for (const r of [a, b]) expect(Math.max(0, ...r.longTasks)).toBeLessThanOrEqual(100);
+  });
+
+  test('a second page load takes the model from the cache with the network to the model blocked; list and delete', async ({ page }) => {
+    await openHarness(page);
+    const first = await load(page, { dtype: 'fp32', warmUp: false });
+    expect(first.model.storage).toBe('opfs');
+    const answer = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
+
+    await page.reload();
+    const blocked: string[] = [];
+    await page.route('**/models/**', (route) => {
+      blocked.push(route.request().url());
+      return route.abort('internetdisconnected');
+    });
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    await page.evaluate(() => window.harness.start());
+    const second = await load(page, { dtype: 'fp32', warmUp: false });
+    expect(second.model.from).toBe('cache');
+    expect(second.model.warnings.join(' ')).toContain('cached copy');
+    expect(blocked.length).toBeGreaterThan(0); // the manifest was tried, and only the manifest
+    expect(blocked.every((u) => u.endsWith('/manifest.json'))).toBe(true);
+    const again = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
+    expect(again.done.tokens).toEqual(answer.done.tokens);
+
+    const list = await page.evaluate(() => window.harness.list());
+    expect(list).toHaveLength(1);
+    expect(list[0].name).toBe(manifest.name);
+    const cachedPaths = [...variantFiles('fp32', 'webgpu'), ...manifest.files.filter((f) => ['config.json', 'tokenizer.json'].includes(f.path))];
+    expect(list[0].bytes).toBeGreaterThan(cachedPaths.reduce((s, f) => s + f.bytes, 0) - 1);
+    const byId = await page.evaluate((id) => window.harness.load({ kind: 'cached', id }, { dtype: 'fp32', warmUp: false }), list[0].id);
+    expect(byId.model.from).toBe('cache');
+
+    await page.evaluate(() => window.harness.unload());
+    expect(await page.evaluate((id) => window.harness.remove(id), list[0].id)).toBe(true);
+    expect(await page.evaluate(() => window.harness.list())).toHaveLength(0);
+    expect(await page.evaluate(() => window.harness.blobNames())).toEqual([]);
+  });
+
+  test('a corrupted cached file is detected by its hash and downloaded again', async ({ page }) => {
+    await openHarness(page);
+    await load(page, { dtype: 'fp32', warmUp: false });
+    const target = variantFiles('fp32', 'webgpu').find((f) => f.path.endsWith('decoder_fp32.onnx_data'))!;
+    await page.evaluate(([sha, at]) => window.harness.corruptBlob(sha, at), [target.sha256, Math.floor(target.bytes / 2)] as const);
+
+    await page.reload();
+    const fetched: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes(`/models/${MODEL_NAME}/`)) fetched.push(new URL(r.url()).pathname);
+    });
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    await page.evaluate(() => window.harness.start());
+    const { model, progress } = await load(page, { dtype: 'fp32', warmUp: false });
+    expect(model.from).toBe('mixed');
+    expect(fetched.filter((p) => p.endsWith(target.path))).toHaveLength(1);
+    expect(fetched.filter((p) => !p.endsWith('manifest.json') && !p.endsWith(target.path))).toEqual([]);
+    const states = progress[progress.length - 1].files;
+    expect(states.find((f) => f.path === target.path)?.state).toBe('done');
+    expect(states.filter((f) => f.path !== target.path).every((f) => f.state === 'cached')).toBe(true);
+    const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2, returnLogits: true });
+    expectReference(a.done, reference.answer('Hi', {}, 2));
+  });
+
+  test('an interrupted download resumes with a Range request', async ({ page }) => {
+    await openHarness(page);
+    await load(page, { dtype: 'fp32', warmUp: false });
+    const target = variantFiles('fp32', 'webgpu').find((f) => f.path.endsWith('decoder_fp32.onnx_data'))!;
+    const keep = Math.floor(target.bytes * 0.6);
+    await page.evaluate(([sha, n]) => window.harness.truncateToPartial(sha, n), [target.sha256, keep] as const);
+
+    await page.reload();
+    const ranges: { range?: string; status?: number }[] = [];
+    page.on('response', (r) => {
+      if (r.url().endsWith(target.path)) ranges.push({ range: r.request().headers().range, status: r.status() });
+    });
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    await page.evaluate(() => window.harness.start());
+    const { model } = await load(page, { dtype: 'fp32', warmUp: false });
+    expect(model.from).toBe('mixed');
+    expect(ranges).toEqual([{ range: `bytes=${keep}-`, status: 206 }]);
+    const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2, returnLogits: true });
+    expectReference(a.done, reference.answer('Hi', {}, 2));
+  });
+
+  test('loads a folder chosen with <input webkitdirectory>, and reports a missing model clearly', async ({ page }) => {
+    await openHarness(page);
+    const missing = await page.evaluate(() => window.harness.load({ kind: 'url', url: '/models/no-such-model/' }).then(() => 'loaded', (e: Error) => e.message));
+    expect(missing).toContain('was not found (HTTP 404)');
+
+    await page.evaluate(() => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.id = 'folder';
+      input.webkitdirectory = true;
+      document.body.append(input);
+    });
+    await page.locator('#folder').setInputFiles(MODEL_DIR);
+    const { model } = await page.evaluate(() => window.harness.loadFromInput('#folder', { dtype: 'fp32', warmUp: false }));
+    expect(model.from).toBe('source');
+    expect(model.storage).toBe('none');
+    const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2, returnLogits: true });
+    expectReference(a.done, reference.answer('Hi', {}, 2));
+  });
+});
+

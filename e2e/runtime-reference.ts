@@ -1,0 +1,101 @@
+// Node side of the runtime tests: test pictures and the fp32 reference implementation's greedy answer
+// for the same inputs, computed straight from src/molmo2 (preprocessing, prompt, reference model) —
+// independent of the browser runtime's own input handling.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseProcessorSettings, type ProcessorSettings } from '../src/molmo2/config.ts';
+import { imagePixelValues, planImage, videoFramePixelValues } from '../src/molmo2/image.ts';
+import { buildPrompt } from '../src/molmo2/prompt.ts';
+import { ReferenceModel } from '../src/molmo2/reference/index.ts';
+import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
+import { MODEL_DIR, type RuntimeModel } from './runtime-model.ts';
+
+/** RGBA pixels as plain JSON, the way the tests hand pictures to the page. */
+export interface PlainImage {
+  width: number;
+  height: number;
+  rgba: number[];
+}
+
+/** A deterministic opaque test picture; `seed` varies it. */
+export function picture(width: number, height: number, seed: number): PlainImage {
+  const rgba: number[] = new Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      rgba[i] = (x * 7 + y * 3 + seed * 41) & 255;
+      rgba[i + 1] = (x * 2 + y * 11 + seed * 13 + ((x * y) % 17) * 9) & 255;
+      rgba[i + 2] = ((x ^ y) * 5 + seed * 97) & 255;
+      rgba[i + 3] = 255;
+    }
+  }
+  return { width, height, rgba };
+}
+
+function rgbOf(p: PlainImage): Uint8Array {
+  const rgb = new Uint8Array(p.width * p.height * 3);
+  for (let i = 0; i < p.width * p.height; i++) {
+    rgb[3 * i] = p.rgba[4 * i];
+    rgb[3 * i + 1] = p.rgba[4 * i + 1];
+    rgb[3 * i + 2] = p.rgba[4 * i + 2];
+  }
+  return rgb;
+}
+
+export interface ReferenceAnswer {
+  tokens: number[];
+  logits: Float32Array[];
+  promptTokens: number;
+}
+
+export class RuntimeReference {
+  private constructor(
+    private readonly model: ReferenceModel,
+    private readonly tokenizer: Molmo2Tokenizer,
+    private readonly settings: ProcessorSettings,
+  ) {}
+
+  static async create(m: RuntimeModel): Promise<RuntimeReference> {
+    const json = (f: string) => JSON.parse(readFileSync(join(MODEL_DIR, f), 'utf8'));
+    const settings = parseProcessorSettings({ preprocessor: json('preprocessor_config.json'), processor: json('processor_config.json'), video: json('video_preprocessor_config.json') });
+    return new RuntimeReference(await ReferenceModel.load(m.config, m.tensors), new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig), settings);
+  }
+
+  decode(ids: number[]): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  answer(question: string, visual: { images?: PlainImage[]; frames?: { image: PlainImage; timestamp: number }[] }, maxNewTokens: number): ReferenceAnswer {
+    const crop = 729 * 588;
+    let pixels = new Float32Array(0);
+    let prompt;
+    if (visual.images) {
+      const plans = visual.images.map((p) => planImage(p.width, p.height, this.settings));
+      pixels = new Float32Array(plans.reduce((s, p) => s + p.numCrops, 0) * crop);
+      let at = 0;
+      visual.images.forEach((p, i) => {
+        const px = imagePixelValues(rgbOf(p), p.width, p.height, this.settings, undefined, plans[i]);
+        pixels.set(px, at);
+        at += px.length;
+      });
+      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'images', plans }, conversation: { question }, settings: this.settings });
+    } else if (visual.frames) {
+      pixels = new Float32Array(visual.frames.length * crop);
+      visual.frames.forEach((f, i) => pixels.set(videoFramePixelValues(rgbOf(f.image), f.image.width, f.image.height, this.settings), i * crop));
+      const timestamps = visual.frames.map((f) => f.timestamp);
+      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'video', timestamps }, conversation: { question }, settings: this.settings });
+    } else {
+      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'none' }, conversation: { question }, settings: this.settings });
+    }
+    const features = prompt.numCrops > 0 ? this.model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize) : new Float32Array(0);
+    const r = this.model.generateGreedy({ inputIds: prompt.inputIds, imageFeatures: features, tokenTypeIds: prompt.tokenTypeIds, maxNewTokens });
+    return { tokens: r.tokens, logits: r.stepLogits, promptTokens: prompt.inputIds.length };
+  }
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest, ModelVariant } from '../molmo2/manifest.ts';
+import { chooseVariant, dtypeOrder, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, NO_WEBGPU_MESSAGE, preferredDtype } from './device-plan.ts';
+
+const GiB = 2 ** 30;
+const sha = 'a'.repeat(64);
+
+function variant(dtype: ModelVariant['dtype'], target: ModelVariant['target'], mb = 100): { v: ModelVariant; files: Manifest['files'] } {
+  const dir = `onnx/${target}`;
+  const v: ModelVariant = {
+    dtype,
+    target,
+    vision: { model: `${dir}/vision_${dtype}.onnx`, externalData: [`${dir}/vision_${dtype}.onnx_data`] },
+    decoder: { model: `${dir}/decoder_${dtype}.onnx`, externalData: [`${dir}/decoder_${dtype}.onnx_data`] },
+  };
+  const files = [v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData].map((path) => ({ path, bytes: path.endsWith('_data') ? mb * 2 ** 20 : 1000, sha256: sha }));
+  return { v, files };
+}
+
+/** Molmo2-4B's summary with the given variants. */
+function manifest(...vs: { v: ModelVariant; files: Manifest['files'] }[]): Manifest {
+  return {
+    format: 'molmo2-web',
+    formatVersion: 1,
+    name: 'Molmo2-4B',
+    source: { repo: 'allenai/Molmo2-4B', revision: 'main' },
+    createdAt: '',
+    converterVersion: '0',
+    architecture: { vitLayers: 25, vitHidden: 1152, textLayers: 36, textHidden: 2560, numHeads: 32, numKvHeads: 8, headDim: 128, vocabSize: 151936, parameters: 4.5e9, randomWeights: false },
+    variants: vs.map((x) => x.v),
+    files: vs.flatMap((x) => x.files),
+  };
+}
+
+const gpu = { webgpu: true, shaderF16: true, maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: GiB, estimatedMemoryBytes: 8 * GiB };
+
+describe('dtype choice', () => {
+  it('uses q4f16 with shader-f16 and q4 without it', () => {
+    expect(preferredDtype({ shaderF16: true })).toBe('q4f16');
+    expect(preferredDtype({ shaderF16: false })).toBe('q4');
+    expect(dtypeOrder({ shaderF16: false })).not.toContain('q4f16');
+    expect(dtypeOrder({ shaderF16: false })).not.toContain('fp16');
+  });
+
+  it('picks the WebGPU-target variant of the best dtype the device runs', () => {
+    const m = manifest(variant('q4f16', 'webgpu'), variant('q4', 'cpu'), variant('q4', 'webgpu'));
+    expect(chooseVariant(m, gpu, { maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4f16', target: 'webgpu' });
+    expect(chooseVariant(m, { ...gpu, shaderF16: false }, { maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4', target: 'webgpu' });
+    expect(chooseVariant(m, { ...gpu, shaderF16: false }, { target: 'cpu', maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4', target: 'cpu' });
+  });
+
+  it('explains why a model converted only to fp16 weights cannot run without shader-f16', () => {
+    const m = manifest(variant('q4f16', 'webgpu'));
+    const c = chooseVariant(m, { ...gpu, shaderF16: false }, { maxContext: 4096 });
+    expect(c.variant).toBeUndefined();
+    expect(c.error).toContain('q4f16 only');
+    expect(c.error).toContain('shader-f16');
+    expect(c.error).toContain('--dtype q4');
+    const forced = chooseVariant(m, { ...gpu, shaderF16: false }, { dtype: 'q4f16', maxContext: 4096 });
+    expect(forced.error).toContain('shader-f16');
+  });
+});
+
+describe('fit checks', () => {
+  it('refuses without WebGPU, in plain language', () => {
+    const c = chooseVariant(manifest(variant('q4', 'webgpu')), { ...gpu, webgpu: false }, { maxContext: 4096 });
+    expect(c.error).toBe(NO_WEBGPU_MESSAGE);
+  });
+
+  it('refuses when the largest weight exceeds one storage binding (small mobile limits)', () => {
+    const c = chooseVariant(manifest(variant('q4', 'webgpu')), { ...gpu, shaderF16: false, maxStorageBufferBindingSize: 128 * 2 ** 20 }, { maxContext: 4096 });
+    expect(c.variant).toBeUndefined();
+    expect(c.error).toMatch(/at most 128 MiB per buffer.*about 2\d\d MiB/);
+  });
+
+  it('warns when weights plus the KV cache likely exceed the device memory', () => {
+    const m = manifest(variant('q4f16', 'webgpu', 1300));
+    const ok = chooseVariant(m, gpu, { maxContext: 4096 });
+    expect(ok.warnings).toEqual([]);
+    const tight = chooseVariant(m, { ...gpu, estimatedMemoryBytes: 3 * GiB }, { maxContext: 8192 });
+    expect(tight.variant).toBeDefined();
+    expect(tight.warnings.join(' ')).toContain('8192-token cache');
+  });
+
+  it('sizes the KV cache at 144 KiB per token in fp16 for Molmo2-4B', () => {
+    const m = manifest(variant('q4f16', 'webgpu'));
+    expect(kvCacheBytes(m, 'q4f16', 1)).toBe(144 * 1024);
+    expect(kvCacheBytes(m, 'q4', 1)).toBe(288 * 1024);
+    expect(largestWeightBytes(m, 'q4f16')).toBeGreaterThan(200e6);
+    expect(largestWeightBytes(m, 'q4f16')).toBeLessThan(256e6);
+  });
+
+  it('estimates GPU-usable memory from deviceMemory', () => {
+    expect(estimateAvailableMemory(8)).toBe(4 * GiB);
+    expect(estimateAvailableMemory(undefined)).toBe(4 * GiB);
+    expect(estimateAvailableMemory(2)).toBe(GiB);
+  });
+});
