@@ -9,4 +9,4 @@ if (existsSync(prepare)) {
   const status = run('npx', ['tsx', prepare]);
   if (status !== 0) console.error('[start] preparing the default model failed; the app starts without a model.');
 }
-process.exit(run('npx', ['vite', '--port', '5173', '--strictPort', '--host', '127.0.0.1']));
+process.exit(run(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', '5173', '--strictPort', '--host', '127.0.0.1']));
