@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { formatTime, presentedFrameIndex, rangeSampleTimes, sampleTimes } from './video.ts';
+
+describe('sampleTimes (uniform_last_frame)', () => {
+  it('samples every 0.5 s and appends the last instant', () => {
+    expect(sampleTimes(2.2)).toEqual([0, 0.5, 1, 1.5, 2, 2.2]);
+    // A duration on the grid is not duplicated: arange excludes D, then D is appended once.
+    expect(sampleTimes(1)).toEqual([0, 0.5, 1]);
+  });
+
+  it('switches to uniform spacing past (N − 1) / fps seconds', () => {
+    const atLimit = sampleTimes(191.5);
+    expect(atLimit).toHaveLength(384);
+    expect(atLimit[383]).toBe(191.5);
+    expect(atLimit[382]).toBe(191);
+    const past = sampleTimes(191.6);
+    expect(past).toHaveLength(384);
+    expect(past[0]).toBe(0);
+    expect(past[383]).toBe(191.6);
+    expect(past[1]).toBeCloseTo(191.6 / 383, 12);
+  });
+
+  it('uses the browser cap the same way', () => {
+    expect(sampleTimes(31.5, { maxFrames: 64 })).toHaveLength(64);
+    expect(sampleTimes(31.5, { maxFrames: 64 })[1]).toBe(0.5);
+    const long = sampleTimes(600, { maxFrames: 64 });
+    expect(long).toHaveLength(64);
+    expect(long[1]).toBeCloseTo(600 / 63, 10);
+  });
+
+  it('honours another maximum rate', () => {
+    expect(sampleTimes(1, { maxFps: 4 })).toEqual([0, 0.25, 0.5, 0.75, 1]);
+  });
+
+  it('offsets a range', () => {
+    expect(rangeSampleTimes(10, 11.2)).toEqual([10, 10.5, 11, 11.2]);
+  });
+
+  it('handles empty and invalid durations', () => {
+    expect(sampleTimes(0)).toEqual([0]);
+    expect(sampleTimes(-1)).toEqual([]);
+    expect(sampleTimes(Number.NaN)).toEqual([]);
+  });
+});
+
+describe('presentedFrameIndex', () => {
+  const ts = [0, 1 / 30, 2 / 30, 3 / 30, 4 / 30];
+  it('returns the last frame whose timestamp is ≤ t', () => {
+    expect(presentedFrameIndex(0, ts)).toBe(0);
+    expect(presentedFrameIndex(0.05, ts)).toBe(1);
+    expect(presentedFrameIndex(2 / 30, ts)).toBe(2);
+    expect(presentedFrameIndex(10, ts)).toBe(4);
+    expect(presentedFrameIndex(-1, ts)).toBe(0);
+    expect(presentedFrameIndex(1, [])).toBe(-1);
+  });
+});
+
+describe('formatTime', () => {
+  it('prints mm:ss.mmm', () => {
+    expect(formatTime(0)).toBe('00:00.000');
+    expect(formatTime(61.0405)).toBe('01:01.041');
+    expect(formatTime(3723.5)).toBe('1:02:03.500');
+  });
+});
