@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { chromiumPath, ensureDebianPackages, ensureDeps, root, run } from './ensure.mjs';
 
 ensureDeps();
-ensureDebianPackages([{ name: 'chromium', path: chromiumPath() }]);
+ensureDebianPackages([
+  { name: 'chromium', path: chromiumPath() },
+  { name: 'ffmpeg', path: process.env.FFMPEG_PATH ?? '/usr/bin/ffmpeg' }, // makes the browser tests' clips
+]);
 
 const out = join(root, '.cache', 'test-results');
 rmSync(out, { recursive: true, force: true });

@@ -1,0 +1,138 @@
+// Decode worker: demuxes with mediabunny and decodes with WebCodecs, off the main thread.
+import * as Comlink from 'comlink';
+import { ALL_FORMATS, BlobSource, CanvasSink, EncodedPacketSink, Input, type InputVideoTrack } from 'mediabunny';
+import { presentedFrameIndex } from '../src/molmo2/video.ts';
+import type { DecodeApi, VideoInfo } from './decode-api.ts';
+
+// WebCodecs and canvases have per-browser limits; beyond this the page would run out of memory.
+const MAX_PIXELS = 8192 * 8192;
+
+interface Opened {
+  input: Input;
+  track: InputVideoTrack;
+  info: VideoInfo;
+  sinks: Map<number, CanvasSink>;
+}
+
+let current: Opened | null = null;
+
+async function probe(file: File): Promise<Opened> {
+  if (file.size === 0) throw new Error(`“${file.name}” is empty (0 bytes).`);
+  const input = new Input({ source: new BlobSource(file), formats: ALL_FORMATS });
+  try {
+    let format;
+    try {
+      format = await input.getFormat();
+    } catch {
+      throw new Error(`“${file.name}” is not a video this app can read (unknown or corrupt container).`);
+    }
+    const track = await input.getPrimaryVideoTrack();
+    if (!track) {
+      const audio = await input.getPrimaryAudioTrack().catch(() => null);
+      throw new Error(audio ? `“${file.name}” has only audio, no video track.` : `“${file.name}” has no video track.`);
+    }
+    const codec = track.codec ?? 'unknown';
+    const codecString = await track.getCodecParameterString().catch(() => null);
+    if (!(await track.canDecode())) {
+      throw new Error(`This browser cannot decode the ${codec.toUpperCase()} video in “${file.name}”${codecString ? ` (${codecString})` : ''}. Try an H.264, VP9 or AV1 file.`);
+    }
+    if (track.displayWidth * track.displayHeight > MAX_PIXELS) {
+      throw new Error(`“${file.name}” is ${track.displayWidth}×${track.displayHeight}, larger than this app can decode.`);
+    }
+    const frameTimes: number[] = [];
+    const first = await track.getFirstTimestamp();
+    for await (const packet of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) {
+      frameTimes.push(packet.timestamp - first);
+    }
+    if (frameTimes.length === 0) throw new Error(`“${file.name}” has a video track without frames.`);
+    frameTimes.sort((a, b) => a - b);
+    const duration = (await track.computeDuration()) - first;
+    const fps = frameTimes.length > 1 ? (frameTimes.length - 1) / (frameTimes[frameTimes.length - 1] - frameTimes[0] || 1) : 0;
+    const info: VideoInfo = {
+      fileName: file.name,
+      fileBytes: file.size,
+      container: format.name,
+      codec,
+      codecString,
+      width: track.displayWidth,
+      height: track.displayHeight,
+      rotation: track.rotation,
+      duration,
+      fps,
+      frameCount: frameTimes.length,
+      frameTimes,
+    };
+    // Decode the first frame now so a file that demuxes but cannot decode fails here, not later.
+    const opened: Opened = { input, track, info, sinks: new Map() };
+    const check = await sinkFor(opened).getCanvas(first);
+    if (!check) throw new Error(`The first frame of “${file.name}” could not be decoded (corrupt or truncated file?).`);
+    return opened;
+  } catch (e) {
+    input.dispose();
+    const message = e instanceof Error ? e.message : String(e);
+    throw new Error(message.startsWith('“') || message.startsWith('This browser') || message.startsWith('The first') ? message : `“${file.name}” could not be opened: ${message}`);
+  }
+}
+
+function sinkFor(o: Opened, height?: number): CanvasSink {
+  const key = height ?? 0;
+  let sink = o.sinks.get(key);
+  if (!sink) {
+    sink = new CanvasSink(o.track, height ? { height, fit: 'contain' } : {});
+    o.sinks.set(key, sink);
+  }
+  return sink;
+}
+
+function need(): Opened {
+  if (!current) throw new Error('No video is open.');
+  return current;
+}
+
+async function toBitmap(canvas: HTMLCanvasElement | OffscreenCanvas): Promise<ImageBitmap> {
+  return createImageBitmap(canvas);
+}
+
+const api: DecodeApi = {
+  async open(file) {
+    const next = await probe(file);
+    current?.input.dispose();
+    current = next;
+    return next.info;
+  },
+
+  async frameAt(index, height) {
+    const o = need();
+    const i = Math.min(Math.max(0, Math.round(index)), o.info.frameCount - 1);
+    const first = await o.track.getFirstTimestamp();
+    const wrapped = await sinkFor(o, height).getCanvas(first + o.info.frameTimes[i]);
+    if (!wrapped) throw new Error(`Frame ${i} could not be decoded.`);
+    return Comlink.transfer(await toBitmap(wrapped.canvas), []);
+  },
+
+  async framesAt(times, height) {
+    const o = need();
+    const first = await o.track.getFirstTimestamp();
+    // Address each frame by its own timestamp so the decoder returns exactly the presented frame.
+    const stamps = times.map((t) => first + o.info.frameTimes[presentedFrameIndex(t, o.info.frameTimes)]);
+    const out: ImageBitmap[] = [];
+    for await (const wrapped of sinkFor(o, height).canvasesAtTimestamps(stamps)) {
+      if (!wrapped) throw new Error('A requested frame could not be decoded.');
+      out.push(await toBitmap(wrapped.canvas));
+    }
+    return Comlink.transfer(out, out);
+  },
+
+  async thumbnails(count, height) {
+    const o = need();
+    const n = Math.max(1, Math.min(count, o.info.frameCount));
+    const times = Array.from({ length: n }, (_, k) => (n === 1 ? 0 : (k * o.info.duration) / n));
+    const bitmaps = await api.framesAt(times, height);
+    return Comlink.transfer(
+      bitmaps.map((bitmap, k) => ({ time: times[k], bitmap })),
+      bitmaps,
+    );
+  },
+};
+
+Comlink.expose(api);
