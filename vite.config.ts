@@ -1,7 +1,10 @@
 import { defineConfig } from 'vite';
+import { modelsIndex } from './tools/vite-models-index.ts';
 
 // onnxruntime-web must not be pre-bundled: pre-bundling breaks its `new URL('*.wasm', import.meta.url)`.
 export default defineConfig({
+  // /models/index.json lists the converted models in public/models/.
+  plugins: [modelsIndex()],
   server: { port: 5173, strictPort: true, host: '127.0.0.1' },
   preview: { port: 5173, strictPort: true, host: '127.0.0.1' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },

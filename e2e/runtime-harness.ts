@@ -70,6 +70,8 @@ const harness = {
     rt = startInferenceWorker();
   },
 
+  started: () => rt !== undefined,
+
   capabilities: () => need().capabilities(),
 
   async load(source: ModelSource, options: LoadOptions = {}) {
@@ -85,6 +87,28 @@ const harness = {
     const input = document.querySelector<HTMLInputElement>(selector);
     if (!input?.files?.length) throw new Error(`no files chosen in ${selector}`);
     return harness.load({ kind: 'files', files: [...input.files] }, options);
+  },
+
+  /**
+   * Copies the files of an <input webkitdirectory> into an OPFS folder and loads that folder as a
+   * FileSystemDirectoryHandle source (what showDirectoryPicker() returns; the picker itself needs a user).
+   * The handle is the parent of the model folder, as when a user picks the folder that holds it.
+   */
+  async loadFromDirectoryCopy(selector: string, options: LoadOptions = {}) {
+    const input = document.querySelector<HTMLInputElement>(selector);
+    if (!input?.files?.length) throw new Error(`no files chosen in ${selector}`);
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry('picked', { recursive: true }).catch(() => {});
+    const picked = await root.getDirectoryHandle('picked', { create: true });
+    for (const file of input.files) {
+      const parts = file.webkitRelativePath.split('/');
+      let dir = picked;
+      for (const seg of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(seg, { create: true });
+      const w = await (await dir.getFileHandle(parts[parts.length - 1], { create: true })).createWritable();
+      await w.write(file);
+      await w.close();
+    }
+    return harness.load({ kind: 'directory', handle: picked }, options);
   },
 
   /**

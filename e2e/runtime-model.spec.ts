@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
-import { ensureRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
+import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
 
 let reference: RuntimeReference;
@@ -18,14 +18,30 @@ test.beforeAll(async () => {
   reference = await RuntimeReference.create(model);
   manifest = JSON.parse(readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8'));
 });
+test.afterAll(async () => {
+  await removeRuntimeModel();
+});
 
+
+/**
+ * Opens the harness and starts the inference worker. The first visit of a fresh dev server may reload
+ * the page once (Vite optimizes the worker's dependencies when it first sees them): start again then.
+ */
 async function openHarness(page: Page) {
-  page.on('framenavigated', (f) => {
-    if (f === page.mainFrame()) console.log(`[navigated] ${f.url()}`);
-  });
-  await page.goto('/e2e/runtime-harness.html');
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.evaluate(() => window.harness.start());
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await page.goto('/e2e/runtime-harness.html');
+      await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+      await page.evaluate(() => {
+        window.harness.start();
+        return window.harness.capabilities();
+      });
+      await page.waitForLoadState('networkidle');
+      if (await page.evaluate(() => window.harness.started())) return;
+    } catch (e) {
+      if (attempt >= 2 || !/context was destroyed|navigation/i.test(String(e))) throw e;
+    }
+  }
 }
 
 type LoadOpts = Parameters<typeof window.harness.load>[1];
@@ -218,10 +234,31 @@ test.describe('inference worker', () => {
     expectReference(a.done, reference.answer('Hi', {}, 2));
   });
 
-  test('loads a folder chosen with <input webkitdirectory>, and reports a missing model clearly', async ({ page }) => {
+  test('a file that is corrupt at the source is fetched twice, then reported', async ({ page }) => {
+    await openHarness(page);
+    const target = variantFiles('fp32', 'webgpu').find((f) => f.path.endsWith('decoder_fp32.onnx'))!;
+    const original = readFileSync(join(MODEL_DIR, target.path));
+    let served = 0;
+    await page.route(`**/models/${MODEL_NAME}/${target.path}`, (route) => {
+      served++;
+      const bad = Buffer.from(original);
+      bad[100] ^= 0xff;
+      return route.fulfill({ status: 200, body: bad, contentType: 'application/octet-stream' });
+    });
+    const error = await page.evaluate((url) => window.harness.load({ kind: 'url', url }, { dtype: 'fp32', warmUp: false }).then(() => 'loaded', (e: Error) => e.message), MODEL_URL);
+    expect(served).toBe(2);
+    expect(error).toContain(`${target.path} from`);
+    expect(error).toContain('is corrupt');
+    expect(error).toContain(target.sha256);
+    expect(error).toContain('(twice)');
+    // Nothing corrupt stays in the cache.
+    expect(await page.evaluate(() => window.harness.blobNames())).not.toContain(target.sha256);
+  });
+
+  test('loads a folder chosen with <input webkitdirectory> or as a directory handle, and reports a missing model clearly', async ({ page }) => {
     await openHarness(page);
     const missing = await page.evaluate(() => window.harness.load({ kind: 'url', url: '/models/no-such-model/' }).then(() => 'loaded', (e: Error) => e.message));
-    expect(missing).toContain('was not found (HTTP 404)');
+    expect(missing).toContain('/models/no-such-model/manifest.json was not found');
 
     await page.evaluate(() => {
       const input = document.createElement('input');
@@ -236,6 +273,12 @@ test.describe('inference worker', () => {
     expect(model.storage).toBe('none');
     const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2, returnLogits: true });
     expectReference(a.done, reference.answer('Hi', {}, 2));
+
+    const viaHandle = await page.evaluate(() => window.harness.loadFromDirectoryCopy('#folder', { dtype: 'fp32', warmUp: false }));
+    expect(viaHandle.model.from).toBe('source');
+    expect(viaHandle.model.storage).toBe('none');
+    const b = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
+    expect(b.done.tokens).toEqual(a.done.tokens);
   });
 });
 

@@ -59,6 +59,15 @@ export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise
   return cached;
 }
 
+/**
+ * Removes the converted folder after a test file, so `npm start` does not mistake it for a model the
+ * user converted (it serves whatever public/models/ holds).
+ */
+export async function removeRuntimeModel(): Promise<void> {
+  cached = undefined;
+  await rm(MODEL_DIR, { recursive: true, force: true });
+}
+
 async function build(log: (m: string) => void): Promise<RuntimeModel> {
   const json = await configJson();
   const generation = await readAssetJson('generation_config.json');

@@ -37,6 +37,18 @@ interface Loaded {
 
 export class BusyError extends Error {}
 
+/** A clearer message for the run-time failures a user can act on. */
+function explainRunError(e: unknown, v: ModelVariant): Error {
+  const message = String((e as Error)?.message ?? e);
+  if (/requires f16/.test(message)) {
+    return new Error(
+      `The ${v.dtype}/${v.target} graphs use fp16 tensors, which this GPU cannot run (no shader-f16). ` +
+        'Load another variant (e.g. q4 for the WebGPU target, or fp32), or convert the model again with --dtype q4.',
+    );
+  }
+  return e instanceof Error ? e : new Error(message);
+}
+
 type Callback<T> = (value: T) => unknown;
 
 /** Calls a page callback without waiting for it (a proxied callback answers asynchronously). */
@@ -141,7 +153,7 @@ export class InferenceEngine {
     const useCache = options.cache !== false;
     const cache = useCache ? await this.cache() : undefined;
 
-    const { reader, manifest, id, offline } = await this.resolveSource(source, cache);
+    const { reader, manifest, id, offline, label } = await this.resolveSource(source, cache);
     const maxContext = options.maxContext ?? DEFAULT_MAX_CONTEXT;
     const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext });
     if (!choice.variant) throw new Error(choice.error);
@@ -167,7 +179,7 @@ export class InferenceEngine {
     if (fetched.quotaExceeded) warnings.push('The browser storage is full, so the model is kept in memory only and will be downloaded again next time. Free space by deleting cached models.');
     if (useCache && !cache && !reader?.local) warnings.push('This browser offers no storage for caching (OPFS), so the model will be downloaded again next time.');
     if (cache && fetched.cached.length > 0) {
-      await cache.saveRecord({ id, name: manifest.name, source: reader?.label ?? source.kind, manifest, paths: fetched.cached }).catch(() => {
+      await cache.saveRecord({ id, name: manifest.name, source: label, manifest, paths: fetched.cached }).catch(() => {
         warnings.push('Could not record the cached model; it may be downloaded again next time.');
       });
     }
@@ -186,7 +198,14 @@ export class InferenceEngine {
       progress.message = 'Warming up (first run compiles the GPU shaders)';
       emit(true);
       const t2 = performance.now();
-      await this.warmUp(loaded);
+      try {
+        await this.warmUp(loaded);
+      } catch (e) {
+        loaded.runner.dispose();
+        await loaded.vision.release();
+        await loaded.decoder.release();
+        throw explainRunError(e, variant);
+      }
       warmUpMs = performance.now() - t2;
     }
     const from = fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed';
@@ -214,14 +233,17 @@ export class InferenceEngine {
   }
 
   /** Reader and manifest of a source; a URL that cannot be reached falls back to its cached manifest. */
-  private async resolveSource(source: ModelSource, cache: ModelCache | undefined): Promise<{ reader?: SourceReader; manifest: Manifest; id: string; offline: boolean }> {
+  private async resolveSource(
+    source: ModelSource,
+    cache: ModelCache | undefined,
+  ): Promise<{ reader?: SourceReader; manifest: Manifest; id: string; offline: boolean; label: string }> {
     if (!source || typeof source !== 'object') throw new Error('no model source was given');
     if (source.kind === 'cached') {
       const rec = await cache?.record(source.id);
       if (!rec) throw new Error('that model is no longer in the browser cache');
       // Files missing or corrupt in the cache are fetched again from where they came from.
       const reader = /^https?:/.test(rec.source) ? urlReader(rec.source) : undefined;
-      return { reader, manifest: rec.manifest, id: rec.id, offline: false };
+      return { reader, manifest: rec.manifest, id: rec.id, offline: false, label: rec.source };
     }
     const reader = await openSource(source);
     let text: string;
@@ -230,9 +252,9 @@ export class InferenceEngine {
     } catch (e) {
       const rec = !reader.local && e instanceof SourceError && /could not fetch/.test(e.message) ? await cache?.recordForSource(reader.label) : undefined;
       if (!rec) throw e;
-      return { reader, manifest: rec.manifest, id: rec.id, offline: true };
+      return { reader, manifest: rec.manifest, id: rec.id, offline: true, label: reader.label };
     }
-    return { reader, manifest: parseManifest(text, `${reader.label} manifest.json`), id: await manifestId(text), offline: false };
+    return { reader, manifest: parseManifest(text, `${reader.label} manifest.json`), id: await manifestId(text), offline: false, label: reader.label };
   }
 
   private filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {

@@ -118,20 +118,6 @@ export class ModelCache {
     await this.blobs.removeEntry(`${sha256}.part`);
   }
 
-  /** Stores bytes already in memory (e.g. a file that was verified before caching). */
-  async put(sha256: string, bytes: Uint8Array): Promise<void> {
-    const w = await this.partialWriter(sha256, 0);
-    try {
-      await w.write(bytes);
-      await w.close();
-    } catch (e) {
-      await w.abort().catch(() => {});
-      await this.removePartial(sha256);
-      throw e;
-    }
-    await this.commitPartial(sha256);
-  }
-
   async remove(sha256: string): Promise<void> {
     await this.blobs.removeEntry(sha256).catch(() => {});
   }

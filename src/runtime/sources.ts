@@ -64,7 +64,12 @@ export function urlReader(url: string): SourceReader {
     label: base,
     local: false,
     async readText(path) {
-      return (await get(path, { cache: 'no-cache' })).text();
+      const res = await get(path, { cache: 'no-cache' });
+      // Single-page-app servers (Vite's dev server included) answer unknown paths with index.html.
+      if (path.endsWith('.json') && (res.headers.get('Content-Type') ?? '').includes('text/html')) {
+        throw new SourceError(`${fileUrl(path)} was not found (the server answered with a web page). Check the address; a converted model folder has a manifest.json.`);
+      }
+      return res.text();
     },
     async open(path, offset, signal) {
       // Weights are cached in OPFS: keeping a second copy in the HTTP cache would double the disk use.

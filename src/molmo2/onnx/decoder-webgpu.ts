@@ -41,7 +41,8 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   if (o.mask === 'causal' || o.logits === 'all') throw new Error('the WebGPU decoder builds only the Molmo2 mask and last-position logits');
   // Released Molmo2 decoders have head_dim 128; tiny test widths may not fit GroupQueryAttention, and
   // the portable decoder (growing cache, no GQA) runs on the WebGPU EP as well.
-  if (!supportsStaticCache(t.headDim)) return buildPortableDecoder(g, w, o);
+  // Its table takes the activation type: an fp16 table would need shader-f16 in fp32-activation variants.
+  if (!supportsStaticCache(t.headDim)) return buildPortableDecoder(g, w, { ...o, precision: { ...o.precision, table: o.precision.act } });
 
   const inputIds = g.input(DECODER_INPUTS.inputIds, 'int64', [1, 'sequence_length']);
   const imageFeatures = g.input(DECODER_INPUTS.imageFeatures, 'float32', ['num_image_features', t.hiddenSize]);

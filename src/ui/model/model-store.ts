@@ -1,0 +1,92 @@
+// Model panel state: device capabilities, the models on offer (bundled with the app, cached in the
+// browser), the load in progress and the loaded model.
+import * as Comlink from 'comlink';
+import { create } from 'zustand';
+import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../runtime/api-types.ts';
+import { inference, requestPersistentStorage } from './inference-client.ts';
+
+/** An entry of /models/index.json (see tools/vite-models-index.ts). */
+export interface BundledModel {
+  folder: string;
+  name: string;
+  randomWeights: boolean;
+  dtypes: string[];
+  bytes: number;
+}
+
+export type ModelStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'error';
+
+export interface ModelState {
+  status: ModelStatus;
+  capabilities?: Capabilities;
+  bundled: BundledModel[];
+  cached: CachedModel[];
+  storage?: StorageInfo;
+  progress?: LoadProgress;
+  loaded?: LoadedModel;
+  /** What is being loaded, for the progress heading. */
+  loadingLabel?: string;
+  error?: string;
+  init(): Promise<void>;
+  load(source: ModelSource, label: string, options?: LoadOptions): Promise<void>;
+  cancelLoad(): void;
+  removeCached(id: string): Promise<void>;
+  refreshCached(): Promise<void>;
+}
+
+async function fetchBundled(): Promise<BundledModel[]> {
+  try {
+    const res = await fetch('/models/index.json', { cache: 'no-store' });
+    if (!res.ok || !(res.headers.get('Content-Type') ?? '').includes('json')) return [];
+    return (await res.json()) as BundledModel[];
+  } catch {
+    return [];
+  }
+}
+
+const message = (e: unknown) => ((e as Error)?.message ?? String(e)).replace(/^Error: /, '');
+
+export const useModelStore = create<ModelState>()((set, get) => ({
+  status: 'starting',
+  bundled: [],
+  cached: [],
+
+  async init() {
+    const api = inference();
+    const [capabilities, bundled] = await Promise.all([api.capabilities(), fetchBundled()]);
+    set({ capabilities, bundled, status: get().status === 'starting' ? 'idle' : get().status });
+    await get().refreshCached();
+  },
+
+  async refreshCached() {
+    const api = inference();
+    const [cached, storage] = await Promise.all([api.listCachedModels(), api.storageInfo()]);
+    set({ cached, storage: { ...storage, persisted: get().storage?.persisted } });
+  },
+
+  async load(source, label, options) {
+    if (get().status === 'loading') return;
+    set({ status: 'loading', loadingLabel: label, progress: undefined, error: undefined });
+    // Only the page may ask for persistent storage; ask before the download fills the cache.
+    const persisted = await requestPersistentStorage();
+    set((s) => ({ storage: s.storage ? { ...s.storage, persisted } : { usage: 0, quota: 0, persisted } }));
+    try {
+      const loaded = await inference().loadModel(source, options, Comlink.proxy((progress: LoadProgress) => set({ progress })));
+      set({ status: 'ready', loaded });
+    } catch (e) {
+      // A failed load leaves no model: the worker releases the previous one before loading.
+      set({ status: 'error', error: message(e), loaded: undefined });
+    } finally {
+      await get().refreshCached().catch(() => {});
+    }
+  },
+
+  cancelLoad() {
+    void inference().cancel();
+  },
+
+  async removeCached(id) {
+    await inference().deleteCachedModel(id);
+    await get().refreshCached();
+  },
+}));
