@@ -182,7 +182,7 @@ describe('output folder', () => {
     expect(onDisk).toEqual(manifest);
     expect(onDisk.format).toBe('molmo2-web');
     expect(onDisk.source).toEqual({ repo: 'x/tiny', revision: 'r1' });
-    expect(onDisk.architecture).toMatchObject({ vitLayers: 25, vitHidden: 32, textLayers: 3, textHidden: 40, numHeads: 4, numKvHeads: 2, headDim: 12, vocabSize: 151936, parameters: ck.parameters, randomWeights: true });
+    expect(onDisk.architecture).toMatchObject({ vitLayers: 25, vitHidden: 32, textLayers: 3, textHidden: 40, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 151936, parameters: ck.parameters, randomWeights: true });
     expect(onDisk.variants.map((v) => `${v.dtype}/${v.target}`)).toEqual(['q4/webgpu', 'fp32/webgpu']);
     expect(onDisk.variants[1].decoder).toEqual({ model: 'onnx/webgpu/fp32/decoder.onnx', externalData: ['onnx/webgpu/fp32/decoder.onnx_data'] });
     const listed = onDisk.files.map((f) => f.path).sort();

@@ -29,7 +29,7 @@ export const WIDTHS: Record<TinySize, CheckpointWidths> = {
   tiny: {
     vit: { hidden: 32, heads: 4, headDim: 8, intermediate: 36 },
     adapter: { heads: 4, headDim: 11, hidden: 44, intermediate: 52 },
-    text: { hidden: 40, heads: 4, kvHeads: 2, headDim: 12, layers: 3, intermediate: 56 },
+    text: { hidden: 40, heads: 4, kvHeads: 2, headDim: 16, layers: 3, intermediate: 56 },
   },
   medium: {
     vit: { hidden: 256, heads: 4, headDim: 64, intermediate: 960 },
