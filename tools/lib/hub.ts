@@ -6,21 +6,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { headerLength, parseHeader } from '../../src/molmo2/safetensors.ts';
+import { VERBATIM_CONFIG_FILES } from './assets.ts';
 import { INDEX_FILE, SINGLE_FILE, readCheckpointFolder } from './checkpoint.ts';
 
 /** Non-weight files of a Molmo2 checkpoint; all but config.json are optional. */
-export const CONFIG_FILES = [
-  'config.json',
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'chat_template.jinja',
-  'preprocessor_config.json',
-  'processor_config.json',
-  'video_preprocessor_config.json',
-] as const;
+export const CONFIG_FILES = ['config.json', 'tokenizer.json', ...VERBATIM_CONFIG_FILES] as const;
 
 /** File in a cached revision folder holding the commit id the Hub resolved the revision to. */
 export const COMMIT_FILE = '.commit';

@@ -19,7 +19,7 @@
 // P+S positions, as in io.ts.
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
-import { applyRope, attentionBias, buildDecoder as buildPortableDecoder, embedTokens, groupedQueryAttention, ropeTables, type DecoderBuilder, type RopeTables } from './decoder.ts';
+import { applyRope, attentionBias, blockOps, buildDecoder as buildPortableDecoder, embedTokens, groupedQueryAttention, ropeTables, type DecoderBuilder, type RopeTables } from './decoder.ts';
 import { quantizeQ4 } from './quant.ts';
 import { float, Graph } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
@@ -156,18 +156,7 @@ async function decoderLayer(
   const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps, qkvBias } = w.config.text;
   const { act } = p;
   const b = names.block(i);
-  const lin = async (input: string, tensor: string, N: number, K: number, withBias = false) =>
-    linear(g, input, {
-      name: `${b}.${tensor}`,
-      weight: await w.get(`${b}.${tensor}.weight`),
-      N,
-      K,
-      bias: withBias ? await w.get(`${b}.${tensor}.bias`) : null,
-      format: p.linear,
-      act,
-      q4,
-    });
-  const norm = async (input: string, tensor: string, out: FloatType = act) => rmsNorm(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), eps, act, out });
+  const { lin, norm } = blockOps(g, w, i, p, q4);
 
   const h = await norm(x, 'attn_norm');
   const qkv = await lin(h, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);

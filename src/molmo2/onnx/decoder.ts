@@ -191,6 +191,26 @@ export function groupedQueryAttention(
   return g.op('Reshape', [g.op('Transpose', [o5], { perm: [0, 2, 3, 1, 4] }), g.int64([0, -1, H * D])]);
 }
 
+/** Builders for the linear layers and RMSNorms of decoder block i, reading its weights by tensor suffix. */
+export function blockOps(g: Graph, w: CheckedWeights, i: number, p: Precision, q4: Q4Settings) {
+  const b = names.block(i);
+  const { act } = p;
+  const eps = w.config.text.layerNormEps;
+  const lin = async (input: string, tensor: string, N: number, K: number, withBias = false) =>
+    linear(g, input, {
+      name: `${b}.${tensor}`,
+      weight: await w.get(`${b}.${tensor}.weight`),
+      N,
+      K,
+      bias: withBias ? await w.get(`${b}.${tensor}.bias`) : null,
+      format: p.linear,
+      act,
+      q4,
+    });
+  const norm = async (input: string, tensor: string, out: FloatType = act) => rmsNorm(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), eps, act, out });
+  return { lin, norm };
+}
+
 /** One pre-norm block; returns the new residual stream and the layer's present K/V. */
 async function decoderLayer(
   g: Graph,
@@ -206,18 +226,7 @@ async function decoderLayer(
   const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps, qkvBias } = w.config.text;
   const { act } = p;
   const b = names.block(i);
-  const lin = async (input: string, tensor: string, N: number, K: number, withBias = false) =>
-    linear(g, input, {
-      name: `${b}.${tensor}`,
-      weight: await w.get(`${b}.${tensor}.weight`),
-      N,
-      K,
-      bias: withBias ? await w.get(`${b}.${tensor}.bias`) : null,
-      format: p.linear,
-      act,
-      q4,
-    });
-  const norm = async (input: string, tensor: string, out: FloatType = act) => rmsNorm(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), eps, act, out });
+  const { lin, norm } = blockOps(g, w, i, p, q4);
 
   const h = await norm(x, 'attn_norm');
   const qkv = await lin(h, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
