@@ -211,3 +211,196 @@ describe('properties (fixed seed)', () => {
     );
   });
 });
+
+describe('more examples of molmo2.md §14', () => {
+  const frames = [{ width: 640, height: 360 }];
+
+  it('reads the tab-separated tracking example', () => {
+    const r = parseAnswer('<tracks coords="0.0 1 259 340\t1.0 1 138 427\t2.0 1 248 335">debug</tracks>', frames, { fps: 2 });
+    expect(r.points.map((p) => [p.key, p.id, p.xNorm, p.yNorm])).toEqual([
+      [0, 1, 0.259, 0.34],
+      [1, 1, 0.138, 0.427],
+      [2, 1, 0.248, 0.335],
+    ]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('reads the video counting example, ids continuing across timestamps', () => {
+    const r = parseAnswer('Counting the <points coords="0.1 1 911 800\t0.2 2 900 400">aasdf</points> shows a total of 2.', frames, { mode: 'video' });
+    expect(r.count).toBe(2);
+    expect(r.points.map((p) => [p.key, p.id, p.label])).toEqual([
+      [0.1, 1, 'aasdf'],
+      [0.2, 2, 'aasdf'],
+    ]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('reads the single-point-track prompt form and a self-closing tag', () => {
+    expect(parseAnswer('<points coords="3.5 1 500 250">the dog</points>', frames, { fps: 1 }).points).toMatchObject([{ key: 3.5, id: 1, x: 320, y: 90 }]);
+    const r = parseAnswer('<points coords="1 1 500 500"/>', frames);
+    expect(r.points).toMatchObject([{ key: 1, x: 320, y: 180 }]);
+    expect(r.points[0].label).toBeUndefined();
+  });
+
+  it('mode option overrides fps: explicit images mode keys by image index', () => {
+    const r = parseAnswer('<points coords="2 1 500 500">x</points>', [frames[0], { width: 100, height: 50 }], { fps: 2, mode: 'images' });
+    expect(r.points).toMatchObject([{ key: 2, x: 50, y: 25 }]);
+  });
+
+  it('accepts an alt attribute containing ">" and reads the label', () => {
+    const r = parseAnswer('<points alt="a > b" coords="1 1 100 200">a &gt; b</points>', frames);
+    expect(r.points).toMatchObject([{ id: 1, x: 64, y: 72, label: 'a &gt; b' }]);
+  });
+
+  it('accepts keys written as "5." or ".5", as float() does', () => {
+    const r = parseAnswer('<points coords="5. 1 100 100;.5 2 200 200">x</points>', frames, { fps: 2 });
+    expect(r.points.map((p) => p.key)).toEqual([5, 0.5]);
+  });
+
+  it('keeps the points before an earlier tag is left unclosed', () => {
+    const r = parseAnswer('<points coords="1 1 100 100 2 200 2 <points coords="1 3 300 300">b</points>', frames);
+    expect(r.points.map((p) => p.id)).toEqual([1, 3]);
+    expect(r.warnings.join()).toMatch(/unexpected character "<"/);
+  });
+});
+
+describe('truncation at the end of generation', () => {
+  const frames = [{ width: 100, height: 100 }];
+
+  it('never reads the last number of an unclosed tag (it may be "100" of "1000")', () => {
+    const r = parseAnswer('<points coords="1 1 100 100 2 500 100', frames);
+    expect(r.points.map((p) => p.id)).toEqual([1]);
+    expect(r.warnings.join()).toMatch(/truncated/);
+  });
+
+  it('ignores an unclosed older-format tag with a warning', () => {
+    const r = parseAnswer('<point x="10" y="20" alt="c', frames);
+    expect(r.points).toEqual([]);
+    expect(r.warnings.join()).toMatch(/truncated/);
+  });
+
+  it('streams points as soon as their triple is certain', () => {
+    const p = createAnswerParser(frames, { fps: 2 });
+    expect(p.push('<tracks coords="0.0 1 200 1')).toEqual([]);
+    expect(p.push('00')).toEqual([]); // "100" could still become "1000"
+    expect(p.push(' 2 300 30')).toMatchObject([{ key: 0, id: 1, x: 20, y: 10 }]);
+    expect(p.push('0;')).toMatchObject([{ key: 0, id: 2, x: 30, y: 30 }]);
+    expect(p.push('0.5 1 250 100">car</tracks>')).toMatchObject([{ key: 0.5, id: 1, x: 25, y: 10 }]);
+    const done = p.finish();
+    expect(done.points).toHaveLength(3);
+    expect(done.points.every((q) => q.label === 'car')).toBe(true);
+    expect(done.warnings).toEqual([]);
+  });
+});
+
+// The reference parser of molmo2.md §14.4, written out literally (Python's float() and int() as checks).
+function referenceParse(text: string, sizes: FrameSize[], video: boolean) {
+  const out: { key: number; id: number; x: number; y: number }[] = [];
+  for (const m of text.matchAll(/<(?:points|tracks).*? coords="([0-9\t:;, .]+)"\/?>/g)) {
+    for (const f of m[1].matchAll(/(?:^|\t|:|,|;)([0-9\.]+) ([0-9\. ]+)/g)) {
+      if (!/^(\d+\.?\d*|\.\d+)$/.test(f[1])) throw new Error('float() fails');
+      const key = Number(f[1]);
+      const size = video ? sizes[0] : sizes[key - 1];
+      if (!size) throw new Error('IndexError');
+      for (const p of f[2].matchAll(/([0-9]+) ([0-9]{3,4}) ([0-9]{3,4})/g)) {
+        const x = (Number(p[2]) / 1000) * size.width;
+        const y = (Number(p[3]) / 1000) * size.height;
+        if (0 <= x && x <= size.width && 0 <= y && y <= size.height) out.push({ key, id: Number(p[1]), x, y });
+      }
+    }
+  }
+  return out;
+}
+
+// Molmo2's html-v2 formatter (molmo2.md §14.1) from pixel points: "%03d" % round(1000·x/W), ids continuing.
+function formatPixels(groups: { key: string; size: FrameSize; pts: [number, number][] }[], tag: 'points' | 'tracks') {
+  let id = 0;
+  const d3 = (v: number) => String(Math.round(v)).padStart(3, '0');
+  const body = groups
+    .map((g) => `${g.key} ${g.pts.map(([x, y]) => `${++id} ${d3((1000 * x) / g.size.width)} ${d3((1000 * y) / g.size.height)}`).join(' ')}`)
+    .join(';');
+  return `<${tag} coords="${body}">objects</${tag}>`;
+}
+
+describe('properties against the reference parser and the formatter (fixed seed)', () => {
+  const params = { seed: 7_2026, numRuns: 120 };
+  const sizeArb = fc.record({ width: fc.integer({ min: 1, max: 4000 }), height: fc.integer({ min: 1, max: 4000 }) });
+
+  it('multi-image: pixel points formatted per image come back within half a unit of 1/1000', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(sizeArb, fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 4 }),
+        (images) => {
+          const sizes = images.map(([s]) => s);
+          const groups = images.map(([size, pts], i) => ({ key: String(i + 1), size, pts: pts.map(([u, v]) => [u * size.width, v * size.height] as [number, number]) }));
+          const r = parseAnswer(`There are ${groups.flatMap((g) => g.pts).length} ${formatPixels(groups, 'points')}.`, sizes);
+          const expected = groups.flatMap((g, i) => g.pts.map(([x, y]) => ({ key: i + 1, x, y, size: g.size })));
+          expect(r.points).toHaveLength(expected.length);
+          r.points.forEach((p, i) => {
+            const e = expected[i];
+            expect(p.key).toBe(e.key);
+            expect(p.id).toBe(i + 1);
+            expect(Math.abs(p.x - e.x)).toBeLessThanOrEqual(e.size.width / 2000 + 1e-9);
+            expect(Math.abs(p.y - e.y)).toBeLessThanOrEqual(e.size.height / 2000 + 1e-9);
+            expect(p.x).toBeCloseTo(p.xNorm * e.size.width, 9);
+          });
+          expect(r.warnings).toEqual([]);
+        },
+      ),
+      params,
+    );
+  });
+
+  it('agrees with the reference parser on every mutated answer it accepts', () => {
+    const noise = fc.constantFrom(...'0123456789 .;:,\t"x>'.split(''));
+    const frames = [{ width: 640, height: 360 }, { width: 300, height: 900 }];
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        groupsArb,
+        fc.array(fc.tuple(fc.nat(), noise, fc.boolean()), { maxLength: 4 }),
+        (video, gs, edits) => {
+          const groups = gs.map((g, i) => ({ key: video ? (g.t / 10).toFixed(1) : String((i % 2) + 1), pts: g.pts as [number, number][] }));
+          let text = `Counting the ${format(groups, video ? 'tracks' : 'points', 'x')} shows a total of 3.`;
+          for (const [at, ch, insert] of edits) {
+            const i = at % text.length;
+            text = insert ? text.slice(0, i) + ch + text.slice(i) : text.slice(0, i) + text.slice(i + 1);
+          }
+          let reference;
+          try {
+            reference = referenceParse(text, frames, video);
+          } catch {
+            return; // the reference rejects this text
+          }
+          // Only texts where every tag is one the reference reads (a garbled tag is read further by us).
+          const tags = text.match(/<(points|tracks)\b/g)?.length ?? 0;
+          if ([...text.matchAll(/<(?:points|tracks).*? coords="([0-9\t:;, .]+)"\/?>/g)].length !== tags) return;
+          const ours = parseAnswer(text, frames, { mode: video ? 'video' : 'images' });
+          const seen = new Set<string>();
+          const deduped = reference.filter((p) => !video || (!seen.has(`${p.key}/${p.id}`) && seen.add(`${p.key}/${p.id}`)));
+          expect(ours.points.map(({ key, id, x, y }) => ({ key, id, x, y }))).toEqual(deduped);
+        },
+      ),
+      { seed: 424242, numRuns: 400 },
+    );
+  });
+
+  it('streaming equals whole-text parsing on any garbled or truncated text and any chunking', () => {
+    const alphabet = fc.constantFrom(...'<>/"=; \t:,.0123456789'.split(''), '<points coords="', '</points>', '<tracks coords="', '<point x="', 'alt="', '1 200 300 ', '0.5 ');
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 60 }).map((a) => a.join('')), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 10 }), (text, cuts) => {
+        const frames = [{ width: 50, height: 70 }];
+        const parser = createAnswerParser(frames, { fps: 2 });
+        const streamed = [];
+        for (let at = 0, i = 0; at < text.length; i++) {
+          streamed.push(...parser.push(text.slice(at, at + cuts[i % cuts.length])));
+          at += cuts[i % cuts.length];
+        }
+        const whole = parseAnswer(text, frames, { fps: 2 });
+        expect(parser.finish()).toEqual(whole);
+        expect(streamed.map(({ label: _l, ...p }) => p)).toEqual(whole.points.map(({ label: _l, ...p }) => p));
+      }),
+      { seed: 99, numRuns: 300 },
+    );
+  });
+});

@@ -4,6 +4,11 @@
 // Mode: video when `opts.mode === 'video'`, or when `opts.fps` is given and no mode is set; images
 // otherwise. In image mode a group's key is the 1-based image index and coordinates are relative to
 // that image; in video mode the key is a timestamp in seconds and coordinates are relative to frames[0].
+//
+// On every text the reference parser (molmo2.md §14.4) accepts, the points are the same (same regexes,
+// same 0 ≤ x ≤ W, 0 ≤ y ≤ H filter, first position kept for a repeated track id at one time). Beyond
+// that it also reads tags cut off by max_new_tokens (the complete points before the cut), an `alt`
+// containing '>', and the older Molmo formats.
 
 export interface FrameSize {
   width: number;
@@ -52,8 +57,9 @@ export function parseAnswer(text: string, frames: FrameSize[], opts?: ParseOptio
 
 /**
  * Parses text as it streams in. `push` returns the points that became certain with this chunk (a
- * coordinate at the very end of the text could still grow a digit, so it waits); `finish` returns
- * exactly what `parseAnswer` gives for the whole text.
+ * coordinate at the very end of the text could still grow a digit, so it waits); their `label` is
+ * unset until the closing tag has arrived. `finish` returns exactly what `parseAnswer` gives for the
+ * whole text, whatever the chunking.
  */
 export function createAnswerParser(frames: FrameSize[], opts?: ParseOptions) {
   let text = '';
@@ -85,22 +91,27 @@ function parse(text: string, frames: FrameSize[], opts: ParseOptions | undefined
   for (const m of text.matchAll(TAG_START)) {
     const start = m.index! + m[0].length;
     const kind = m[1];
-    const tagEnd = text.indexOf('>', start);
-    const attrs = tagEnd < 0 ? text.slice(start) : text.slice(start, tagEnd);
-    if (kind === 'point' || !/\bcoords=/.test(attrs)) {
-      if (tagEnd < 0 && !final) continue;
-      legacyPoints(kind, attrs, frames, video, warnings, points);
+    const { end: attrsEnd, closed: tagClosed } = scanTag(text, start);
+    const tagEnd = tagClosed ? attrsEnd : -1;
+    const attrs = text.slice(start, attrsEnd);
+    if (kind === 'point' || !/\bcoords="/.test(attrs)) {
+      // An unfinished older-format tag may still turn into anything: read it only once it is closed.
+      if (tagEnd >= 0) legacyPoints(kind, attrs, frames, video, warnings, points);
+      else if (final && /\b[xy]\d*="/.test(attrs)) warnings.push(`the <${kind}> tag is truncated; ignored it`);
       continue;
     }
     const label = readLabel(text, tagEnd, kind, final);
     const coordsAt = attrs.indexOf('coords="') + 'coords="'.length;
     const body = attrs.slice(coordsAt);
     const coords = COORD_CHARS.exec(body)![0];
-    const closed = body.length > coords.length;
-    if (closed && body[coords.length] !== '"') warnings.push(`unexpected character "${body[coords.length]}" in the coordinates of a <${kind}> tag`);
-    // A tag cut off mid-number: while streaming, the last number may still grow.
-    const usable = closed || final ? coords : coords.replace(/[0-9.]+$/, '');
-    if (!closed && final) warnings.push(`the <${kind}> tag is truncated; kept the complete points before the cut`);
+    const stop = body[coords.length];
+    const closed = stop === '"';
+    if (stop !== undefined && !closed) warnings.push(`unexpected character "${stop}" in the coordinates of a <${kind}> tag; kept the complete points before it`);
+    // Without its closing quote the last number may be cut short ("100" of "1000"), whether more text
+    // is still coming or generation stopped there, so it is never read; streaming and whole-text
+    // parsing therefore agree on every prefix.
+    const usable = closed ? coords : coords.replace(/[0-9.]+$/, '');
+    if (stop === undefined && final) warnings.push(`the <${kind}> tag is truncated; kept the complete points before the cut`);
     readGroups(usable, kind as 'points' | 'tracks', label, frames, video, warnings, points);
   }
 
@@ -108,7 +119,23 @@ function parse(text: string, frames: FrameSize[], opts: ParseOptions | undefined
   if (count !== undefined && points.length > 0 && count !== points.length) {
     warnings.push(`the answer states ${count} but points to ${points.length}`);
   }
-  return count === undefined ? { points, warnings } : { points, count, warnings };
+  const unique = [...new Set(warnings)];
+  return count === undefined ? { points, warnings: unique } : { points, count, warnings: unique };
+}
+
+/**
+ * Finds where the attributes of the tag starting at `from` end: at the closing '>' (skipping '>' inside
+ * quoted values), or, for a tag that was never closed, at the next tag or the end of the text.
+ */
+function scanTag(text: string, from: number): { end: number; closed: boolean } {
+  let quoted = false;
+  for (let i = from; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') quoted = !quoted;
+    else if (c === '>' && !quoted) return { end: i, closed: true };
+    else if (c === '<' && !quoted) return { end: i, closed: false };
+  }
+  return { end: text.length, closed: false };
 }
 
 function readLabel(text: string, tagEnd: number, kind: string, final: boolean): string | undefined {
@@ -133,7 +160,8 @@ function readGroups(
   const seen = new Set<string>();
   for (const g of coords.matchAll(GROUP)) {
     const keyText = g[1];
-    if (!/^\d+(\.\d+)?$/.test(keyText)) {
+    // What Python's float() accepts from [0-9.]+ ("5", "5.", ".5", "0.5"); anything else is garbled.
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(keyText)) {
       warnings.push(`skipped a group with the malformed key "${keyText}"`);
       continue;
     }

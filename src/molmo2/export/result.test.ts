@@ -1,0 +1,102 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildResult, exportResultJson, importResultJson } from './result.ts';
+import { trackingInput, trackingResult } from './test-fixture.ts';
+
+describe('buildResult', () => {
+  it('parses the answer and places every point on a sampled time and its decoded frame', () => {
+    const r = trackingResult();
+    expect(r.video.sampledFrames).toEqual([0, 15, 30, 45, 60, 75, 89]);
+    expect(r.points.map((p) => [p.trackId, p.key, p.timeS, p.frame, Math.round(p.xPx * 1e6) / 1e6, Math.round(p.yPx * 1e6) / 1e6])).toEqual([
+      [1, 0, 0, 0, 128, 36],
+      [1, 1, 1, 30, 160, 54],
+      [2, 1, 1, 30, 384, 324],
+      [1, 2, 2, 60, 192, 72],
+      [2, 2, 2, 60, 416, 342],
+      [1, 3, 2.9667, 89, 224, 90],
+    ]);
+    expect(r.points[0]).toMatchObject({ kind: 'tracks', xNorm: 0.2, yNorm: 0.1, label: `red, "fast" & 'small' cars\nline2` });
+    expect(r.count).toBeNull();
+    expect(r.warnings).toEqual([]);
+    expect(r.rawText).toBe(trackingInput().rawText);
+  });
+
+  it('uses given frame timestamps (variable frame rate) over fps', () => {
+    const input = trackingInput();
+    const r = buildResult({ ...input, video: { ...input.video, fps: null, decodedFrameCount: 4, frameTimestampsS: [0, 0.9, 1.95, 2.5], sampledTimesS: [0, 1, 2] } });
+    expect(r.video.sampledFrames).toEqual([0, 1, 2]);
+    expect(r.points.filter((p) => p.trackId === 1).map((p) => [p.timeS, p.frame])).toEqual([
+      [0, 0],
+      [1, 1],
+      [2, 2],
+      [2, 2],
+    ]);
+    expect(r.warnings.join()).toMatch(/3 s is not one of the sampled times/);
+  });
+
+  it('in images mode maps image k to the k-th sampled frame, with the count sentence', () => {
+    const r = buildResult(
+      trackingInput({
+        query: { text: 'How many cups?', task: 'count', mode: 'images' },
+        rawText: 'There are 3 <points coords="1 1 100 100;3 2 500 500 3 900 900">cups</points>.',
+      }),
+    );
+    expect(r.count).toBe(3);
+    expect(r.points.map((p) => [p.key, p.trackId, p.timeS, p.frame])).toEqual([
+      [1, 1, 0, 0],
+      [3, 2, 1, 30],
+      [3, 3, 1, 30],
+    ]);
+  });
+});
+
+describe('native JSON', () => {
+  it('round-trips losslessly', () => {
+    const r = trackingResult();
+    const back = importResultJson(exportResultJson(r));
+    expect(back).toEqual({ ok: true, result: r });
+  });
+
+  it('gives clear errors for files it cannot read', () => {
+    expect(importResultJson('{')).toMatchObject({ ok: false, errors: [expect.stringMatching(/^not JSON/)] });
+    expect(importResultJson('[]')).toEqual({ ok: false, errors: ['the file: expected an object, found []'] });
+    expect(importResultJson('{"format":"other"}')).toEqual({ ok: false, errors: ['format: expected "molmo2-web-result", found "other"'] });
+    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads version 1, the file has 9/)] });
+
+    const broken = JSON.parse(exportResultJson(trackingResult()));
+    broken.points[2].xPx = '384';
+    delete broken.model.dtype;
+    broken.query.task = 'dance';
+    broken.video.sampledFrames.pop();
+    const out = importResultJson(JSON.stringify(broken));
+    expect(out.ok).toBe(false);
+    if (!out.ok) {
+      expect(out.errors).toEqual([
+        'model.dtype: expected text, found nothing',
+        'video.sampledFrames: expected one frame per sampled time',
+        'query.task: expected one of point, track, count, other, found "dance"',
+        'points[2].xPx: expected a number, found "384"',
+      ]);
+    }
+  });
+
+  it('never throws on arbitrary JSON or text (fixed seed)', () => {
+    const valid = JSON.parse(exportResultJson(trackingResult()));
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v))), fc.oneof(
+          fc.constantFrom(['app', 'name'], ['points', '0', 'xPx'], ['points', '1'], ['points'], ['video', 'sampledTimesS'], ['video', 'fps'], ['warnings', '0'], ['timingMs', 'x'], ['count'], ['query'], ['query', 'mode']),
+          fc.array(fc.string(), { maxLength: 3 }),
+        ),
+        fc.jsonValue(), (text, path, value) => {
+        expect(() => importResultJson(text)).not.toThrow();
+        // The valid file with one field replaced by anything.
+        const copy = structuredClone(valid);
+        let at = copy;
+        for (const k of path.slice(0, -1)) at = at && typeof at === 'object' ? at[k] : undefined;
+        if (at && typeof at === 'object' && path.length) at[path[path.length - 1]] = value;
+        expect(() => importResultJson(JSON.stringify(copy))).not.toThrow();
+      }),
+      { seed: 5150, numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,218 @@
+// The native result file: lossless JSON with a documented schema (product.md §5.2). Every other export
+// format is derived from it. Platform-free.
+
+import { parseAnswer } from '../answer.ts';
+import { frameIndexAt, placePoints } from '../tracks.ts';
+
+export const RESULT_FORMAT = 'molmo2-web-result';
+export const RESULT_VERSION = 1;
+
+export interface ResultPoint {
+  /** Object id written by the model; stable across time for tracks, running for points. */
+  trackId: number;
+  label: string | null;
+  kind: 'points' | 'tracks';
+  /** The key as the model wrote it: timestamp in seconds (video) or 1-based image index (images). */
+  key: number;
+  /** Sampled time the point belongs to, seconds. */
+  timeS: number;
+  /** 0-based decoded frame index presented at timeS (-1 when unknown). */
+  frame: number;
+  xPx: number;
+  yPx: number;
+  xNorm: number;
+  yNorm: number;
+}
+
+export interface ResultJson {
+  format: typeof RESULT_FORMAT;
+  version: typeof RESULT_VERSION;
+  /** ISO 8601 time the result was made. */
+  createdAt: string;
+  app: { name: string; version: string };
+  model: { id: string; dtype: string };
+  sampling: {
+    /** How frames were chosen, e.g. "uniform_last_frame" or "range". */
+    mode: string;
+    fps: number;
+    maxFrames: number;
+    maxNewTokens: number;
+  };
+  video: {
+    name: string;
+    width: number;
+    height: number;
+    durationS: number;
+    /** Nominal frame rate; null when unknown (variable frame rate). */
+    fps: number | null;
+    decodedFrameCount: number;
+    /** Times (s) of the frames shown to the model, and the decoded frame index of each. */
+    sampledTimesS: number[];
+    sampledFrames: number[];
+  };
+  query: {
+    text: string;
+    task: 'point' | 'track' | 'count' | 'other';
+    /** 'video': frames sent as one video (keys are seconds); 'images': sent as separate images (keys are 1-based indices into sampledTimesS). */
+    mode: 'video' | 'images';
+  };
+  /** The model's answer exactly as generated. */
+  rawText: string;
+  /** Number stated by a counting sentence; null when the answer states none. */
+  count: number | null;
+  points: ResultPoint[];
+  warnings: string[];
+  /** Timing figures in milliseconds (e.g. preprocessMs, prefillMs, decodeMs). */
+  timingMs: Record<string, number>;
+}
+
+export interface ResultInput {
+  app: ResultJson['app'];
+  model: ResultJson['model'];
+  sampling: ResultJson['sampling'];
+  video: Omit<ResultJson['video'], 'sampledFrames'> & {
+    /** Decoded frame timestamps (s); when absent they are taken as i / fps. */
+    frameTimestampsS?: number[];
+  };
+  query: ResultJson['query'];
+  rawText: string;
+  timingMs?: Record<string, number>;
+  createdAt?: string;
+}
+
+/** Parses the model's answer and places its points on the video's timeline. */
+export function buildResult(input: ResultInput): ResultJson {
+  const { frameTimestampsS, ...video } = input.video;
+  const frameTimes =
+    frameTimestampsS ?? (video.fps ? Array.from({ length: video.decodedFrameCount }, (_, i) => i / video.fps!) : []);
+  const size = { width: video.width, height: video.height };
+  const images = input.query.mode === 'images';
+  const frames = images ? video.sampledTimesS.map(() => size) : [size];
+  const parsed = parseAnswer(input.rawText, frames, { mode: input.query.mode });
+  const warnings = [...parsed.warnings];
+  const sampledFrames = video.sampledTimesS.map((t) => frameIndexAt(t, frameTimes));
+
+  let points: ResultPoint[];
+  if (images) {
+    // Image k is the k-th sampled frame.
+    points = parsed.points.map((p) => ({
+      ...common(p),
+      timeS: video.sampledTimesS[p.key - 1],
+      frame: sampledFrames[p.key - 1],
+    }));
+  } else {
+    const placed = placePoints(parsed.points, { sampledTimes: video.sampledTimesS, frameTimestamps: frameTimes });
+    warnings.push(...placed.warnings);
+    points = placed.points.map((p) => ({ ...common(p), timeS: p.time, frame: p.frameIndex }));
+  }
+  return {
+    format: RESULT_FORMAT,
+    version: RESULT_VERSION,
+    createdAt: input.createdAt ?? new Date().toISOString(),
+    app: input.app,
+    model: input.model,
+    sampling: input.sampling,
+    video: { ...video, sampledFrames },
+    query: input.query,
+    rawText: input.rawText,
+    count: parsed.count ?? null,
+    points,
+    warnings,
+    timingMs: input.timingMs ?? {},
+  };
+}
+
+function common(p: ReturnType<typeof parseAnswer>['points'][number]) {
+  return { trackId: p.id, label: p.label ?? null, kind: p.kind, key: p.key, xPx: p.x, yPx: p.y, xNorm: p.xNorm, yNorm: p.yNorm };
+}
+
+/** The result as a JSON file (stable key order, 2-space indent). */
+export function exportResultJson(result: ResultJson): string {
+  return JSON.stringify(result, null, 2) + '\n';
+}
+
+export type ImportOutcome = { ok: true; result: ResultJson } | { ok: false; errors: string[] };
+
+/** Reads a result file, checking every field; never throws. */
+export function importResultJson(text: string): ImportOutcome {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, errors: [`not JSON: ${(e as Error).message}`] };
+  }
+  const errors: string[] = [];
+  const v = new Checker(errors);
+  if (!v.object(data, '')) return { ok: false, errors };
+  if (data.format !== RESULT_FORMAT) errors.push(`format: expected "${RESULT_FORMAT}", found ${JSON.stringify(data.format)}`);
+  else if (data.version !== RESULT_VERSION) errors.push(`version: this app reads version ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
+  if (errors.length) return { ok: false, errors };
+
+  v.string(data.createdAt, 'createdAt');
+  const { app, model, sampling } = data;
+  if (v.object(app, 'app')) for (const k of ['name', 'version']) v.string(app[k], `app.${k}`);
+  if (v.object(model, 'model')) for (const k of ['id', 'dtype']) v.string(model[k], `model.${k}`);
+  if (v.object(sampling, 'sampling')) {
+    v.string(sampling.mode, 'sampling.mode');
+    for (const k of ['fps', 'maxFrames', 'maxNewTokens']) v.number(sampling[k], `sampling.${k}`);
+  }
+  if (v.object(data.video, 'video')) {
+    const vd = data.video;
+    v.string(vd.name, 'video.name');
+    for (const k of ['width', 'height', 'durationS', 'decodedFrameCount']) v.number(vd[k], `video.${k}`);
+    if (vd.fps !== null) v.number(vd.fps, 'video.fps');
+    const times = v.numbers(vd.sampledTimesS, 'video.sampledTimesS');
+    const frames = v.numbers(vd.sampledFrames, 'video.sampledFrames');
+    if (times && frames && times.length !== frames.length) errors.push('video.sampledFrames: expected one frame per sampled time');
+  }
+  if (v.object(data.query, 'query')) {
+    v.string(data.query.text, 'query.text');
+    v.oneOf(data.query.task, ['point', 'track', 'count', 'other'], 'query.task');
+    v.oneOf(data.query.mode, ['video', 'images'], 'query.mode');
+  }
+  v.string(data.rawText, 'rawText');
+  if (data.count !== null) v.number(data.count, 'count');
+  if (v.array(data.points, 'points')) {
+    data.points.forEach((p, i) => {
+      const at = `points[${i}]`;
+      if (!v.object(p, at)) return;
+      if (p.label !== null) v.string(p.label, `${at}.label`);
+      v.oneOf(p.kind, ['points', 'tracks'], `${at}.kind`);
+      for (const k of ['trackId', 'key', 'timeS', 'frame', 'xPx', 'yPx', 'xNorm', 'yNorm']) v.number(p[k], `${at}.${k}`);
+    });
+  }
+  if (v.array(data.warnings, 'warnings')) data.warnings.forEach((w, i) => v.string(w, `warnings[${i}]`));
+  if (v.object(data.timingMs, 'timingMs')) for (const [k, n] of Object.entries(data.timingMs)) v.number(n, `timingMs.${k}`);
+  return errors.length ? { ok: false, errors: errors.slice(0, 20) } : { ok: true, result: data as unknown as ResultJson };
+}
+
+type Loose = Record<string, unknown>;
+
+/** Collects "path: expected …" messages. */
+class Checker {
+  constructor(private readonly errors: string[]) {}
+  private fail(path: string, what: string, found: unknown) {
+    const shown = found === undefined ? 'nothing' : JSON.stringify(found)?.slice(0, 40);
+    this.errors.push(`${path || 'the file'}: expected ${what}, found ${shown}`);
+    return false;
+  }
+  object(x: unknown, path: string): x is Loose {
+    return (typeof x === 'object' && x !== null && !Array.isArray(x)) || this.fail(path, 'an object', x);
+  }
+  array(x: unknown, path: string): x is unknown[] {
+    return Array.isArray(x) || this.fail(path, 'a list', x);
+  }
+  string(x: unknown, path: string): boolean {
+    return typeof x === 'string' || this.fail(path, 'text', x);
+  }
+  number(x: unknown, path: string): boolean {
+    return (typeof x === 'number' && Number.isFinite(x)) || this.fail(path, 'a number', x);
+  }
+  numbers(x: unknown, path: string): number[] | undefined {
+    if (!this.array(x, path)) return undefined;
+    return x.every((n, i) => this.number(n, `${path}[${i}]`)) ? (x as number[]) : undefined;
+  }
+  oneOf(x: unknown, options: string[], path: string): boolean {
+    return (typeof x === 'string' && options.includes(x)) || this.fail(path, `one of ${options.join(', ')}`, x);
+  }
+}
