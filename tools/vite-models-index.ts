@@ -4,16 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plugin } from 'vite';
-
-export interface BundledModel {
-  /** Folder name: the model is served at /models/<folder>/. */
-  folder: string;
-  name: string;
-  randomWeights: boolean;
-  dtypes: string[];
-  /** Bytes of all files in the folder (every variant). */
-  bytes: number;
-}
+import type { BundledModel } from '../src/molmo2/manifest.ts';
 
 export function listBundledModels(modelsDir: string): BundledModel[] {
   if (!existsSync(modelsDir)) return [];

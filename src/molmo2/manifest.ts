@@ -54,3 +54,14 @@ export interface Manifest {
   /** Every file in the folder except manifest.json itself. */
   files: ManifestFile[];
 }
+
+/** An entry of /models/index.json: a converted model folder the app serves from public/models/. */
+export interface BundledModel {
+  /** Folder name: the model is served at /models/<folder>/. */
+  folder: string;
+  name: string;
+  randomWeights: boolean;
+  dtypes: string[];
+  /** Bytes of all files in the folder (every variant). */
+  bytes: number;
+}

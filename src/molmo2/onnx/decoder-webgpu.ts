@@ -23,7 +23,7 @@ import { applyRope, attentionBias, blockOps, buildDecoder as buildPortableDecode
 import { quantizeQ4 } from './quant.ts';
 import { float, Graph } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
-import { cast, DEFAULT_Q4, linear, rmsNorm, silu, type FloatType, type Precision, type Q4Settings } from './layers.ts';
+import { cast, DEFAULT_Q4, linear, rmsNorm, silu, type Precision, type Q4Settings } from './layers.ts';
 
 /** Symbolic size of the cache buffers (chosen by the runtime when it allocates them). */
 export const CACHE_LENGTH_DIM = 'max_cache_length';
@@ -153,14 +153,11 @@ async function decoderLayer(
   p: Precision,
   q4: Q4Settings,
 ): Promise<string> {
-  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps, qkvBias } = w.config.text;
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I } = w.config.text;
   const { act } = p;
   const b = names.block(i);
-  const { lin, norm } = blockOps(g, w, i, p, q4);
-
-  const h = await norm(x, 'attn_norm');
-  const qkv = await lin(h, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
-  const [q, k, v] = g.node('Split', [qkv, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
+  const { lin, norm, qkv } = blockOps(g, w, i, p, q4);
+  const [q, k, v] = await qkv(x);
   const perHead = (heads: number) => g.int64([0, 0, heads, D]);
   const flat = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads * D])]);
   // Per-head q/k RMSNorm and rotate-half RoPE in float32 (as decoder.ts), then the cache's type.

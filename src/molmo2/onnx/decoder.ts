@@ -208,7 +208,13 @@ export function blockOps(g: Graph, w: CheckedWeights, i: number, p: Precision, q
       q4,
     });
   const norm = async (input: string, tensor: string, out: FloatType = act) => rmsNorm(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), eps, act, out });
-  return { lin, norm };
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias } = w.config.text;
+  /** Pre-attention RMSNorm, fused att_proj and its split into q, k, v ([1, S, heads·D] each). */
+  const qkv = async (x: string) => {
+    const fused = await lin(await norm(x, 'attn_norm'), 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
+    return g.node('Split', [fused, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
+  };
+  return { lin, norm, qkv };
 }
 
 /** One pre-norm block; returns the new residual stream and the layer's present K/V. */
@@ -223,14 +229,11 @@ async function decoderLayer(
   p: Precision,
   q4: Q4Settings,
 ): Promise<{ x: string; presentKey: string; presentValue: string }> {
-  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps, qkvBias } = w.config.text;
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I } = w.config.text;
   const { act } = p;
   const b = names.block(i);
-  const { lin, norm } = blockOps(g, w, i, p, q4);
-
-  const h = await norm(x, 'attn_norm');
-  const qkv = await lin(h, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
-  const [q, k, v] = g.node('Split', [qkv, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
+  const { lin, norm, qkv } = blockOps(g, w, i, p, q4);
+  const [q, k, v] = await qkv(x);
   const perHead = (heads: number) => g.int64([0, 0, heads, D]);
   const toBnsh = (y: string) => g.op('Transpose', [y], { perm: [0, 2, 1, 3] }); // [1, S, h, D] → [1, h, S, D]
 

@@ -4,15 +4,7 @@ import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../runtime/api-types.ts';
 import { inference, requestPersistentStorage } from './inference-client.ts';
-
-/** An entry of /models/index.json (see tools/vite-models-index.ts). */
-export interface BundledModel {
-  folder: string;
-  name: string;
-  randomWeights: boolean;
-  dtypes: string[];
-  bytes: number;
-}
+import type { BundledModel } from '../../molmo2/manifest.ts';
 
 export type ModelStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'error';
 
