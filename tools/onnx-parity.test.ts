@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Molmo2Config } from '../src/molmo2/config.ts';
-import { imagePixelValues, planImage, videoFramePixelValues } from '../src/molmo2/image.ts';
+import { imagePixelValues, planImage } from '../src/molmo2/image.ts';
 import type { Dtype } from '../src/molmo2/manifest.ts';
 import { exportVariant, type ExportOptions } from '../src/molmo2/onnx/export.ts';
 import { fromFloat16, toFloat16 } from '../src/molmo2/onnx/fp16.ts';
@@ -15,7 +15,7 @@ import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '
 import { dequantizeQ4, quantizeQ4 } from '../src/molmo2/onnx/quant.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
-import { MemoryTensors, randomTensors, tinyConfig, tinyConfigJson, tinyTokenizer } from '../src/molmo2/reference/testing.ts';
+import { MemoryTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
 import { names } from '../src/molmo2/tensors.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
@@ -34,45 +34,16 @@ function distinctWidthsConfig(): Molmo2Config {
 const config = distinctWidthsConfig();
 const V = config.text.vocabSize;
 const d = config.text.hiddenSize;
-const FRAME = 729 * 588;
 const STEPS = 32;
 
-const picture = (w: number, h: number, s: number) =>
-  Uint8Array.from({ length: w * h * 3 }, (_, i) => ((i % (w * 3)) * 7 + Math.floor(i / (w * 3)) * 13 + s * 71 + ((i * s) % 29) * 5) & 255);
+const picture = testPicture;
 
-interface Case {
+interface Case extends PromptCase {
   name: string;
-  prompt: BuiltPrompt;
-  pixels: Float32Array;
 }
 
-function videoCase(frameSeeds: number[]): Case {
-  const prompt = buildPrompt({
-    tokenizer: tinyTokenizer,
-    tokens: config.tokens,
-    visual: { kind: 'video', timestamps: frameSeeds.map((_, i) => i / 2) },
-    conversation: { question: 'Track the car.', history: [{ question: 'Count cars', answer: 'Two.' }] },
-  });
-  const pixels = new Float32Array(frameSeeds.length * FRAME);
-  frameSeeds.forEach((s, f) => pixels.set(videoFramePixelValues(picture(50, 30, s), 50, 30), f * FRAME));
-  return { name: 'video', prompt, pixels };
-}
-
-function imagesCase(): Case {
-  const sizes = [
-    [200, 100],
-    [600, 130],
-  ];
-  const plans = sizes.map(([w, h]) => planImage(w, h));
-  const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
-  const pixels = new Float32Array(prompt.numCrops * FRAME);
-  let at = 0;
-  sizes.forEach(([w, h], k) => {
-    pixels.set(imagePixelValues(picture(w, h, 5 + k), w, h), at * FRAME);
-    at += plans[k].numCrops;
-  });
-  return { name: 'two images', prompt, pixels };
-}
+const videoCase = (frameSeeds: number[]): Case => ({ name: 'video', ...videoTestCase(config, frameSeeds) });
+const imagesCase = (): Case => ({ name: 'two images', ...twoImageTestCase(config) });
 
 interface Expected {
   features: Float32Array;

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { imagePixelValues, planImage, videoFramePixelValues } from '../image.ts';
-import { buildPrompt, type BuiltPrompt } from '../prompt.ts';
+import type { BuiltPrompt } from '../prompt.ts';
 import { names } from '../tensors.ts';
 import { applyRope, ropeTables } from './decoder.ts';
 import { groupedAttention, ReferenceModel } from './index.ts';
-import { randomTensors, tinyConfig, tinyConfigJson, tinyTokenizer, type MemoryTensors } from './testing.ts';
+import { CROP_VALUES, randomTensors, tinyConfig, tinyConfigJson, twoImageTestCase, videoTestCase, type MemoryTensors } from './testing.ts';
 
 /** Logits of the official HF remote code on the same tiny checkpoint and prompts (see its note). */
 const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'hf-golden.test-data.json'), 'utf8'));
@@ -14,11 +13,8 @@ const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'hf-golden.test
 const config = tinyConfig();
 const V = config.text.vocabSize;
 const d = config.text.hiddenSize;
-const FRAME = 729 * 588;
+const FRAME = CROP_VALUES;
 
-/** Deterministic test picture; `s` varies it. */
-const picture = (w: number, h: number, s: number) =>
-  Uint8Array.from({ length: w * h * 3 }, (_, i) => ((i % (w * 3)) * 7 + Math.floor(i / (w * 3)) * 13 + s * 71 + ((i * s) % 29) * 5) & 255);
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -32,25 +28,13 @@ const row = (x: Float32Array, r: number, width: number) => x.subarray(r * width,
 let tensors: MemoryTensors;
 let model: ReferenceModel;
 // A 3-frame video with a follow-up turn, as in the golden data.
-const timestamps = [0, 0.5, 1.0];
 let video: { prompt: BuiltPrompt; pixels: Float32Array; features: Float32Array; logits: Float32Array };
-
-function videoPixels(seeds: number[]): Float32Array {
-  const px = new Float32Array(seeds.length * FRAME);
-  seeds.forEach((s, f) => px.set(videoFramePixelValues(picture(50, 30, s), 50, 30), f * FRAME));
-  return px;
-}
+const videoPixels = (seeds: number[]) => videoTestCase(config, seeds).pixels;
 
 beforeAll(async () => {
   tensors = randomTensors(config, 7);
   model = await ReferenceModel.load(config, tensors);
-  const prompt = buildPrompt({
-    tokenizer: tinyTokenizer,
-    tokens: config.tokens,
-    visual: { kind: 'video', timestamps },
-    conversation: { question: 'Track the car.', history: [{ question: 'Count cars', answer: 'Two.' }] },
-  });
-  const pixels = videoPixels([1, 2, 3]);
+  const { prompt, pixels } = videoTestCase(config, [1, 2, 3]);
   const features = model.visionFeatures(pixels, 3, prompt.pooledIdx, prompt.poolSize);
   video = { prompt, pixels, features, logits: model.decoderLogits(prompt.inputIds, features, prompt.tokenTypeIds) };
 });
@@ -66,15 +50,7 @@ describe('agreement with the official HF implementation', () => {
   });
 
   it('reproduces image features and logits of a two-image prompt (padded pooling windows)', () => {
-    const sizes = [
-      [200, 100],
-      [600, 130],
-    ];
-    const plans = sizes.map(([w, h]) => planImage(w, h));
-    const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
-    const pixels = new Float32Array(prompt.numCrops * FRAME);
-    pixels.set(imagePixelValues(picture(200, 100, 5), 200, 100), 0);
-    pixels.set(imagePixelValues(picture(600, 130, 6), 600, 130), plans[0].numCrops * FRAME);
+    const { prompt, pixels } = twoImageTestCase(config);
     const features = model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize);
     const logits = model.decoderLogits(prompt.inputIds, features, prompt.tokenTypeIds);
     const g = golden.images;

@@ -2,6 +2,8 @@
 // Every width differs (heads × head_dim ≠ d_model, adapter ≠ decoder width) so layout mistakes fail,
 // and the ViT keeps the released 378-px / 14-px geometry so real preprocessing feeds it.
 import { parseMolmo2Config, type Molmo2Config } from '../config.ts';
+import { imagePixelValues, planImage, videoFramePixelValues } from '../image.ts';
+import { buildPrompt, type BuiltPrompt } from '../prompt.ts';
 import { expectedTensors } from '../tensors.ts';
 import type { TensorSource } from './weights.ts';
 
@@ -160,3 +162,46 @@ export const tinyTokenizer = {
     return ids;
   },
 };
+
+/** Values of one 378² crop in pixel_values ([729, 588]). */
+export const CROP_VALUES = 729 * 588;
+
+/** Deterministic test picture (RGB, w×h); `s` varies it. */
+export function testPicture(w: number, h: number, s: number): Uint8Array {
+  return Uint8Array.from({ length: w * h * 3 }, (_, i) => ((i % (w * 3)) * 7 + Math.floor(i / (w * 3)) * 13 + s * 71 + ((i * s) % 29) * 5) & 255);
+}
+
+export interface PromptCase {
+  prompt: BuiltPrompt;
+  pixels: Float32Array;
+}
+
+/** A follow-up question about a video of 50×30 frames made from `seeds`, sampled every 0.5 s. */
+export function videoTestCase(config: Molmo2Config, seeds: number[]): PromptCase {
+  const prompt = buildPrompt({
+    tokenizer: tinyTokenizer,
+    tokens: config.tokens,
+    visual: { kind: 'video', timestamps: seeds.map((_, i) => i / 2) },
+    conversation: { question: 'Track the car.', history: [{ question: 'Count cars', answer: 'Two.' }] },
+  });
+  const pixels = new Float32Array(seeds.length * CROP_VALUES);
+  seeds.forEach((s, f) => pixels.set(videoFramePixelValues(testPicture(50, 30, s), 50, 30), f * CROP_VALUES));
+  return { prompt, pixels };
+}
+
+/** Two images (200×100 and 600×130, whose grids need padded pooling windows) and a pointing question. */
+export function twoImageTestCase(config: Molmo2Config): PromptCase {
+  const sizes = [
+    [200, 100],
+    [600, 130],
+  ];
+  const plans = sizes.map(([w, h]) => planImage(w, h));
+  const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
+  const pixels = new Float32Array(prompt.numCrops * CROP_VALUES);
+  let at = 0;
+  sizes.forEach(([w, h], k) => {
+    pixels.set(imagePixelValues(testPicture(w, h, 5 + k), w, h), at * CROP_VALUES);
+    at += plans[k].numCrops;
+  });
+  return { prompt, pixels };
+}
