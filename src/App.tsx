@@ -1,12 +1,15 @@
-import { useCallback, useMemo, useState } from 'react';
-import { useVideoStore } from './state/video-store.ts';
-import { RuntimePanels } from './ui/model/RuntimePanels.tsx';
+import { useCallback, useState } from 'react';
+import { AskBox } from './ui/ask/AskBox.tsx';
+import { ModelPanel } from './ui/model/ModelPanel.tsx';
+import { CompareView } from './ui/results/CompareView.tsx';
+import { ResultsOverlay } from './ui/results/ResultsOverlay.tsx';
+import { ResultsPanel } from './ui/results/ResultsPanel.tsx';
+import { Swimlanes } from './ui/results/Swimlanes.tsx';
 import { OpenButton, useWindowDrop } from './ui/video/DropZone.tsx';
 import { Player } from './ui/video/Player.tsx';
 import { ShortcutSheet } from './ui/video/ShortcutSheet.tsx';
 import { Timeline } from './ui/video/Timeline.tsx';
 import { ErrorBanner, VideoInfoLine } from './ui/video/VideoInfoLine.tsx';
-import { videoSelectionSource } from './ui/video/selection-source.ts';
 import { useShortcuts } from './ui/video/useShortcuts.ts';
 import './styles.css';
 
@@ -15,12 +18,6 @@ export function App() {
   const [sheet, setSheet] = useState(false);
   const toggleSheet = useCallback(() => setSheet((v) => !v), []);
   useShortcuts(toggleSheet);
-  const info = useVideoStore((s) => s.info);
-  const selection = useVideoStore((s) => s.selection);
-  const frame = useVideoStore((s) => s.frame);
-  const maxFrames = useVideoStore((s) => s.maxFrames);
-  // Recomputed when what would be sent changes.
-  const frameSource = useMemo(() => videoSelectionSource(), [info, selection, frame, maxFrames]);
 
   return (
     <div className="app">
@@ -36,12 +33,17 @@ export function App() {
       <main>
         <section className="video-column">
           <VideoInfoLine />
-          <Player />
+          <Player overlay={<ResultsOverlay />} />
           <Timeline />
+          <Swimlanes />
+          <CompareView />
         </section>
-        <aside id="side-panel" />
+        <aside id="side-panel" className="runtime-panels">
+          <ModelPanel />
+          <AskBox />
+          <ResultsPanel />
+        </aside>
       </main>
-      <RuntimePanels frameSource={frameSource} />
       {dragging && <div className="drop-overlay">Drop the video to open it</div>}
       {sheet && <ShortcutSheet onClose={toggleSheet} />}
     </div>

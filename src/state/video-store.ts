@@ -7,6 +7,8 @@ export type Selection = { kind: 'frames'; frames: number[] } | { kind: 'range'; 
 
 interface VideoState {
   info: VideoInfo | null;
+  /** The open file (the export worker re-reads it for the annotated video). */
+  file: File | null;
   /** Message of the last failed open; the previous video stays loaded. */
   error: string | null;
   loading: string | null;
@@ -17,7 +19,7 @@ interface VideoState {
   rangeIn: number | null;
   /** Most frames one question may send (the browser cap). */
   maxFrames: number;
-  setLoaded(info: VideoInfo): void;
+  setLoaded(info: VideoInfo, file: File | null): void;
   setError(message: string | null): void;
   setLoading(name: string | null): void;
   seek(frame: number): void;
@@ -34,6 +36,7 @@ const clampFrame = (info: VideoInfo | null, f: number) => (info ? Math.min(Math.
 
 export const useVideoStore = create<VideoState>((set, get) => ({
   info: null,
+  file: null,
   error: null,
   loading: null,
   frame: 0,
@@ -41,7 +44,7 @@ export const useVideoStore = create<VideoState>((set, get) => ({
   selection: { kind: 'none' },
   rangeIn: null,
   maxFrames: 64,
-  setLoaded: (info) => set({ info, error: null, loading: null, frame: 0, playing: false, selection: { kind: 'none' }, rangeIn: null }),
+  setLoaded: (info, file) => set({ info, file, error: null, loading: null, frame: 0, playing: false, selection: { kind: 'none' }, rangeIn: null }),
   setError: (error) => set({ error, loading: null }),
   setLoading: (loading) => set({ loading }),
   seek: (frame) => set({ frame: clampFrame(get().info, frame) }),

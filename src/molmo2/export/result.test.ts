@@ -34,6 +34,26 @@ describe('buildResult', () => {
     expect(r.warnings.join()).toMatch(/3 s is not one of the sampled times/);
   });
 
+  it('maps the clip times of a range (keys from the range start) to video times and frames', () => {
+    const input = trackingInput();
+    // The same answer about a clip that starts 10 s into a 30 fps video.
+    const start = 10;
+    const r = buildResult({
+      ...input,
+      video: { ...input.video, durationS: 13, decodedFrameCount: 390, sampledTimesS: input.video.sampledTimesS.map((t) => t + start) },
+      query: { ...input.query, clipStartS: start },
+    });
+    expect(r.warnings).toEqual([]);
+    expect(r.points.filter((p) => p.trackId === 1).map((p) => [p.key, p.timeS, p.frame])).toEqual([
+      [0, 10, 300],
+      [1, 11, 330],
+      [2, 12, 360],
+      [3, 12.9667, 389],
+    ]);
+    const back = importResultJson(exportResultJson(r));
+    expect(back.ok && back.result.query.clipStartS).toBe(start);
+  });
+
   it('in images mode maps image k to the k-th sampled frame, with the count sentence', () => {
     const r = buildResult(
       trackingInput({

@@ -55,6 +55,11 @@ export interface ResultJson {
     task: 'point' | 'track' | 'count' | 'other';
     /** 'video': frames sent as one video (keys are seconds); 'images': sent as separate images (keys are 1-based indices into sampledTimesS). */
     mode: 'video' | 'images';
+    /**
+     * Video time (s) of the clip's t = 0 as the model saw it: a selected range is sent as a clip that
+     * starts at the range start, so a key k means video time clipStartS + k. 0 when absent.
+     */
+    clipStartS?: number;
   };
   /** The model's answer exactly as generated. */
   rawText: string;
@@ -101,9 +106,16 @@ export function buildResult(input: ResultInput): ResultJson {
       frame: sampledFrames[p.key - 1],
     }));
   } else {
-    const placed = placePoints(parsed.points, { sampledTimes: video.sampledTimesS, frameTimestamps: frameTimes });
+    // Keys are clip times; place them on the clip's sampled times, then report video times and frames.
+    const start = input.query.clipStartS ?? 0;
+    const clipTimes = video.sampledTimesS.map((t) => t - start);
+    const placed = placePoints(parsed.points, { sampledTimes: clipTimes, frameTimestamps: [] });
     warnings.push(...placed.warnings);
-    points = placed.points.map((p) => ({ ...common(p), timeS: p.time, frame: p.frameIndex }));
+    points = placed.points.map((p) =>
+      p.sampleIndex >= 0
+        ? { ...common(p), timeS: video.sampledTimesS[p.sampleIndex], frame: sampledFrames[p.sampleIndex] }
+        : { ...common(p), timeS: p.key + start, frame: frameIndexAt(p.key + start, frameTimes) },
+    );
   }
   return {
     format: RESULT_FORMAT,
@@ -169,6 +181,7 @@ export function importResultJson(text: string): ImportOutcome {
     v.string(data.query.text, 'query.text');
     v.oneOf(data.query.task, ['point', 'track', 'count', 'other'], 'query.task');
     v.oneOf(data.query.mode, ['video', 'images'], 'query.mode');
+    if (data.query.clipStartS !== undefined) v.number(data.query.clipStartS, 'query.clipStartS');
   }
   v.string(data.rawText, 'rawText');
   if (data.count !== null) v.number(data.count, 'count');

@@ -1,54 +1,149 @@
-// Minimal ask box: a question, Ask / Cancel, the answer as it streams, and what the model was sent.
-import { useState, type FormEvent } from 'react';
+// The ask panel: presets (Point, Count, Track, Ask, Describe), what the question is about (this
+// frame, the selected frames, the selected range) with what will be sent, the question (Enter asks,
+// Shift+Enter is a new line, Esc stops), and the answer as it streams.
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useVideoStore } from '../../state/video-store.ts';
+import type { Preset } from '../../state/results-types.ts';
 import { useModelStore } from '../model/model-store.ts';
+import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
+import { askAboutVideo } from './ask-video.ts';
 import { useAskStore } from './ask-store.ts';
-import { imageFileSource, type FrameSource } from './frame-source.ts';
+import { estimatePromptTokens } from './estimate.ts';
+import { imageFileSource } from './frame-source.ts';
 import './ask-box.css';
 
 const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
 
-export interface AskBoxProps {
-  /** The video's current frame or selection; without it, questions go with an attached image or none. */
-  frameSource?: FrameSource;
-}
+/** Each preset's question; the word in «» is selected so typing replaces it. */
+const PRESETS: { id: Preset; name: string; template: (video: boolean) => string }[] = [
+  { id: 'point', name: 'Point', template: () => 'Point to the «objects».' },
+  { id: 'count', name: 'Count', template: () => 'How many «objects» are there?' },
+  { id: 'track', name: 'Track', template: () => 'Track the «object».' },
+  { id: 'ask', name: 'Free text', template: () => '' },
+  { id: 'describe', name: 'Describe', template: (video) => (video ? 'Describe what happens in this video.' : 'Describe this image.') },
+];
 
-export function AskBox({ frameSource }: AskBoxProps) {
+const SCOPE_NAMES: Record<ScopeKind, string> = { frame: 'This frame', frames: 'Selected frames', range: 'Selected range' };
+
+export function AskBox() {
   const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
-  const { question, setQuestion, ask, cancel, status, stage, answer, timings, error, promptTokens } = useAskStore();
+  const dtype = useModelStore((s) => s.loaded?.dtype);
+  const { question, preset, setQuestion, setPreset, cancel, status, stage, answer, timings, error, promptTokens } = useAskStore();
+  const info = useVideoStore((s) => s.info);
+  // Re-plan when what would be sent changes.
+  useVideoStore((s) => s.selection);
+  useVideoStore((s) => s.frame);
+  useVideoStore((s) => s.maxFrames);
+  const scopes = info ? availableScopes() : [];
+  const [chosen, setChosen] = useState<ScopeKind | undefined>();
+  const scopeKind = chosen && scopes.includes(chosen) ? chosen : scopes[0];
+  const plan = scopeKind ? planScope(scopeKind) : undefined;
   const [image, setImage] = useState<File | undefined>();
-  const source = frameSource ?? (image ? imageFileSource(image) : undefined);
+  const textRef = useRef<HTMLTextAreaElement>(null);
   const running = status === 'running';
+  const selectionKind = useVideoStore((s) => s.selection.kind);
+  useEffect(() => setChosen(undefined), [selectionKind]);
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    if (!ready || running) return;
+  // Esc stops a running question from anywhere on the page.
+  useEffect(() => {
+    if (!running) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        cancel();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [running, cancel]);
+
+  const choosePreset = (p: (typeof PRESETS)[number]) => {
+    setPreset(p.id);
+    const text = p.template(plan?.mode === 'video');
+    const start = text.indexOf('«');
+    const end = text.indexOf('»') - 1;
+    setQuestion(text.replace(/[«»]/g, ''));
+    requestAnimationFrame(() => {
+      const el = textRef.current;
+      if (!el) return;
+      el.focus();
+      if (start >= 0) el.setSelectionRange(start, end);
+      else el.setSelectionRange(el.value.length, el.value.length);
+    });
+  };
+
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    if (!ready || running || !question.trim()) return;
+    if (plan) return askAboutVideo(question, preset, plan);
     try {
-      const visual = source ? await source.collect() : ({ kind: 'none' } as const);
-      await ask(visual);
+      const visual = image ? await imageFileSource(image).collect() : ({ kind: 'none' } as const);
+      await useAskStore.getState().ask(visual);
     } catch (err) {
-      useAskStore.setState({ status: 'error', error: String((err as Error).message ?? err) });
+      useAskStore.getState().fail(String((err as Error).message ?? err));
     }
   };
+
+  const sends = plan
+    ? `${plan.label} · ≈${estimatePromptTokens(plan, info!, question)} prompt tokens${dtype ? ` · ${dtype}` : ''}`
+    : image
+      ? `image ${image.name}`
+      : 'the question only (no frames)';
 
   return (
     <section className="ask-box" aria-label="Ask" data-testid="ask-box" data-status={status}>
       <form onSubmit={(e) => void submit(e)}>
+        <div className="presets" role="group" aria-label="Presets">
+          {PRESETS.map((p) => (
+            <button type="button" key={p.id} aria-pressed={preset === p.id} onClick={() => choosePreset(p)} disabled={running}>
+              {p.name}
+            </button>
+          ))}
+        </div>
+        {plan && (
+          <fieldset className="scope" disabled={running}>
+            <legend>About</legend>
+            {(['frame', 'frames', 'range'] as const).map((k) => (
+              <label key={k} className={scopes.includes(k) ? '' : 'unavailable'}>
+                <input type="radio" name="scope" value={k} checked={scopeKind === k} disabled={!scopes.includes(k)} onChange={() => setChosen(k)} />
+                {SCOPE_NAMES[k]}
+              </label>
+            ))}
+          </fieldset>
+        )}
         <label htmlFor="ask-question">Question</label>
-        <textarea id="ask-question" rows={2} value={question} placeholder="Point to every cup." onChange={(e) => setQuestion(e.target.value)} disabled={running} />
+        <textarea
+          id="ask-question"
+          ref={textRef}
+          rows={2}
+          value={question}
+          placeholder="Point to every cup."
+          onChange={(e) => setQuestion(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void submit();
+            }
+          }}
+          disabled={running}
+          aria-keyshortcuts="Enter"
+        />
         <div className="ask-actions">
-          <button type="submit" disabled={!ready || running || !question.trim()}>
+          <button type="submit" disabled={!ready || running || !question.trim()} aria-keyshortcuts="Enter">
             Ask
           </button>
-          <button type="button" onClick={cancel} disabled={!running}>
+          <button type="button" onClick={cancel} disabled={!running} aria-keyshortcuts="Escape">
             Cancel
           </button>
-          {!frameSource && (
+          {!info && (
             <label className="ask-image">
               Image <input type="file" accept="image/*" onChange={(e) => setImage(e.target.files?.[0])} disabled={running} />
             </label>
           )}
         </div>
-        <div className="ask-muted">{!ready ? 'Load a model first.' : source ? `Sends: ${source.describe()}` : 'Sends the question only (no frames).'}</div>
+        <div className="ask-muted" data-testid="ask-sends">
+          {!ready ? 'Load a model first.' : `Sends: ${sends}`}
+        </div>
       </form>
       {running && stage && (
         <div className="ask-muted" aria-live="polite">

@@ -1,13 +1,23 @@
-// Ask box state: the question, the streamed answer, the stage and timings of the last request.
+// Ask state: the question and preset, the streamed answer, the stage and timings of the last request.
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { AskEvent, AskVisual, StageTimings } from '../../runtime/api-types.ts';
+import type { DoneEvent } from '../../runtime/generate.ts';
+import type { Preset } from '../../state/results-types.ts';
 import { inference } from '../model/inference-client.ts';
 
 export type AskStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
+export interface AskOptions {
+  question?: string;
+  maxNewTokens?: number;
+  /** Called with the whole answer so far after each token. */
+  onText?(text: string): void;
+}
+
 export interface AskState {
   question: string;
+  preset: Preset;
   status: AskStatus;
   stage?: 'preprocess' | 'vision' | 'prefill' | 'decode';
   answer: string;
@@ -15,7 +25,10 @@ export interface AskState {
   timings?: StageTimings;
   error?: string;
   setQuestion(q: string): void;
-  ask(visual: AskVisual, maxNewTokens?: number): Promise<void>;
+  setPreset(p: Preset): void;
+  /** Runs one question; resolves with the final event, or undefined when it failed (see `error`). */
+  ask(visual: AskVisual, opts?: AskOptions): Promise<DoneEvent | undefined>;
+  fail(message: string): void;
   cancel(): void;
 }
 
@@ -24,28 +37,39 @@ function transferables(v: AskVisual): Transferable[] {
   return bitmaps.filter((b): b is ImageBitmap => typeof ImageBitmap !== 'undefined' && b instanceof ImageBitmap);
 }
 
+export const errorText = (e: unknown) => ((e as Error)?.message ?? String(e)).replace(/^Error: /, '');
+
 export const useAskStore = create<AskState>()((set, get) => ({
   question: '',
+  preset: 'ask',
   status: 'idle',
   answer: '',
   setQuestion: (question) => set({ question }),
+  setPreset: (preset) => set({ preset }),
 
-  async ask(visual, maxNewTokens) {
-    const question = get().question.trim();
-    if (!question || get().status === 'running') return;
+  async ask(visual, opts = {}) {
+    const question = (opts.question ?? get().question).trim();
+    if (!question || get().status === 'running') return undefined;
     set({ status: 'running', stage: 'preprocess', answer: '', timings: undefined, error: undefined, promptTokens: undefined });
     const onEvent = (e: AskEvent) => {
       if (e.type === 'stage') set({ stage: e.stage, promptTokens: e.promptTokens ?? get().promptTokens });
-      else if (e.type === 'token') set({ answer: e.text });
+      else if (e.type === 'token') {
+        set({ answer: e.text });
+        opts.onText?.(e.text);
+      }
     };
     try {
-      const request = { question, visual, maxNewTokens };
+      const request = { question, visual, maxNewTokens: opts.maxNewTokens };
       const done = await inference().ask(Comlink.transfer(request, transferables(visual)), Comlink.proxy(onEvent));
       set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', answer: done.text, timings: done.timings, stage: undefined });
+      return done;
     } catch (e) {
-      set({ status: 'error', error: ((e as Error)?.message ?? String(e)).replace(/^Error: /, ''), stage: undefined });
+      get().fail(errorText(e));
+      return undefined;
     }
   },
+
+  fail: (error) => set({ status: 'error', error, stage: undefined }),
 
   cancel() {
     void inference().cancel();

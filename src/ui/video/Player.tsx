@@ -64,7 +64,7 @@ export function Player({ overlay }: { overlay?: ReactNode }) {
         <canvas ref={canvasRef} data-testid="frame-canvas" data-shown-frame={shown} aria-label={`Video frame ${frame + 1}`} />
         <div className="overlay" style={{ width: box.width, height: box.height }}>
           {box.width > 0 && (
-            <Stage width={box.width} height={box.height} scaleX={scale} scaleY={scale} listening={false}>
+            <Stage width={box.width} height={box.height} scaleX={scale} scaleY={scale}>
               <Layer name="overlay">{overlay}</Layer>
             </Stage>
           )}

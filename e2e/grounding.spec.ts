@@ -1,0 +1,306 @@
+// The grounding experience on a generated clip, with a backend that replays recorded answers (the
+// subject here is the UI: overlay pixels, playback, swimlanes, results list, history, exports).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Download, type Page } from '@playwright/test';
+import { CSV_COLUMNS } from '../src/molmo2/export/csv.ts';
+import { importResultJson } from '../src/molmo2/export/result.ts';
+import { trackStyle } from '../src/ui/results/overlay-model.ts';
+import { CLIP, h264Clip } from './fixtures/clips.ts';
+
+// The white box's centre in frame f is (10 f + 10, 120) in the 320×240 clip. The range 0.5–2.9 s is
+// sampled as a clip at 0, 0.5, …, 2.0, 2.4 s → frames 5, 10, 15, 20, 25, 29. Object 1 follows the box;
+// object 2 sits at (50, 40) and is missing at clip time 0.5 (a gap).
+const SAMPLED_FRAMES = [5, 10, 15, 20, 25, 29];
+const CLIP_TIMES = ['0.0', '0.5', '1.0', '1.5', '2.0', '2.4'];
+const norm = (px: number, size: number) => String(Math.round((px * 1000) / size)).padStart(3, '0');
+const boxX = (f: number) => 10 * f + CLIP.boxW / 2;
+const boxY = CLIP.boxY + CLIP.boxH / 2;
+const TRACK_ANSWER =
+  '<tracks coords="' +
+  SAMPLED_FRAMES.map((f, k) => `${CLIP_TIMES[k]} 1 ${norm(boxX(f), CLIP.width)} ${norm(boxY, CLIP.height)}${k === 0 || k === 2 ? ` 2 ${norm(50, CLIP.width)} ${norm(40, CLIP.height)}` : ''}`).join(';') +
+  '">box</tracks>';
+const COUNT_ANSWER = 'Counting the <points coords="1 1 500 500">boxes</points> shows a total of 1.';
+
+const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+const COLOR_1 = hex(trackStyle(1).color);
+const COLOR_2 = hex(trackStyle(2).color);
+
+async function installBackend(page: Page, answers: string[], delayMs = 10) {
+  await page.evaluate(
+    async ({ answers, delayMs }) => {
+      const client = await import('/src/ui/model/inference-client.ts');
+      const { scriptedBackend } = await import('/e2e/fixtures/scripted-backend.ts');
+      const backend = scriptedBackend({ answers, delayMs });
+      (window as unknown as { scripted: typeof backend }).scripted = backend;
+      client.setInferenceBackend(backend);
+      const { useModelStore } = await import('/src/ui/model/model-store.ts');
+      await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
+    },
+    { answers, delayMs },
+  );
+}
+
+async function shownFrame(page: Page, index: number) {
+  await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', String(index));
+}
+
+/** RGBA of the overlay canvas at a frame pixel (the overlay is drawn at the frame's displayed scale). */
+async function overlayPixel(page: Page, x: number, y: number): Promise<number[]> {
+  return page.evaluate(
+    ([x, y]) => {
+      const frame = document.querySelector<HTMLCanvasElement>('[data-testid=frame-canvas]')!;
+      const overlay = document.querySelector<HTMLCanvasElement>('.overlay canvas')!;
+      const scale = (frame.clientWidth / frame.width) * (overlay.width / overlay.clientWidth);
+      return Array.from(overlay.getContext('2d')!.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data);
+    },
+    [x, y],
+  );
+}
+
+const near = (a: number[], b: number[], tol: number) => b.every((v, i) => Math.abs(a[i] - v) <= tol);
+
+async function expectMarker(page: Page, x: number, y: number, color: number[]) {
+  await expect.poll(async () => near(await overlayPixel(page, x, y), [...color, 255], 2), { message: `marker ${color} at (${x}, ${y})` }).toBe(true);
+}
+
+async function expectNoMarker(page: Page, x: number, y: number) {
+  await expect.poll(async () => (await overlayPixel(page, x, y))[3], { message: `nothing drawn at (${x}, ${y})` }).toBe(0);
+}
+
+async function gotoFrame(page: Page, f: number) {
+  await page.getByTestId('filmstrip').focus();
+  await page.keyboard.press('Home');
+  for (let i = 0; i < f; i++) await page.keyboard.press('ArrowRight');
+  await shownFrame(page, f);
+}
+
+async function selectRange(page: Page) {
+  await gotoFrame(page, 5);
+  await page.keyboard.press('[');
+  await page.keyboard.press('End');
+  await page.keyboard.press(']');
+  await expect(page.getByTestId('selection')).toContainText('6 sampled frames');
+}
+
+async function askTrack(page: Page) {
+  const box = page.getByTestId('ask-box');
+  await box.getByRole('button', { name: 'Track' }).click();
+  // The preset selects its object word, so typing replaces it.
+  await expect(box.getByLabel('Question')).toBeFocused();
+  await page.keyboard.type('box');
+  await expect(box.getByLabel('Question')).toHaveValue('Track the box.');
+  await expect(box.getByTestId('ask-sends')).toContainText('6 frames as video');
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+}
+
+async function saved(download: Download): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'molmo2-export-'));
+  const path = join(dir, download.suggestedFilename());
+  await download.saveAs(path);
+  return path;
+}
+
+test('a range question draws its tracks on the right frames, through playback, with swimlanes and a results list', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  await installBackend(page, [TRACK_ANSWER]);
+  await selectRange(page);
+  await askTrack(page);
+
+  // What was sent: six frames with clip timestamps from the range start.
+  const asked = await page.evaluate(() => (window as unknown as { scripted: { asked: unknown[] } }).scripted.asked);
+  expect(asked).toEqual([{ question: 'Track the box.', visual: 'video', frames: 6, timestamps: [0, 0.5, 1, 1.5, 2, 2.4] }]);
+  await expect(page.getByTestId('announcement')).toContainText('Answered: 8 points');
+
+  // Exact positions on sampled frames; held in between; a gap is not drawn.
+  await gotoFrame(page, 5);
+  await expectMarker(page, boxX(5), boxY, COLOR_1);
+  await expectMarker(page, 50, 40, COLOR_2);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await shownFrame(page, 7);
+  await expectMarker(page, boxX(5), boxY, COLOR_1);
+  await expectNoMarker(page, boxX(7), boxY);
+  await gotoFrame(page, 10);
+  await expectMarker(page, boxX(10), boxY, COLOR_1);
+  await expectNoMarker(page, 50, 40);
+  await gotoFrame(page, 4);
+  await expectNoMarker(page, boxX(5), boxY); // before the range
+  await expectNoMarker(page, 50, 40);
+
+  // Playback: the same colour (and so the same id) wherever the player stops.
+  await gotoFrame(page, 5);
+  await page.keyboard.press('Space');
+  await expect.poll(async () => Number(await page.getByTestId('frame-canvas').getAttribute('data-shown-frame'))).toBeGreaterThanOrEqual(22);
+  await page.keyboard.press('Space');
+  const stopped = Number(await page.getByTestId('frame-canvas').getAttribute('data-shown-frame'));
+  const held = [...SAMPLED_FRAMES].reverse().find((f) => f <= stopped)!;
+  await expectMarker(page, boxX(held), boxY, COLOR_1);
+
+  // Swimlanes: one lane per track, a marker per model point; a marker seeks to its frame.
+  await expect(page.getByTestId('swimlane')).toHaveCount(2);
+  await expect(page.getByTestId('swimlane').nth(0).getByTestId('lane-marker')).toHaveCount(6);
+  await expect(page.getByTestId('swimlane').nth(1).getByTestId('lane-marker')).toHaveCount(2);
+  await page.getByTestId('swimlane').nth(0).locator('[data-frame="20"]').click();
+  await shownFrame(page, 20);
+  await expect(page.getByTestId('position')).toContainText('frame 21 / 30');
+  await expectMarker(page, boxX(20), boxY, COLOR_1);
+
+  // The results list mirrors the overlay.
+  const tracks = page.getByTestId('track');
+  await expect(tracks).toHaveCount(2);
+  await expect(tracks.nth(0)).toContainText('#1 box · 6 points');
+  await expect(tracks.nth(0).getByTestId('track-here')).toHaveText(` · here (${boxX(20)}, ${boxY})`);
+  await expect(tracks.nth(1).getByTestId('track-here')).toHaveText(' · not on this frame');
+  await tracks.nth(1).getByRole('button').click();
+  await shownFrame(page, 5); // selecting a track goes to its first point
+  await expect(tracks.nth(1).getByRole('listitem')).toHaveCount(2);
+  await tracks.nth(1).getByRole('button', { name: /frame 16/ }).click();
+  await shownFrame(page, 15);
+  await expectMarker(page, 50, 40, COLOR_2);
+
+  // Clicking a marker on the canvas selects its track.
+  await page.locator('.overlay canvas').last().click({ position: { x: boxX(15), y: boxY } });
+  await expect(tracks.nth(0).getByRole('button').first()).toHaveAttribute('aria-pressed', 'true');
+});
+
+test('every export downloads and validates; the history survives a reload; an imported JSON restores the overlay', async ({ page }) => {
+  test.setTimeout(240_000);
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  await installBackend(page, [TRACK_ANSWER, COUNT_ANSWER]);
+  await selectRange(page);
+  await askTrack(page);
+  const run = page.getByTestId('run').first();
+
+  const exportAs = async (label: string) => {
+    await run.getByLabel('Export format').selectOption({ label });
+    const [download] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+    return saved(download);
+  };
+
+  const jsonPath = await exportAs('JSON (lossless)');
+  const json = importResultJson(readFileSync(jsonPath, 'utf8'));
+  expect(json.ok).toBe(true);
+  if (!json.ok) return;
+  expect(json.result.query).toMatchObject({ text: 'Track the box.', task: 'track', mode: 'video', clipStartS: 0.5 });
+  expect(json.result.video).toMatchObject({ width: 320, height: 240, decodedFrameCount: 30, sampledFrames: SAMPLED_FRAMES });
+  expect(json.result.rawText).toBe(TRACK_ANSWER);
+  expect(json.result.points).toHaveLength(8);
+  const p20 = json.result.points.find((p) => p.trackId === 1 && p.frame === 20)!;
+  expect(Math.abs(p20.xPx - boxX(20))).toBeLessThan(1);
+  expect(p20.timeS).toBeCloseTo(2.0, 6);
+
+  const csv = readFileSync(await exportAs('CSV'), 'utf8').trim().split(/\r?\n/);
+  expect(csv[0]).toBe(CSV_COLUMNS.join(','));
+  expect(csv).toHaveLength(9);
+
+  const cvat = readFileSync(await exportAs('CVAT video 1.1 XML'), 'utf8');
+  const structure = await page.evaluate((xml) => {
+    const doc = new DOMParser().parseFromString(xml, 'application/xml');
+    if (doc.querySelector('parsererror')) return null;
+    const tracks = [...doc.querySelectorAll('annotations > track')];
+    return {
+      version: doc.querySelector('annotations > version')?.textContent,
+      tracks: tracks.map((t) => ({
+        id: t.getAttribute('id'),
+        points: [...t.querySelectorAll('points')].map((p) => [p.getAttribute('frame'), p.getAttribute('outside'), p.getAttribute('keyframe')].join(':')),
+      })),
+    };
+  }, cvat);
+  expect(structure?.version).toBe('1.1');
+  expect(structure?.tracks).toHaveLength(2);
+  // Object 2 is seen at frame 5, missing at 10 (outside), seen at 15.
+  expect(structure!.tracks[1].points.filter((p) => p.startsWith('5:') || p.startsWith('10:') || p.startsWith('15:'))).toEqual(['5:0:1', '10:1:1', '15:0:1']);
+
+  const coco = JSON.parse(readFileSync(await exportAs('COCO keypoints'), 'utf8'));
+  expect(coco.annotations).toHaveLength(8);
+  expect(coco.tracks).toHaveLength(2);
+  expect(coco.categories[0].keypoints).toHaveLength(1);
+  expect(coco.images.length).toBeGreaterThanOrEqual(6);
+  for (const a of coco.annotations) expect(a).toMatchObject({ track_id: expect.any(Number), keypoints: expect.any(Array), image_id: expect.any(Number) });
+
+  const mot = readFileSync(await exportAs('MOT (lossy: points as small boxes)'), 'utf8').trim().split('\n');
+  expect(mot).toHaveLength(8);
+  for (const line of mot) expect(line.split(',')).toHaveLength(10);
+
+  // Annotated video: the range's 25 frames, with the marker burned in where the overlay draws it.
+  const [videoDownload] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), run.getByRole('button', { name: 'Annotated video' }).click()]);
+  const videoPath = await saved(videoDownload);
+  const ffprobe = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,width,height', '-of', 'json', videoPath], { encoding: 'utf8' });
+  expect(JSON.parse(ffprobe).streams[0]).toMatchObject({ nb_read_frames: '25', width: 320, height: 240 });
+  // Output frame 15 is video frame 20.
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', videoPath, '-vf', 'select=eq(n\\,15)', '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 24 });
+  const px = (x: number, y: number) => [...raw.subarray((y * 320 + x) * 3, (y * 320 + x) * 3 + 3)];
+  expect(near(px(boxX(20), boxY), COLOR_1, 40), `burned-in marker ${px(boxX(20), boxY)} ≈ ${COLOR_1}`).toBe(true);
+  expect(near(px(boxX(20) + 60, boxY + 60), [0, 0, 0], 30)).toBe(true); // background away from markers
+
+  // A second question, then compare the two side by side.
+  await page.getByTestId('ask-box').getByRole('button', { name: 'Count' }).click();
+  await expect(page.getByTestId('ask-box').getByLabel('Question')).toBeFocused();
+  await page.keyboard.type('boxes');
+  await page.getByTestId('ask-box').getByRole('button', { name: 'Ask' }).click();
+  await expect(page.getByTestId('run')).toHaveCount(2);
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  await expect(page.getByTestId('run').first().getByTestId('run-count')).toHaveText('1');
+  await page.getByTestId('run').first().getByLabel('compare').check();
+  await expect(page.getByTestId('compare-run')).toHaveCount(2);
+  // The earlier run on the left.
+  await expect(page.getByTestId('compare-count').first()).toContainText('2 object(s), 8 point(s)');
+  await expect(page.getByTestId('compare-count').nth(1)).toContainText('stated count 1');
+
+  // Hide / show a run.
+  await gotoFrame(page, 20);
+  await expectMarker(page, boxX(20), boxY, COLOR_1);
+  await page.getByLabel('Show “Track the box.” on the video').uncheck();
+  await expectNoMarker(page, boxX(20), boxY);
+  await page.getByLabel('Show “Track the box.” on the video').check();
+
+  // The history is kept per file: a reload brings both runs back.
+  await page.reload();
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await expect(page.getByTestId('run')).toHaveCount(2);
+  await gotoFrame(page, 20);
+  await expectMarker(page, boxX(20), boxY, COLOR_1);
+
+  // Delete both, then import the exported JSON: the overlay comes back.
+  for (const q of ['How many boxes are there?', 'Track the box.']) await page.getByRole('button', { name: `Delete “${q}”` }).click();
+  await expect(page.getByTestId('run')).toHaveCount(0);
+  await expectNoMarker(page, boxX(20), boxY);
+  await page.getByTestId('import-input').setInputFiles(jsonPath);
+  await expect(page.getByTestId('run')).toHaveCount(1);
+  await expectMarker(page, boxX(20), boxY, COLOR_1);
+  await expect(page.getByTestId('swimlane')).toHaveCount(2);
+
+  // A file that is not a result is refused with a message and changes nothing.
+  const bad = join(mkdtempSync(join(tmpdir(), 'molmo2-bad-')), 'bad.json');
+  writeFileSync(bad, JSON.stringify({ format: 'something-else' }));
+  await page.getByTestId('import-input').setInputFiles(bad);
+  await expect(page.getByTestId('results-panel').getByRole('alert')).toContainText('not a result file');
+  await expect(page.getByTestId('run')).toHaveCount(1);
+});
+
+test('Esc stops a streaming answer; points parsed so far stay, and the model text is shown as text', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  const long = `<points coords="1 1 500 500">a <b>bold</b> <img src=x onerror="window.injected=1"></points>${' and more'.repeat(200)}`;
+  await installBackend(page, [long], 30);
+  const box = page.getByTestId('ask-box');
+  await box.getByLabel('Question').fill('Point to the box.');
+  await box.getByLabel('Question').press('Enter');
+  await expect(box).toHaveAttribute('data-status', 'running');
+  await expect(box.getByTestId('answer')).toContainText('and more');
+  await page.keyboard.press('Escape');
+  await expect(box).toHaveAttribute('data-status', 'cancelled');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'cancelled');
+  await expectMarker(page, 160, 120, COLOR_1);
+  expect(await page.evaluate(() => (window as unknown as { injected?: number }).injected)).toBeUndefined();
+  await expect(box.getByTestId('answer')).toContainText('<img src=x');
+});

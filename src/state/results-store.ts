@@ -1,0 +1,97 @@
+// Runs (questions and answers) of the open video: the history, which runs are shown, the selected
+// track, the pair being compared, and how the overlay draws. Persisted per video in IndexedDB.
+import { create } from 'zustand';
+import { deleteRun, loadRuns, saveRun } from './history-db.ts';
+import type { Run } from './results-types.ts';
+
+export interface OverlaySettings {
+  /** Trail length in sampled positions (0 = off). */
+  trail: number;
+  interpolate: boolean;
+}
+
+interface ResultsState {
+  /** Fingerprint of the open video; runs belong to it. */
+  fingerprint: string | null;
+  runs: Run[];
+  selected: { runId: string; trackId: number } | null;
+  /** Two runs shown side by side. */
+  compare: [string, string] | null;
+  overlay: OverlaySettings;
+  /** Last history storage problem (the in-memory history still works). */
+  storageError: string | null;
+  /** Screen-reader announcement of the newest results. */
+  announcement: string;
+  openVideo(fingerprint: string): Promise<void>;
+  addRun(run: Run): void;
+  updateRun(id: string, patch: Partial<Run>, persist?: boolean): void;
+  removeRun(id: string): void;
+  toggleVisible(id: string): void;
+  select(sel: { runId: string; trackId: number } | null): void;
+  setCompare(pair: [string, string] | null): void;
+  setOverlay(patch: Partial<OverlaySettings>): void;
+  announce(text: string): void;
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export const useResultsStore = create<ResultsState>()((set, get) => {
+  const persist = (run: Run) =>
+    saveRun(run).catch((e: unknown) => set({ storageError: `The history could not be saved (${message(e)}); it stays until the page is closed.` }));
+  return {
+    fingerprint: null,
+    runs: [],
+    selected: null,
+    compare: null,
+    overlay: { trail: 6, interpolate: false },
+    storageError: null,
+    announcement: '',
+
+    async openVideo(fingerprint) {
+      set({ fingerprint, runs: [], selected: null, compare: null, storageError: null });
+      try {
+        const runs = await loadRuns(fingerprint);
+        // A run still "running" in storage was cut off by a closed page.
+        const restored = runs.map((r) => (r.status === 'running' ? { ...r, status: 'cancelled' as const } : r));
+        if (get().fingerprint === fingerprint) set({ runs: [...restored, ...get().runs.filter((r) => !runs.some((k) => k.id === r.id))] });
+      } catch (e) {
+        set({ storageError: `The history of this video could not be read (${message(e)}).` });
+      }
+    },
+
+    addRun(run) {
+      set({ runs: [...get().runs, run] });
+      void persist(run);
+    },
+
+    updateRun(id, patch, save = false) {
+      let changed: Run | undefined;
+      set({ runs: get().runs.map((r) => (r.id === id ? (changed = { ...r, ...patch }) : r)) });
+      if (save && changed) void persist(changed);
+    },
+
+    removeRun(id) {
+      const s = get();
+      set({
+        runs: s.runs.filter((r) => r.id !== id),
+        selected: s.selected?.runId === id ? null : s.selected,
+        compare: s.compare?.includes(id) ? null : s.compare,
+      });
+      void deleteRun(id).catch(() => {});
+    },
+
+    toggleVisible(id) {
+      const run = get().runs.find((r) => r.id === id);
+      if (run) get().updateRun(id, { visible: !run.visible }, true);
+    },
+
+    select: (selected) => set({ selected }),
+    setCompare: (compare) => set({ compare }),
+    setOverlay: (patch) => set({ overlay: { ...get().overlay, ...patch } }),
+    announce: (announcement) => set({ announcement }),
+  };
+});
+
+export function newRunId(): string {
+  return crypto.randomUUID();
+}

@@ -1,0 +1,61 @@
+// Asks a question about the open video and records it as a run: the run appears at once, its points
+// show on the overlay as the answer streams, and the finished run is saved in the video's history.
+import { useResultsStore, newRunId } from '../../state/results-store.ts';
+import type { Preset, ScopePlan } from '../../state/results-types.ts';
+import { useVideoStore } from '../../state/video-store.ts';
+import { useModelStore } from '../model/model-store.ts';
+import { runCount } from '../results/overlay-model.ts';
+import { runResult, type RunQuery } from '../results/run-result.ts';
+import { collectScope } from '../video/scope.ts';
+import { errorText, useAskStore } from './ask-store.ts';
+
+export const DEFAULT_MAX_NEW_TOKENS = 2048;
+
+export async function askAboutVideo(question: string, preset: Preset, scope: ScopePlan): Promise<void> {
+  const info = useVideoStore.getState().info;
+  const fingerprint = useResultsStore.getState().fingerprint;
+  const loaded = useModelStore.getState().loaded;
+  const ask = useAskStore.getState();
+  if (!info || !fingerprint || !loaded || ask.status === 'running' || !question.trim()) return;
+
+  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: DEFAULT_MAX_NEW_TOKENS };
+  const createdAt = new Date().toISOString();
+  const id = newRunId();
+  const results = useResultsStore.getState();
+  results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: runResult(query, info, '', {}, createdAt), visible: true });
+  results.announce('Asking…');
+
+  let shownPoints = 0;
+  const onText = (text: string) => {
+    const result = runResult(query, info, text, {}, createdAt);
+    useResultsStore.getState().updateRun(id, { result });
+    if (result.points.length > shownPoints) {
+      shownPoints = result.points.length;
+      useResultsStore.getState().announce(`${shownPoints} point${shownPoints === 1 ? '' : 's'} so far`);
+    }
+  };
+
+  let visual;
+  try {
+    visual = await collectScope(scope, fingerprint);
+  } catch (e) {
+    const message = `The frames could not be decoded: ${errorText(e)}`;
+    ask.fail(message);
+    useResultsStore.getState().updateRun(id, { status: 'error', error: message }, true);
+    return;
+  }
+  const done = await useAskStore.getState().ask(visual, { question: query.question, maxNewTokens: query.maxNewTokens, onText });
+  if (!done) {
+    useResultsStore.getState().updateRun(id, { status: 'error', error: useAskStore.getState().error }, true);
+    useResultsStore.getState().announce(`The question failed: ${useAskStore.getState().error ?? ''}`);
+    return;
+  }
+  const { timings } = done;
+  const timingMs = { preprocessMs: timings.preprocessMs, visionMs: timings.visionMs, prefillMs: timings.prefillMs, decodeMs: timings.decodeMs };
+  const result = runResult(query, info, done.text, timingMs, createdAt);
+  useResultsStore.getState().updateRun(id, { status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', result }, true);
+  const n = result.points.length;
+  useResultsStore
+    .getState()
+    .announce(`${done.stoppedBy === 'cancel' ? 'Stopped' : 'Answered'}: ${n} point${n === 1 ? '' : 's'}${n || result.count !== null ? `, count ${runCount(result)}` : ''}.`);
+}

@@ -1,0 +1,236 @@
+// The results list: every question asked about this video (its history), each with show/hide,
+// re-run, compare, delete and exports, and for shown runs their tracks and points as a keyboard- and
+// screen-reader-friendly mirror of the overlay (selecting a point seeks to its frame).
+import { useRef, useState } from 'react';
+import { formatTime } from '../../molmo2/video.ts';
+import { useResultsStore } from '../../state/results-store.ts';
+import type { Run } from '../../state/results-types.ts';
+import { useVideoStore } from '../../state/video-store.ts';
+import { askAboutVideo } from '../ask/ask-video.ts';
+import { useAskStore } from '../ask/ask-store.ts';
+import { useModelStore } from '../model/model-store.ts';
+import { cancelAnnotatedVideo, download, EXPORT_FORMATS, exportAnnotatedVideo, exportFile, type ExportFormat } from './export-actions.ts';
+import { runFromResultFile } from './import-run.ts';
+import { markersAt, runCount } from './overlay-model.ts';
+import { tracksOfRun } from './use-tracks.ts';
+import './results.css';
+
+export function ResultsPanel() {
+  const info = useVideoStore((s) => s.info);
+  const runs = useResultsStore((s) => s.runs);
+  const announcement = useResultsStore((s) => s.announcement);
+  const storageError = useResultsStore((s) => s.storageError);
+  const overlay = useResultsStore((s) => s.overlay);
+  const [importError, setImportError] = useState<string | null>(null);
+  if (!info) return null;
+
+  const importFile = async (file: File | undefined) => {
+    setImportError(null);
+    const fingerprint = useResultsStore.getState().fingerprint;
+    if (!file || !fingerprint) return;
+    const out = runFromResultFile(await file.text(), file.name, info, fingerprint);
+    if (!out.ok) return setImportError(out.message);
+    useResultsStore.getState().addRun(out.run);
+    useResultsStore.getState().announce(`Imported ${out.run.result.points.length} points from ${file.name}.`);
+    if (out.warnings.length) setImportError(out.warnings.join(' '));
+  };
+
+  return (
+    <section className="results-panel" aria-label="Results" data-testid="results-panel">
+      <div className="sr-only" aria-live="polite" data-testid="announcement">
+        {announcement}
+      </div>
+      <h2>Results</h2>
+      <div className="results-tools">
+        <label>
+          trail
+          <input
+            type="number"
+            min={0}
+            max={50}
+            value={overlay.trail}
+            aria-label="Trail length"
+            onChange={(e) => useResultsStore.getState().setOverlay({ trail: Math.max(0, Math.min(50, Number(e.target.value) || 0)) })}
+          />
+        </label>
+        <label>
+          <input type="checkbox" checked={overlay.interpolate} onChange={(e) => useResultsStore.getState().setOverlay({ interpolate: e.target.checked })} />
+          interpolate
+        </label>
+        <label className="import-button">
+          Import JSON…
+          <input type="file" accept=".json,application/json" data-testid="import-input" onChange={(e) => void importFile(e.target.files?.[0]).finally(() => (e.target.value = ''))} />
+        </label>
+      </div>
+      {(importError || storageError) && (
+        <div role="alert" className="results-error">
+          {importError ?? storageError}
+        </div>
+      )}
+      {runs.length === 0 && <p className="results-muted">No questions about this video yet.</p>}
+      <ol className="runs">
+        {[...runs].reverse().map((run) => (
+          <RunCard key={run.id} run={run} />
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+function RunCard({ run }: { run: Run }) {
+  const info = useVideoStore((s) => s.info)!;
+  const compare = useResultsStore((s) => s.compare);
+  const asking = useAskStore((s) => s.status === 'running');
+  const modelReady = useModelStore((s) => s.status === 'ready');
+  const [format, setFormat] = useState<ExportFormat>('json');
+  const [video, setVideo] = useState<{ done: number; total: number } | null>(null);
+  const [videoError, setVideoError] = useState<string | null>(null);
+  const store = useResultsStore.getState();
+  const r = run.result;
+  const comparing = compare?.includes(run.id) ?? false;
+
+  const toggleCompare = () => {
+    const s = useResultsStore.getState();
+    if (comparing) return s.setCompare(null);
+    const other = s.runs.filter((k) => k.id !== run.id).at(-1);
+    const first = s.compare?.find((id) => id !== run.id) ?? other?.id;
+    if (first) s.setCompare([first, run.id]);
+  };
+
+  const annotated = async () => {
+    const file = useVideoStore.getState().file;
+    if (!file) return setVideoError('The video file is no longer available; open it again.');
+    setVideoError(null);
+    setVideo({ done: 0, total: 1 });
+    try {
+      const out = await exportAnnotatedVideo(run, info, file, useResultsStore.getState().overlay, (p) => setVideo({ done: p.framesDone, total: p.framesTotal }));
+      download(out.name, new Blob([out.video.data], { type: out.video.mimeType }));
+      useResultsStore.getState().announce(`Annotated video ready: ${out.video.frames} frames.`);
+    } catch (e) {
+      const m = e instanceof Error ? e.message : String(e);
+      setVideoError(m === 'cancelled' ? 'Video export stopped.' : `The annotated video could not be made: ${m}`);
+    } finally {
+      setVideo(null);
+    }
+  };
+
+  return (
+    <li className={`run${run.visible ? '' : ' hidden-run'}`} data-testid="run" data-run-id={run.id} data-status={run.status}>
+      <div className="run-head">
+        <input type="checkbox" checked={run.visible} onChange={() => store.toggleVisible(run.id)} aria-label={`Show “${run.question}” on the video`} />
+        <span className="run-question">{run.question}</span>
+        <span className="run-count" data-testid="run-count" title="objects found">
+          {run.status === 'running' ? '…' : runCount(r)}
+        </span>
+      </div>
+      <div className="results-muted">
+        {run.scope.label} · {r.model.id} {r.model.dtype} · {run.status}
+        {run.imported ? ' · imported' : ''}
+        {run.error ? ` · ${run.error}` : ''}
+      </div>
+      <div className="run-actions">
+        <button type="button" onClick={() => void askAboutVideo(run.question, run.preset, run.scope)} disabled={asking || !modelReady || run.status === 'running'}>
+          Re-run
+        </button>
+        <label>
+          <input type="checkbox" checked={comparing} onChange={toggleCompare} disabled={useResultsStore.getState().runs.length < 2} />
+          compare
+        </label>
+        <button type="button" onClick={() => store.removeRun(run.id)} disabled={run.status === 'running'} aria-label={`Delete “${run.question}”`}>
+          Delete
+        </button>
+      </div>
+      <div className="run-actions">
+        <select value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)} aria-label="Export format">
+          {EXPORT_FORMATS.map((f) => (
+            <option key={f.id} value={f.id}>
+              {f.name}
+              {f.note ? ` (${f.note})` : ''}
+            </option>
+          ))}
+        </select>
+        <button
+          type="button"
+          disabled={run.status === 'running'}
+          onClick={() => {
+            const f = exportFile(run, format, info);
+            download(f.name, f.blob);
+          }}
+        >
+          Export
+        </button>
+        {video ? (
+          <>
+            <progress max={video.total} value={video.done} aria-label="Annotated video progress" />
+            <button type="button" onClick={cancelAnnotatedVideo}>
+              Stop
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => void annotated()} disabled={run.status === 'running'}>
+            Annotated video
+          </button>
+        )}
+      </div>
+      {videoError && (
+        <div role="alert" className="results-error">
+          {videoError}
+        </div>
+      )}
+      {r.warnings.length > 0 && <div className="results-muted">{r.warnings.length} parser note(s): {r.warnings.slice(0, 2).join('; ')}</div>}
+      {run.visible && <TrackList run={run} />}
+    </li>
+  );
+}
+
+function TrackList({ run }: { run: Run }) {
+  const info = useVideoStore((s) => s.info)!;
+  const frame = useVideoStore((s) => s.frame);
+  const selected = useResultsStore((s) => s.selected);
+  const settings = useResultsStore((s) => s.overlay);
+  const listRef = useRef<HTMLUListElement>(null);
+  const tracks = tracksOfRun(run, info.frameTimes);
+  if (tracks.length === 0) return null;
+  const here = new Map(markersAt(tracks, frame, info.frameTimes[frame], settings).map((m) => [m.trackId, m]));
+  return (
+    <ul className="tracks" ref={listRef} aria-label={`Objects of “${run.question}”`}>
+      {tracks.map((t) => {
+        const isSelected = selected?.runId === run.id && selected.trackId === t.id;
+        const pts = t.steps.filter((s) => s.point);
+        const m = here.get(t.id);
+        return (
+          <li key={t.id} data-testid="track" data-track={t.id}>
+            <button
+              type="button"
+              className="track-button"
+              aria-pressed={isSelected}
+              onClick={() => {
+                useResultsStore.getState().select(isSelected ? null : { runId: run.id, trackId: t.id });
+                if (!isSelected && pts[0]) useVideoStore.getState().seek(pts[0].frame);
+              }}
+            >
+              <span className="swatch" style={{ background: t.color }} aria-hidden="true" />
+              #{t.id}
+              {t.label ? ` ${t.label}` : ''} · {pts.length} point{pts.length === 1 ? '' : 's'}
+              {pts.length > 0 && ` · ${formatTime(pts[0].time)}${pts.length > 1 ? `–${formatTime(pts[pts.length - 1].time)}` : ''}`}
+              <span className="results-muted" data-testid="track-here">
+                {m ? ` · here (${Math.round(m.x)}, ${Math.round(m.y)})${m.exact ? '' : ' held'}` : ' · not on this frame'}
+              </span>
+            </button>
+            {isSelected && (
+              <ol className="points">
+                {pts.map((s) => (
+                  <li key={s.time}>
+                    <button type="button" onClick={() => useVideoStore.getState().seek(s.frame)} aria-current={s.frame === frame ? 'true' : undefined}>
+                      frame {s.frame + 1} · {formatTime(s.time)} · ({Math.round(s.point!.x)}, {Math.round(s.point!.y)})
+                    </button>
+                  </li>
+                ))}
+              </ol>
+            )}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}

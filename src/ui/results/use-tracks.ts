@@ -1,0 +1,22 @@
+// The tracks of the runs that are shown, on the open video's frames (memoised per run result).
+import { useMemo } from 'react';
+import { useResultsStore } from '../../state/results-store.ts';
+import { useVideoStore } from '../../state/video-store.ts';
+import type { Run } from '../../state/results-types.ts';
+import { overlayTracks, type OverlayTrack } from './overlay-model.ts';
+
+const cache = new WeakMap<Run['result'], { frameTimes: number[]; tracks: OverlayTrack[] }>();
+
+export function tracksOfRun(run: Run, frameTimes: number[]): OverlayTrack[] {
+  const hit = cache.get(run.result);
+  if (hit && hit.frameTimes === frameTimes) return hit.tracks;
+  const tracks = overlayTracks(run.id, run.result, frameTimes);
+  cache.set(run.result, { frameTimes, tracks });
+  return tracks;
+}
+
+export function useVisibleTracks(): OverlayTrack[] {
+  const runs = useResultsStore((s) => s.runs);
+  const info = useVideoStore((s) => s.info);
+  return useMemo(() => (info ? runs.filter((r) => r.visible).flatMap((r) => tracksOfRun(r, info.frameTimes)) : []), [runs, info]);
+}
