@@ -25,7 +25,7 @@ function fmaF32(a: number, b: number, c: number): number {
 // Resize
 // ---------------------------------------------------------------------------------------------
 
-interface AxisTaps {
+export interface AxisTaps {
   i0: Int32Array;
   i1: Int32Array;
   w0: Float32Array;
@@ -38,7 +38,7 @@ interface AxisTaps {
  * centres, negative source coordinates clamped to 0, the second tap clamped at the last pixel.
  * `scale·(o+0.5) − 0.5` is one fused multiply-add in PyTorch's x86-64 builds.
  */
-function axisTaps(inSize: number, outSize: number): AxisTaps {
+export function axisTaps(inSize: number, outSize: number): AxisTaps {
   const t: AxisTaps = {
     i0: new Int32Array(outSize),
     i1: new Int32Array(outSize),
@@ -134,7 +134,7 @@ export function resizeBilinearU8(src: Uint8Array, w: number, h: number, outW: nu
 // Tiling and pooling indices
 // ---------------------------------------------------------------------------------------------
 
-interface CropParams {
+export interface CropParams {
   patchesPerCrop: number; // 27
   windowPatches: number; // 19: crop minus both margins
   windowPx: number; // 266
@@ -143,7 +143,7 @@ interface CropParams {
   marginLast: number; // 4
 }
 
-function cropParams(settings: ProcessorSettings, g: CropGeometry): CropParams {
+export function cropParams(settings: ProcessorSettings, g: CropGeometry): CropParams {
   if (g.cropSize % g.patchSize !== 0) throw new Error(`crop size ${g.cropSize} is not a multiple of patch size ${g.patchSize}`);
   const [marginFirst, marginLast] = settings.overlapMargins;
   const patchesPerCrop = g.cropSize / g.patchSize;
@@ -357,7 +357,7 @@ export function planVideoFrame(
 // ---------------------------------------------------------------------------------------------
 
 /** uint8 → normalised float32 per channel, as the processor computes it: (u/255 − mean) / std in float32. */
-function normalisationTable(settings: ProcessorSettings): Float32Array[] {
+export function normalisationTable(settings: ProcessorSettings): Float32Array[] {
   return [0, 1, 2].map((ch) => {
     const mean = f32(settings.imageMean[ch]);
     const std = f32(settings.imageStd[ch]);
