@@ -28,18 +28,23 @@ const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
 const COLOR_1 = hex(trackStyle(1).color);
 const COLOR_2 = hex(trackStyle(2).color);
 
-async function installBackend(page: Page, answers: string[], delayMs = 10) {
+async function installBackend(page: Page, answers: string[], delayMs = 10, maxPromptTokens?: number) {
   await page.evaluate(
-    async ({ answers, delayMs }) => {
-      const client = await import('/src/ui/model/inference-client.ts');
-      const { scriptedBackend } = await import('/e2e/fixtures/scripted-backend.ts');
-      const backend = scriptedBackend({ answers, delayMs });
+    async ({ answers, delayMs, maxPromptTokens }) => {
+      const client = (await import(String('/src/ui/model/inference-client.ts'))) as typeof import('../src/ui/model/inference-client.ts');
+      const { scriptedBackend } = (await import(String('/e2e/fixtures/scripted-backend.ts'))) as typeof import('../e2e/fixtures/scripted-backend.ts');
+      const { RELEASED_PROCESSOR_SETTINGS: settings } = (await import(String('/src/molmo2/config.ts'))) as typeof import('../src/molmo2/config.ts');
+      const { RELEASED_GEOMETRY: geometry } = (await import(String('/src/molmo2/image.ts'))) as typeof import('../src/molmo2/image.ts');
+      const limits = maxPromptTokens
+        ? { maxContext: 4096, maxPromptTokens, maxPrefillTokens: 4096, maxFrames: 3, maxCropsPerVisionRun: 16, settings, geometry }
+        : undefined;
+      const backend = scriptedBackend({ answers, delayMs, limits });
       (window as unknown as { scripted: typeof backend }).scripted = backend;
       client.setInferenceBackend(backend);
-      const { useModelStore } = await import('/src/ui/model/model-store.ts');
+      const { useModelStore } = (await import(String('/src/ui/model/model-store.ts'))) as typeof import('../src/ui/model/model-store.ts');
       await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
     },
-    { answers, delayMs },
+    { answers, delayMs, maxPromptTokens },
   );
 }
 
@@ -303,4 +308,27 @@ test('Esc stops a streaming answer; points parsed so far stay, and the model tex
   await expectMarker(page, 160, 120, COLOR_1);
   expect(await page.evaluate(() => (window as unknown as { injected?: number }).injected)).toBeUndefined();
   await expect(box.getByTestId('answer')).toContainText('<img src=x');
+});
+
+test('a question over the loaded model\'s limits is refused before anything is decoded or sent, with the numbers', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  await installBackend(page, [TRACK_ANSWER], 10, 400);
+  await selectRange(page);
+  const box = page.getByTestId('ask-box');
+  await box.getByLabel('Question').fill('Track the box.');
+  await expect(box.getByTestId('ask-sends')).toContainText('of at most 400 prompt tokens');
+  await expect(box.getByTestId('ask-refused')).toContainText(/needs about \d+ prompt tokens for 6 frames.*Use at most [1-4] frames/);
+  await expect(box.getByRole('button', { name: 'Ask' })).toBeDisabled();
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run')).toHaveCount(0);
+  expect(await page.evaluate(() => (window as unknown as { scripted: { asked: unknown[] } }).scripted.asked)).toEqual([]);
+  // A lower frame cap, as suggested, fits.
+  await page.getByLabel('Frame cap').fill('2');
+  await expect(box.getByTestId('ask-sends')).toContainText('2 frames as video');
+  await expect(box.getByTestId('ask-refused')).toHaveCount(0);
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  expect(await page.evaluate(() => (window as unknown as { scripted: { asked: { frames: number }[] } }).scripted.asked.map((a) => a.frames))).toEqual([2]);
 });

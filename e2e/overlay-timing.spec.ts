@@ -31,15 +31,15 @@ test('overlay draw time per frame with 20 tracks, 720p', async ({ page }) => {
   await page.getByTestId('video-input').setInputFiles(clip);
   await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', '0');
   await page.evaluate(async (a) => {
-    const client = await import('/src/ui/model/inference-client.ts');
-    const { scriptedBackend } = await import('/e2e/fixtures/scripted-backend.ts');
+    const client = (await import(String('/src/ui/model/inference-client.ts'))) as typeof import('../src/ui/model/inference-client.ts');
+    const { scriptedBackend } = (await import(String('/e2e/fixtures/scripted-backend.ts'))) as typeof import('../e2e/fixtures/scripted-backend.ts');
     client.setInferenceBackend(scriptedBackend({ answers: [a], chunk: 4000, delayMs: 0 }));
-    const { useModelStore } = await import('/src/ui/model/model-store.ts');
+    const { useModelStore } = (await import(String('/src/ui/model/model-store.ts'))) as typeof import('../src/ui/model/model-store.ts');
     await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
   }, answer);
   const seekLoop = () =>
     page.evaluate(async () => {
-      const { useVideoStore } = await import('/src/state/video-store.ts');
+      const { useVideoStore } = (await import(String('/src/state/video-store.ts'))) as typeof import('../src/state/video-store.ts');
       const updates: number[] = [];
       const frame = () => new Promise((res) => requestAnimationFrame(res));
       for (let f = 0; f < 300; f++) {
@@ -69,7 +69,7 @@ test('overlay draw time per frame with 20 tracks, 720p', async ({ page }) => {
       draws.push(performance.now() - t0);
       return out;
     };
-    const { useVideoStore } = await import('/src/state/video-store.ts');
+    const { useVideoStore } = (await import(String('/src/state/video-store.ts'))) as typeof import('../src/state/video-store.ts');
     const updates: number[] = [];
     const frame = () => new Promise((res) => requestAnimationFrame(res));
     for (let f = 0; f < 300; f++) {

@@ -8,7 +8,7 @@ import { useModelStore } from '../model/model-store.ts';
 import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
 import { askAboutVideo } from './ask-video.ts';
 import { useAskStore } from './ask-store.ts';
-import { estimatePromptTokens } from './estimate.ts';
+import { checkScope } from './limits-check.ts';
 import { imageFileSource } from './frame-source.ts';
 import './ask-box.css';
 
@@ -28,6 +28,7 @@ const SCOPE_NAMES: Record<ScopeKind, string> = { frame: 'This frame', frames: 'S
 export function AskBox() {
   const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
   const dtype = useModelStore((s) => s.loaded?.dtype);
+  const limits = useModelStore((s) => s.loaded?.limits);
   const { question, preset, setQuestion, setPreset, cancel, status, stage, answer, timings, error, promptTokens } = useAskStore();
   const info = useVideoStore((s) => s.info);
   // Re-plan when what would be sent changes.
@@ -75,7 +76,7 @@ export function AskBox() {
   const submit = async (e?: FormEvent) => {
     e?.preventDefault();
     if (!ready || running || !question.trim()) return;
-    if (plan) return askAboutVideo(question, preset, plan);
+    if (plan) return refused ? undefined : askAboutVideo(question, preset, plan);
     try {
       const visual = image ? await imageFileSource(image).collect() : ({ kind: 'none' } as const);
       await useAskStore.getState().ask(visual);
@@ -84,8 +85,10 @@ export function AskBox() {
     }
   };
 
+  const check = plan && info ? checkScope(plan, info, question, limits) : undefined;
+  const refused = check?.ok === false;
   const sends = plan
-    ? `${plan.label} · ≈${estimatePromptTokens(plan, info!, question)} prompt tokens${dtype ? ` · ${dtype}` : ''}`
+    ? `${plan.label} · ≈${check!.promptTokens}${check?.maxPromptTokens ? ` of at most ${check.maxPromptTokens}` : ''} prompt tokens${dtype ? ` · ${dtype}` : ''}`
     : image
       ? `image ${image.name}`
       : 'the question only (no frames)';
@@ -129,7 +132,7 @@ export function AskBox() {
           aria-keyshortcuts="Enter"
         />
         <div className="ask-actions">
-          <button type="submit" disabled={!ready || running || !question.trim()} aria-keyshortcuts="Enter">
+          <button type="submit" disabled={!ready || running || !question.trim() || refused} aria-keyshortcuts="Enter">
             Ask
           </button>
           <button type="button" onClick={cancel} disabled={!running} aria-keyshortcuts="Escape">
@@ -144,6 +147,11 @@ export function AskBox() {
         <div className="ask-muted" data-testid="ask-sends">
           {!ready ? 'Load a model first.' : `Sends: ${sends}`}
         </div>
+        {ready && refused && (
+          <div role="alert" className="ask-error" data-testid="ask-refused">
+            {check.message}
+          </div>
+        )}
       </form>
       {running && stage && (
         <div className="ask-muted" aria-live="polite">

@@ -8,6 +8,7 @@ import { runCount } from '../results/overlay-model.ts';
 import { runResult, type RunQuery } from '../results/run-result.ts';
 import { collectScope } from '../video/scope.ts';
 import { errorText, useAskStore } from './ask-store.ts';
+import { checkScope } from './limits-check.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 2048;
 
@@ -17,6 +18,9 @@ export async function askAboutVideo(question: string, preset: Preset, scope: Sco
   const loaded = useModelStore.getState().loaded;
   const ask = useAskStore.getState();
   if (!info || !fingerprint || !loaded || ask.status === 'running' || !question.trim()) return;
+  // Refused before any frame is decoded (the worker checks again with the exact token count).
+  const check = checkScope(scope, info, question, loaded.limits);
+  if (check.ok === false) return ask.fail(check.message ?? 'This question is too large for the loaded model.');
 
   const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: DEFAULT_MAX_NEW_TOKENS };
   const createdAt = new Date().toISOString();
