@@ -33,7 +33,7 @@ describe('benchmark report', () => {
       { name: 'browser', status: 'missing', note: 'tools/bench-browser.ts does not exist yet', targets: [] },
       { name: 'sampling', status: 'ok', targets: [{ name: 'ratio', value: 1.14, target: 0.8, op: '>=' }], adapter: 'google swiftshader' },
     ];
-    const md = renderReport({ cpu: 'c', cores: 2, ramGiB: 8, os: 'o', node: 'v', chromium: 'ch', ffmpeg: 'ff', commit: 'abc' }, results, 'now', 'npm run bench');
+    const md = renderReport({ cpu: 'c', cores: 2, ramGiB: 8, os: 'o', node: 'v', chromium: 'ch', ffmpeg: 'ff', commit: 'abc', load: 0.5 }, results, 'now', 'npm run bench');
     expect(md).toContain('| browser | — | — | — | missing: tools/bench-browser.ts does not exist yet |');
     expect(md).toContain('| sampling | ratio | 1.14 | ≥ 0.8 | met |');
     expect(md).toContain('| WebGPU adapter | google swiftshader |');

@@ -89,6 +89,8 @@ export interface Machine {
   chromium: string;
   ffmpeg: string;
   commit: string;
+  /** 1-minute load average when the run started (other work on the machine skews the figures). */
+  load: number;
 }
 
 export function renderReport(m: Machine, results: BenchResult[], at: string, command: string): string {
@@ -107,6 +109,7 @@ export function renderReport(m: Machine, results: BenchResult[], at: string, com
     `| Node | ${m.node} |`,
     `| Chromium | ${m.chromium} |`,
     `| ffmpeg | ${m.ffmpeg} |`,
+    `| load average at start | ${m.load.toFixed(2)} |`,
     `| WebGPU adapter | ${adapters.length ? adapters.join('; ') : 'not probed in this run'} |`,
     '',
     '## Targets',

@@ -39,11 +39,18 @@ function scriptFile(script: string): string | undefined {
   return /(\S+\.ts)\b/.exec(cmd)?.[1] ?? '';
 }
 
+/** Why a benchmark cannot run here, or undefined when it can. */
+function missing(b: Bench): string | undefined {
+  const file = b.file ?? (b.npm ? scriptFile(b.npm) : undefined);
+  if (file === undefined) return `no npm script ${b.npm} in package.json`;
+  if (file && !existsSync(join(root, file))) return `${file} does not exist yet`;
+  return undefined;
+}
+
 function run(b: Bench, timeoutS: number): Promise<BenchResult> {
   const base = { name: b.name, targets: [], at: new Date().toISOString() };
-  const file = b.file ?? (b.npm ? scriptFile(b.npm) : undefined);
-  if (file === undefined) return Promise.resolve({ ...base, status: 'missing', note: `no npm script ${b.npm} in package.json` });
-  if (file && !existsSync(join(root, file))) return Promise.resolve({ ...base, status: 'missing', note: `${file} does not exist yet` });
+  const why = missing(b);
+  if (why) return Promise.resolve({ ...base, status: 'missing', note: why });
   const [cmd, args] = b.npm ? ['npm', ['run', '-s', b.npm]] : [process.execPath, ['--import', 'tsx', join(root, b.file!)]];
   console.log(`\n━━ ${b.name}: ${b.what}\n`);
   const started = performance.now();
@@ -81,7 +88,7 @@ function firstLine(cmd: string, args: string[]): string {
   return r.status === 0 ? r.stdout.split('\n')[0].trim() : 'not found';
 }
 
-function machine(): Machine {
+function machine(load: number): Machine {
   const osRelease = existsSync('/etc/os-release') ? /PRETTY_NAME="?([^"\n]+)/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] : undefined;
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).stdout.trim() ? ' + uncommitted changes' : '';
   return {
@@ -93,6 +100,7 @@ function machine(): Machine {
     chromium: firstLine(process.env.CHROME_PATH ?? '/usr/bin/chromium', ['--version']),
     ffmpeg: firstLine(process.env.FFMPEG_PATH ?? '/usr/bin/ffmpeg', ['-version']).replace(/ Copyright.*/, ''),
     commit: firstLine('git', ['-C', root, 'rev-parse', '--short', 'HEAD']) + dirty,
+    load,
   };
 }
 
@@ -106,12 +114,15 @@ async function main() {
   const lastPath = join(outDir, 'last-results.json');
   const last: Record<string, BenchResult> = existsSync(lastPath) ? JSON.parse(readFileSync(lastPath, 'utf8')) : {};
 
+  const load = os.loadavg()[0];
   const results: BenchResult[] = [];
   for (const b of BENCHES) {
     if ((only && !only.includes(b.name)) || skip.includes(b.name)) {
       // Keep the figures of an earlier run, marked as such.
       const prev = last[b.name];
-      results.push(prev ? { ...prev, status: 'skipped', note: `skipped in this run; figures from ${prev.at}` } : { name: b.name, status: 'skipped', note: 'skipped in this run', targets: [] });
+      const why = missing(b);
+      if (why) results.push({ name: b.name, status: 'missing', note: why, targets: [] });
+      else results.push(prev ? { ...prev, status: 'skipped', note: `skipped in this run; figures from ${prev.at}` } : { name: b.name, status: 'skipped', note: 'skipped in this run', targets: [] });
       continue;
     }
     const r = await run(b, timeoutS);
@@ -123,7 +134,7 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(lastPath, JSON.stringify(last, null, 2));
   const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
-  writeFileSync(join(root, 'bench', 'REPORT.md'), renderReport(machine(), results, new Date().toISOString(), command) + '\n');
+  writeFileSync(join(root, 'bench', 'REPORT.md'), renderReport(machine(load), results, new Date().toISOString(), command) + '\n');
 
   console.log('\n━━ summary\n');
   for (const r of results) {

@@ -120,6 +120,11 @@ export class SourceBinder {
     return this.writeRgba(src);
   }
 
+  /** Stops using a way that worked here but cannot be used further (e.g. its shader failed). */
+  markFailed(method: SourceMethod): void {
+    this.failed.add(method);
+  }
+
   dispose(): void {
     for (const t of this.textures.values()) t.destroy();
     this.textures.clear();

@@ -95,7 +95,16 @@ export class GpuPreprocessor {
         const bound = await this.binder.bind(j.source);
         try {
           if (bound.width !== j.layout.width || bound.height !== j.layout.height) throw new Error(`source is ${bound.width}×${bound.height}, its layout is for ${j.layout.width}×${j.layout.height}`);
-          const pipeline = bound.external ? await this.external() : this.texturePipeline;
+          let pipeline = this.texturePipeline;
+          if (bound.external) {
+            try {
+              pipeline = await this.external();
+            } catch (e) {
+              // Next time, copy the frame instead of importing it.
+              this.binder.markFailed('external-texture');
+              throw e;
+            }
+          }
           const params = d.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
           scratch.push(params);
           d.queue.writeBuffer(params, 0, Uint32Array.of(first, geometry.cropSize, geometry.patchSize, 0));
