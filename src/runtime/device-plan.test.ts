@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest, ModelVariant } from '../molmo2/manifest.ts';
-import { chooseVariant, dtypeOrder, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, NO_WEBGPU_MESSAGE, preferredDtype } from './device-plan.ts';
+import { chooseVariant, dtypeOrder, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
 
 const GiB = 2 ** 30;
 const sha = 'a'.repeat(64);
@@ -46,7 +46,17 @@ describe('dtype choice', () => {
     const m = manifest(variant('q4f16', 'webgpu'), variant('q4', 'cpu'), variant('q4', 'webgpu'));
     expect(chooseVariant(m, gpu, { maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4f16', target: 'webgpu' });
     expect(chooseVariant(m, { ...gpu, shaderF16: false }, { maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4', target: 'webgpu' });
-    expect(chooseVariant(m, { ...gpu, shaderF16: false }, { target: 'cpu', maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4', target: 'cpu' });
+    expect(chooseVariant(m, gpu, { target: 'cpu', maxContext: 4096 }).variant).toMatchObject({ dtype: 'q4', target: 'cpu' });
+  });
+
+  it('skips the cpu-target q4 graphs without shader-f16 (their embedding table is fp16) and says so when nothing else fits', () => {
+    const both = manifest(variant('q4', 'cpu'), variant('fp32', 'cpu'));
+    // (fp32 needs a binding that holds the 1.5 GB fp32 embedding table.)
+    expect(chooseVariant(both, { ...gpu, shaderF16: false, maxStorageBufferBindingSize: 2 * GiB }, { target: 'cpu', maxContext: 4096 }).variant).toMatchObject({ dtype: 'fp32', target: 'cpu' });
+    const only = chooseVariant(manifest(variant('q4', 'cpu')), { ...gpu, shaderF16: false }, { maxContext: 4096 });
+    expect(only.variant).toBeUndefined();
+    expect(only.error).toMatch(/fp16 embedding table.*shader-f16.*--target webgpu/);
+    expect(needsShaderF16('q4', 'webgpu')).toBe(false);
   });
 
   it('explains why a model converted only to fp16 weights cannot run without shader-f16', () => {
@@ -80,6 +90,27 @@ describe('fit checks', () => {
     const tight = chooseVariant(m, { ...gpu, estimatedMemoryBytes: 3 * GiB }, { maxContext: 8192 });
     expect(tight.variant).toBeDefined();
     expect(tight.warnings.join(' ')).toContain('8192-token cache');
+  });
+
+  it('picks the default context from the memory estimate: less for q4 (fp32 cache) than for q4f16', () => {
+    const q4 = manifest(variant('q4', 'webgpu', 1400));
+    const q4f16 = manifest(variant('q4f16', 'webgpu', 1300));
+    const four = { ...gpu, estimatedMemoryBytes: 4 * GiB };
+    const a = chooseVariant(q4, { ...four, shaderF16: false }, {});
+    const b = chooseVariant(q4f16, four, {});
+    // 4 GiB − weights (2.7 / 2.5 GiB) − 512 MiB reserve: ~0.8 GiB = 2.8k tokens at 288 KiB (q4), ~7k at 144 KiB.
+    expect(a.maxContext).toBe(2048);
+    expect(b.maxContext).toBe(6144);
+    expect(a.warnings).toEqual([]);
+    expect(chooseVariant(q4f16, { ...gpu, estimatedMemoryBytes: 16 * GiB }, {}).maxContext).toBe(MAX_DEFAULT_CONTEXT);
+    expect(chooseVariant(q4f16, { ...gpu, estimatedMemoryBytes: 16 * GiB }, { modelMaxContext: 4096 }).maxContext).toBe(4096);
+    // Not even the smallest default fits: it is still used, with the warning.
+    const tight = chooseVariant(q4, { ...gpu, shaderF16: false, estimatedMemoryBytes: 3 * GiB }, {});
+    expect(tight.maxContext).toBe(MIN_DEFAULT_CONTEXT);
+    expect(tight.warnings.join(' ')).toContain('2048-token cache');
+    const forced = chooseVariant(q4, { ...four, shaderF16: false }, { maxContext: 8192 });
+    expect(forced.maxContext).toBe(8192);
+    expect(forced.warnings.join(' ')).toContain('8192-token cache');
   });
 
   it('sizes the KV cache at 144 KiB per token in fp16 for Molmo2-4B', () => {

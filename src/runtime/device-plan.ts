@@ -21,6 +21,20 @@ export function dtypeOrder(f: Pick<DeviceFacts, 'shaderF16'>): Dtype[] {
   return f.shaderF16 ? ['q4f16', 'q4', 'fp16', 'fp32'] : ['q4', 'fp32'];
 }
 
+/**
+ * Whether a variant's graphs hold fp16 tensors. Besides the fp16-activation dtypes, the portable
+ * (cpu-target) q4 decoder keeps its embedding table in fp16 (half the bytes for the wasm CPU EP);
+ * the WebGPU-target q4 decoder stores it as int4 (or in fp32 when that cannot be done).
+ */
+export function needsShaderF16(dtype: Dtype, target: Target): boolean {
+  return dtype === 'q4f16' || dtype === 'fp16' || (dtype === 'q4' && target === 'cpu');
+}
+
+/** Default KV-cache size bounds (tokens): at least a 16-frame video question, at most 8k. */
+export const MIN_DEFAULT_CONTEXT = 2048;
+export const MAX_DEFAULT_CONTEXT = 8192;
+const CONTEXT_STEP = 1024;
+
 export const NO_WEBGPU_MESSAGE =
   'This browser did not give access to a WebGPU graphics adapter, so the model cannot run here. ' +
   'Use a recent Chrome or Edge (113 or newer) on a computer with a supported GPU, Safari 26 on macOS, ' +
@@ -33,6 +47,8 @@ export interface VariantChoice {
   error?: string;
   /** Caveats about the chosen variant. */
   warnings: string[];
+  /** KV-cache tokens: the requested size, else one chosen from the memory estimate (defaultContext). */
+  maxContext?: number;
 }
 
 const MATRIX_BYTES_PER_PARAM: Record<Dtype, number> = { q4f16: 0.5 + 2 / 32, q4: 0.5 + 4 / 32, fp16: 2, fp32: 4 };
@@ -65,7 +81,11 @@ export function formatGiB(bytes: number): string {
  * device runs. Refuses when WebGPU is missing or a weight cannot be bound; warns when the whole model
  * likely exceeds the device's memory.
  */
-export function chooseVariant(manifest: Manifest, facts: DeviceFacts, opts: { dtype?: Dtype; target?: Target; maxContext: number }): VariantChoice {
+export function chooseVariant(
+  manifest: Manifest,
+  facts: DeviceFacts,
+  opts: { dtype?: Dtype; target?: Target; maxContext?: number; modelMaxContext?: number },
+): VariantChoice {
   const warnings: string[] = [];
   if (!facts.webgpu) return { error: NO_WEBGPU_MESSAGE, warnings };
   if (manifest.variants.length === 0) return { error: `${manifest.name} has no converted variants.`, warnings };
@@ -79,11 +99,20 @@ export function chooseVariant(manifest: Manifest, facts: DeviceFacts, opts: { dt
   const order = opts.dtype ? [opts.dtype] : runnable;
   let variant: ModelVariant | undefined;
   const targets: Target[] = opts.target ? [opts.target] : ['webgpu', 'cpu'];
+  const runs = (v: ModelVariant) => facts.shaderF16 || !needsShaderF16(v.dtype, v.target);
   for (const dtype of order) {
     for (const target of targets) {
-      variant ??= manifest.variants.find((v) => v.dtype === dtype && v.target === target);
+      variant ??= manifest.variants.find((v) => v.dtype === dtype && v.target === target && runs(v));
     }
     if (variant) break;
+  }
+  if (!variant && !facts.shaderF16 && order.includes('q4') && targets.includes('cpu') && manifest.variants.some((v) => v.dtype === 'q4' && v.target === 'cpu')) {
+    return {
+      error:
+        `${manifest.name}'s q4 graphs for the cpu target keep an fp16 embedding table, which this GPU cannot read (no shader-f16). ` +
+        'Load the webgpu-target q4 graphs (convert with --target webgpu) or fp32 weights instead.',
+      warnings,
+    };
   }
   if (!variant) {
     const have = [...new Set(manifest.variants.map((v) => v.dtype))].join(', ');
@@ -105,14 +134,28 @@ export function chooseVariant(manifest: Manifest, facts: DeviceFacts, opts: { dt
       warnings,
     };
   }
-  const need = variantBytes(manifest, variant) + kvCacheBytes(manifest, variant.dtype, opts.maxContext);
+  const maxContext = opts.maxContext ?? defaultContext(manifest, variant, facts, opts.modelMaxContext);
+  const need = variantBytes(manifest, variant) + kvCacheBytes(manifest, variant.dtype, maxContext);
   if (need > facts.estimatedMemoryBytes) {
     warnings.push(
-      `The model needs about ${formatGiB(need)} of GPU memory (weights + a ${opts.maxContext}-token cache), more than the ` +
+      `The model needs about ${formatGiB(need)} of GPU memory (weights + a ${maxContext}-token cache), more than the ` +
         `${formatGiB(facts.estimatedMemoryBytes)} this device probably has. Loading may fail or the tab may be reloaded by the browser.`,
     );
   }
-  return { variant, warnings };
+  return { variant, warnings, maxContext };
+}
+
+/**
+ * The KV-cache size to allocate when none is asked for: as many tokens as fit in the estimated GPU
+ * memory after the weights (and a reserve for activations and the vision feature cache), in steps of
+ * 1024, between MIN_DEFAULT_CONTEXT and MAX_DEFAULT_CONTEXT (and the model's own maximum). Molmo2-4B
+ * q4 keeps fp32 keys and values (288 KiB per token, 2.3 GiB at 8k), so it gets less than q4f16.
+ */
+export function defaultContext(manifest: Manifest, variant: ModelVariant, facts: Pick<DeviceFacts, 'estimatedMemoryBytes'>, modelMax = Infinity): number {
+  const reserve = Math.max(512 * 2 ** 20, facts.estimatedMemoryBytes / 8);
+  const free = facts.estimatedMemoryBytes - variantBytes(manifest, variant) - reserve;
+  const fits = Math.floor(free / kvCacheBytes(manifest, variant.dtype, 1) / CONTEXT_STEP) * CONTEXT_STEP;
+  return Math.min(modelMax, Math.max(MIN_DEFAULT_CONTEXT, Math.min(MAX_DEFAULT_CONTEXT, fits)));
 }
 
 /**
