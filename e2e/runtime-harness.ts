@@ -53,12 +53,32 @@ interface PlainImage {
   rgba: number[];
 }
 
-type PlainVisual = { kind: 'none' } | { kind: 'images'; images: PlainImage[] } | { kind: 'video'; frames: { image: PlainImage; timestamp: number }[] };
+type PlainVisual =
+  | { kind: 'none' }
+  | { kind: 'images'; images: PlainImage[]; keys?: string[] }
+  | { kind: 'video'; frames: { image: PlainImage; timestamp: number; key?: string }[] };
 
 async function toImage(p: PlainImage, bitmap: boolean): Promise<ImageInput> {
   const data = Uint8ClampedArray.from(p.rgba);
   if (!bitmap) return { width: p.width, height: p.height, data };
   return createImageBitmap(new ImageData(data, p.width, p.height), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+}
+
+function syntheticClip(count: number, width: number, height: number): AskRequest['visual'] {
+  const frames = Array.from({ length: count }, (_, k) => {
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 4;
+        data[i] = (x * 3 + k * 17) & 255;
+        data[i + 1] = (y * 5 + ((x * y) % 13) * 7) & 255;
+        data[i + 2] = ((x ^ y) + k * 29) & 255;
+        data[i + 3] = 255;
+      }
+    }
+    return { image: { width, height, data }, timestamp: k * 0.5, key: `bench-clip#${k}` };
+  });
+  return { kind: 'video', frames };
 }
 
 const harness = {
@@ -119,8 +139,10 @@ const harness = {
     const api = need();
     let v: AskRequest['visual'] = { kind: 'none' };
     const transfer: Transferable[] = [];
-    if (visual.kind === 'images') v = { kind: 'images', images: await Promise.all(visual.images.map((i) => toImage(i, Boolean(o.bitmaps)))) };
-    if (visual.kind === 'video') v = { kind: 'video', frames: await Promise.all(visual.frames.map(async (f) => ({ image: await toImage(f.image, Boolean(o.bitmaps)), timestamp: f.timestamp }))) };
+    if (visual.kind === 'images') v = { kind: 'images', images: await Promise.all(visual.images.map((i) => toImage(i, Boolean(o.bitmaps)))), keys: visual.keys };
+    if (visual.kind === 'video') {
+      v = { kind: 'video', frames: await Promise.all(visual.frames.map(async (f) => ({ image: await toImage(f.image, Boolean(o.bitmaps)), timestamp: f.timestamp, key: f.key }))) };
+    }
     if (v.kind === 'images') for (const i of v.images) if (i instanceof ImageBitmap) transfer.push(i);
     if (v.kind === 'video') for (const f of v.frames) if (f.image instanceof ImageBitmap) transfer.push(f.image);
 
@@ -146,6 +168,16 @@ const harness = {
   },
 
   cancel: () => need().cancel(),
+  clearCaches: () => need().clearCaches(),
+
+  /** A synthetic keyed clip made in the page (no pixels cross from Node): `count` frames of w×h at 0.5 s steps. */
+  async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number } = {}) {
+    return need().ask({ question, visual: syntheticClip(count, width, height), maxNewTokens: o.maxNewTokens });
+  },
+
+  /** Decode loop vs bare session.run on the same inputs (the benchmark's overhead ratio), after a clip question. */
+  decodeOverhead: (question: string, count: number, width: number, height: number, steps: number) =>
+    need().decodeOverhead({ question, visual: count > 0 ? syntheticClip(count, width, height) : { kind: 'none' } }, steps),
   unload: () => need().unload(),
   list: () => need().listCachedModels(),
   remove: (id: string) => need().deleteCachedModel(id),

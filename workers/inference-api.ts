@@ -2,6 +2,7 @@
 // Callbacks must be wrapped with Comlink.proxy(); ImageBitmaps in a request can be transferred with
 // Comlink.transfer(request, bitmaps).
 import * as Comlink from 'comlink';
+import type { DecodeOverhead } from '../src/runtime/engine.ts';
 import type { DoneEvent } from '../src/runtime/generate.ts';
 import type {
   AskEvent,
@@ -16,7 +17,8 @@ import type {
 } from '../src/runtime/api-types.ts';
 
 export type * from '../src/runtime/api-types.ts';
-export type { DoneEvent };
+export type { DecodeOverhead, DoneEvent };
+export { checkAskLimits, estimatePromptTokens, type AskLimits, type AskShape, type LimitCheck } from '../src/runtime/limits.ts';
 
 export interface InferenceApi {
   /** What this device's WebGPU adapter offers, and the weights dtype it should use. */
@@ -25,6 +27,10 @@ export interface InferenceApi {
   loadModel(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel>;
   /** Answers a question about images or video frames, streaming events; resolves with the final event. */
   ask(request: AskRequest & { returnLogits?: boolean }, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
+  /** Forgets cached vision features and the cached prompt prefix (the next question runs cold). */
+  clearCaches(): Promise<void>;
+  /** Benchmark: the decode loop's time per token against bare session.run calls on the same inputs. */
+  decodeOverhead(request: AskRequest, steps: number): Promise<DecodeOverhead>;
   /** Stops the answer in progress within one decode step (or aborts a model download). */
   cancel(): void;
   /** Releases the model's GPU memory. */

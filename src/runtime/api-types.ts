@@ -2,6 +2,7 @@
 // (plain objects, typed arrays, ImageBitmap, FileSystemDirectoryHandle, File).
 import type { Dtype, Manifest, Target } from '../molmo2/manifest.ts';
 import type { ChatTurn } from '../molmo2/prompt.ts';
+import type { AskLimits } from './limits.ts';
 
 export interface AdapterSummary {
   vendor: string;
@@ -49,8 +50,13 @@ export interface LoadOptions {
   dtype?: Dtype;
   /** Force the graphs' target (default: the WebGPU-target graphs when the model has them). */
   target?: Target;
-  /** Tokens the KV cache holds (prompt + answer). Default: min(8192, the model's maximum). */
+  /**
+   * Tokens the KV cache holds (prompt + answer). Default: what fits the estimated GPU memory after the
+   * weights, 2048–8192 (device-plan.ts defaultContext), at most the model's maximum.
+   */
   maxContext?: number;
+  /** Bytes of GPU memory for cached vision features (default 256 MiB). */
+  featureCacheBytes?: number;
   /** Keep downloads in the browser cache (OPFS). Default true. */
   cache?: boolean;
   /** Run one tiny inference after loading so shaders are compiled before the first question. Default true. */
@@ -92,6 +98,8 @@ export interface LoadedModel {
   /** 'opfs' when the files are cached for the next visit, 'memory' when they could not be. */
   storage: 'opfs' | 'memory' | 'none';
   maxContext: number;
+  /** Context, prompt and frame caps on this GPU; checkAskLimits(shape, limits) gives the worker's verdict. */
+  limits: AskLimits;
   /** KV cache kind of the decoder graph. */
   kvCache: 'static' | 'dynamic';
   timings: { totalMs: number; downloadMs: number; prepareMs: number; warmUpMs: number };
@@ -127,11 +135,20 @@ export interface RgbaImage {
 
 export type ImageInput = ImageBitmap | RgbaImage;
 
+/**
+ * Visual input of a question. `key` / `keys` are optional stable identities of the pixels, filled by
+ * the page: the same key must always mean the same pixels (for a video frame, e.g. the file's
+ * fingerprint plus the frame's index or presentation time: `${fileKey}#${frameIndex}`). With keys the
+ * worker keeps each frame's vision features on the GPU (LRU) and, when a question repeats the visual
+ * input of the one before, keeps the KV cache of the shared prefix — the vision encoder then runs
+ * only for frames it has not seen. Without keys every question is computed from scratch.
+ */
 export type AskVisual =
   | { kind: 'none' }
-  | { kind: 'images'; images: ImageInput[] }
+  /** `keys[i]` identifies `images[i]` (same length as `images` when given). */
+  | { kind: 'images'; images: ImageInput[]; keys?: (string | undefined)[] }
   /** Frames of one video with their timestamps in seconds, in time order. */
-  | { kind: 'video'; frames: { image: ImageInput; timestamp: number }[] };
+  | { kind: 'video'; frames: { image: ImageInput; timestamp: number; key?: string }[] };
 
 export interface AskRequest {
   question: string;
@@ -148,10 +165,22 @@ export interface StageTimings {
   decodeMs: number;
   promptTokens: number;
   generatedTokens: number;
-  /** Prompt tokens per second of the prefill. */
+  /** Prefilled tokens (prefillTokens) per second. */
   prefillTokensPerSecond: number;
   /** Generated tokens per second after the first one. */
   decodeTokensPerSecond: number;
+  /** Milliseconds from the request to the first generated token. */
+  timeToFirstTokenMs: number;
+  /** Frames (video) or images of the request. */
+  visualItems: number;
+  /** Of those, how many went through the vision encoder in this request. */
+  visionEncoded: number;
+  /** Of those, how many had their features in the vision feature cache. */
+  visionCacheHits: number;
+  /** Prompt tokens whose KV cache was kept from the previous question (not prefilled again). */
+  prefixReusedTokens: number;
+  /** Prompt tokens the prefill actually ran over (promptTokens − prefixReusedTokens). */
+  prefillTokens: number;
 }
 
 export type AskEvent =

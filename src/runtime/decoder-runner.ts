@@ -30,14 +30,21 @@ export interface DecoderRunner {
   readonly maxContext: number;
   /** Tokens in the cache. */
   readonly length: number;
+  /** Token ids and types of the cached positions (views, valid until the next step). */
+  contents(): { ids: Int32Array; types: Uint8Array };
   /** Empties the cache (the next step is a prefill). */
   reset(): void;
   /**
-   * Runs `ids` after the cached tokens. `tokenTypes` covers every position up to and including the new
-   * ones (1 = image-special token, for the prefill mask). `imageFeatures` is [F, hidden] for the F
-   * <im_patch> tokens among `ids` (prefill), or undefined.
+   * Keeps the first `n` cached tokens and drops the rest, so the next step continues after them
+   * (prefix reuse). False when this cache cannot be cut there (then nothing changes).
    */
-  step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult>;
+  keep(n: number): boolean;
+  /**
+   * Runs `ids` after the cached tokens. `types` are the new tokens' types (1 = image-special token,
+   * for the prefill mask). `imageFeatures` is [F, hidden] for the F <im_patch> tokens among `ids`
+   * (prefill), or undefined.
+   */
+  step(ids: ArrayLike<number>, types: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult>;
   dispose(): void;
 }
 
@@ -98,23 +105,47 @@ function float16ToFloat32(bits: Uint16Array): Float32Array {
 abstract class BaseRunner {
   protected readonly featureType: ort.Tensor.Type;
   protected readonly kvType: ort.Tensor.Type;
+  /** Ids and types of every cached position; types also as int64 so a step sends a view, not a copy. */
+  private readonly ids: Int32Array;
+  private readonly types: Uint8Array;
+  private readonly types64: BigInt64Array;
+  private readonly noFeatures: ort.Tensor;
   length = 0;
 
   constructor(
     protected readonly session: ort.InferenceSession,
     protected readonly dims: DecoderDims,
+    readonly maxContext: number,
   ) {
     this.featureType = inputType(session, DECODER_INPUTS.imageFeatures) ?? 'float32';
     this.kvType = inputType(session, DECODER_INPUTS.pastKey(0)) ?? 'float32';
+    this.ids = new Int32Array(maxContext);
+    this.types = new Uint8Array(maxContext);
+    this.types64 = new BigInt64Array(maxContext);
+    this.noFeatures = floatTensor(this.featureType, [0, this.dims.hidden]);
   }
 
-  protected commonFeeds(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Record<string, ort.Tensor> {
+  contents(): { ids: Int32Array; types: Uint8Array } {
+    return { ids: this.ids.subarray(0, this.length), types: this.types.subarray(0, this.length) };
+  }
+
+  protected checkRoom(n: number): void {
+    if (this.length + n > this.maxContext) throw new Error(`the context is full (${this.maxContext} tokens)`);
+  }
+
+  /** Records the new tokens after the cached ones and returns the feeds every graph kind takes. */
+  protected commonFeeds(ids: ArrayLike<number>, types: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Record<string, ort.Tensor> {
+    if (types.length !== ids.length) throw new Error(`internal: ${types.length} token types for ${ids.length} tokens`);
     const total = this.length + ids.length;
-    if (tokenTypes.length !== total) throw new Error(`internal: ${tokenTypes.length} token types for ${total} positions`);
+    for (let i = 0; i < ids.length; i++) {
+      this.ids[this.length + i] = ids[i];
+      this.types[this.length + i] = types[i];
+      this.types64[this.length + i] = BigInt(types[i]);
+    }
     return {
       [DECODER_INPUTS.inputIds]: int64(ids, [1, ids.length]),
-      [DECODER_INPUTS.tokenTypeIds]: int64(tokenTypes, [1, total]),
-      [DECODER_INPUTS.imageFeatures]: imageFeatures ?? floatTensor(this.featureType, [0, this.dims.hidden]),
+      [DECODER_INPUTS.tokenTypeIds]: new ort.Tensor('int64', this.types64.subarray(0, total), [1, total]),
+      [DECODER_INPUTS.imageFeatures]: imageFeatures ?? this.noFeatures,
     };
   }
 }
@@ -123,24 +154,24 @@ class DynamicRunner extends BaseRunner implements DecoderRunner {
   readonly kind = 'dynamic' as const;
   private past: ort.Tensor[] = [];
 
-  constructor(
-    session: ort.InferenceSession,
-    dims: DecoderDims,
-    readonly maxContext: number,
-  ) {
-    super(session, dims);
-  }
-
   reset(): void {
     for (const t of this.past) if (t.location === 'gpu-buffer') t.dispose();
     this.past = [];
     this.length = 0;
   }
 
-  async step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Promise<StepResult> {
+  /** A growing cache is one tensor per layer: it can be kept whole or dropped, not cut. */
+  keep(n: number): boolean {
+    if (n === this.length) return true;
+    if (n !== 0) return false;
+    this.reset();
+    return true;
+  }
+
+  async step(ids: ArrayLike<number>, types: ArrayLike<number>, imageFeatures: ort.Tensor | undefined): Promise<StepResult> {
     const { layers, kvHeads, headDim } = this.dims;
-    if (this.length + ids.length > this.maxContext) throw new Error(`the context is full (${this.maxContext} tokens)`);
-    const feeds = this.commonFeeds(ids, tokenTypes, imageFeatures);
+    this.checkRoom(ids.length);
+    const feeds = this.commonFeeds(ids, types, imageFeatures);
     const empty = this.past.length === 0;
     for (let i = 0; i < layers; i++) {
       feeds[DECODER_INPUTS.pastKey(i)] = empty ? floatTensor(this.kvType, [1, kvHeads, 0, headDim]) : this.past[2 * i];
@@ -164,26 +195,36 @@ class DynamicRunner extends BaseRunner implements DecoderRunner {
 class StaticRunner extends BaseRunner implements DecoderRunner {
   readonly kind = 'static' as const;
   private readonly buffers: GPUBuffer[] = [];
-  private readonly cache: ort.Tensor[] = [];
   private readonly hasNextToken: boolean;
+  /** Feeds and fetches bound once: the cache tensors never change, only the small per-step inputs. */
+  private readonly cacheFeeds: Record<string, ort.Tensor> = {};
+  private readonly fetches: Record<string, ort.Tensor | null> = {};
+  private readonly seqlensK = new Int32Array(1);
+  private readonly totalLength = new Int32Array(1);
+  private readonly seqlensTensor: ort.Tensor;
+  private readonly totalTensor: ort.Tensor;
 
-  constructor(
-    session: ort.InferenceSession,
-    dims: DecoderDims,
-    readonly maxContext: number,
-    device: GPUDevice,
-  ) {
-    super(session, dims);
+  constructor(session: ort.InferenceSession, dims: DecoderDims, maxContext: number, device: GPUDevice) {
+    super(session, dims, maxContext);
     const { layers, kvHeads, headDim } = dims;
     const bytes = kvHeads * maxContext * headDim * (this.kvType === 'float16' ? 2 : 4);
     const fixed = inputShape(session, DECODER_INPUTS.pastKey(0))?.[2];
     if (typeof fixed === 'number' && fixed !== maxContext) throw new Error(`the decoder graph's cache holds ${fixed} tokens, not ${maxContext}`);
-    for (let i = 0; i < 2 * layers; i++) {
-      const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-      this.buffers.push(buf);
-      this.cache.push(ort.Tensor.fromGpuBuffer(buf, { dataType: this.kvType as 'float32' | 'float16', dims: [1, kvHeads, maxContext, headDim] }));
+    for (let i = 0; i < layers; i++) {
+      const [key, value] = [0, 1].map(() => {
+        const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        this.buffers.push(buf);
+        return ort.Tensor.fromGpuBuffer(buf, { dataType: this.kvType as 'float32' | 'float16', dims: [1, kvHeads, maxContext, headDim] });
+      });
+      this.cacheFeeds[DECODER_INPUTS.pastKey(i)] = key;
+      this.cacheFeeds[DECODER_INPUTS.pastValue(i)] = value;
+      this.fetches[DECODER_OUTPUTS.presentKey(i)] = key;
+      this.fetches[DECODER_OUTPUTS.presentValue(i)] = value;
     }
     this.hasNextToken = session.outputNames.includes(NEXT_TOKEN_OUTPUT);
+    if (this.hasNextToken) this.fetches[NEXT_TOKEN_OUTPUT] = null;
+    this.seqlensTensor = new ort.Tensor('int32', this.seqlensK, [1]);
+    this.totalTensor = new ort.Tensor('int32', this.totalLength, []);
   }
 
   reset(): void {
@@ -191,24 +232,35 @@ class StaticRunner extends BaseRunner implements DecoderRunner {
     this.length = 0;
   }
 
-  async step(ids: ArrayLike<number>, tokenTypes: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult> {
-    const total = this.length + ids.length;
-    if (total > this.maxContext) throw new Error(`the context is full (${this.maxContext} tokens)`);
-    const feeds = this.commonFeeds(ids, tokenTypes, imageFeatures);
-    feeds[STATIC_INPUTS.positionIds] = int64(Array.from({ length: ids.length }, (_, i) => this.length + i), [1, ids.length]);
-    feeds[STATIC_INPUTS.seqlensK] = new ort.Tensor('int32', Int32Array.of(total - 1), [1]);
-    feeds[STATIC_INPUTS.totalSequenceLength] = new ort.Tensor('int32', Int32Array.of(total), []);
-    const fetches: Record<string, ort.Tensor | null> = {};
-    for (let i = 0; i < this.dims.layers; i++) {
-      feeds[DECODER_INPUTS.pastKey(i)] = this.cache[2 * i];
-      feeds[DECODER_INPUTS.pastValue(i)] = this.cache[2 * i + 1];
-      fetches[DECODER_OUTPUTS.presentKey(i)] = this.cache[2 * i];
-      fetches[DECODER_OUTPUTS.presentValue(i)] = this.cache[2 * i + 1];
-    }
+  keep(n: number): boolean {
+    if (!Number.isInteger(n) || n < 0 || n > this.length) return false;
+    this.length = n;
+    return true;
+  }
+
+  async step(ids: ArrayLike<number>, types: ArrayLike<number>, imageFeatures: ort.Tensor | undefined, wantLogits: boolean): Promise<StepResult> {
+    this.checkRoom(ids.length);
+    const start = this.length;
+    const total = start + ids.length;
+    const feeds = this.commonFeeds(ids, types, imageFeatures);
+    Object.assign(feeds, this.cacheFeeds);
+    const positions = new BigInt64Array(ids.length);
+    for (let i = 0; i < ids.length; i++) positions[i] = BigInt(start + i);
+    feeds[STATIC_INPUTS.positionIds] = new ort.Tensor('int64', positions, [1, ids.length]);
+    this.seqlensK[0] = total - 1;
+    this.totalLength[0] = total;
+    feeds[STATIC_INPUTS.seqlensK] = this.seqlensTensor;
+    feeds[STATIC_INPUTS.totalSequenceLength] = this.totalTensor;
     const readLogitsToo = wantLogits || !this.hasNextToken;
-    if (this.hasNextToken) fetches[NEXT_TOKEN_OUTPUT] = null;
-    if (readLogitsToo) fetches[DECODER_OUTPUTS.logits] = null;
-    const out = await this.session.run(feeds, fetches);
+    const fetches = readLogitsToo ? { ...this.fetches, [DECODER_OUTPUTS.logits]: null } : this.fetches;
+    let out;
+    try {
+      out = await this.session.run(feeds, fetches);
+    } catch (e) {
+      // A failed run may have written part of the new positions: only the old ones are known good.
+      this.length = start;
+      throw e;
+    }
     this.length = total;
     const logits = readLogitsToo ? await readLogits(out[DECODER_OUTPUTS.logits]) : undefined;
     const next = this.hasNextToken ? Number((out[NEXT_TOKEN_OUTPUT].data as BigInt64Array)[0]) : argmax(logits!);

@@ -9,17 +9,18 @@ import { probeCapabilities, type ProbeOptions } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
 import { chooseVariant } from './device-plan.ts';
 import { fetchModelFiles } from './download.ts';
-import { generate, runVision, type DoneEvent } from './generate.ts';
-import { InputError, prepareInputs } from './inputs.ts';
+import { generate, type DoneEvent } from './generate.ts';
+import { InputError, planInputs, shapeOf } from './inputs.ts';
+import { askLimits, checkAskLimits, type AskLimits } from './limits.ts';
 import { parseManifest } from './manifest-check.ts';
 import { manifestId, ModelCache } from './opfs-cache.ts';
 import { ortDevice, setupOrt, type ort } from './ort.ts';
 import { LoadProgressTracker } from './progress.ts';
 import { createGraphSession } from './sessions.ts';
 import { openSource, SourceError, urlReader, type SourceReader } from './sources.ts';
+import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, runVision } from './vision-features.ts';
 
 export const DEFAULT_MAX_NEW_TOKENS = 2048;
-export const DEFAULT_MAX_CONTEXT = 8192;
 /** Files besides the graphs that the runtime reads (the others in the folder are not downloaded). */
 const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
 const PROGRESS_INTERVAL_MS = 100;
@@ -33,9 +34,28 @@ interface Loaded {
   decoder: ort.InferenceSession;
   runner: DecoderRunner;
   device: GPUDevice;
+  limits: AskLimits;
+  features: FeatureCache;
+  /** Feature-cache keys are scoped to the model and its dtype/target. */
+  featureScope: string;
+  /** What the decoder cache's image tokens show (prefix reuse). */
+  cacheState: { visualId: string | undefined };
 }
 
 export class BusyError extends Error {}
+
+/** A request refused by the limits before any work (the message gives the numbers and what to do). */
+export class LimitError extends Error {}
+
+/** What the benchmark page measures: the decode loop against bare session.run calls on the same inputs. */
+export interface DecodeOverhead {
+  steps: number;
+  /** Milliseconds per generated token of the decode loop (generate → runner → session.run → event). */
+  loopMsPerToken: number;
+  /** Milliseconds per back-to-back session.run with the loop's last step's inputs and outputs. */
+  bareMsPerToken: number;
+  ratio: number;
+}
 
 /** A clearer message for the run-time failures a user can act on. */
 function explainRunError(e: unknown, v: ModelVariant): Error {
@@ -154,10 +174,10 @@ export class InferenceEngine {
     const cache = useCache ? await this.cache() : undefined;
 
     const { reader, manifest, id, offline, label } = await this.resolveSource(source, cache);
-    const maxContext = options.maxContext ?? DEFAULT_MAX_CONTEXT;
-    const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext });
-    if (!choice.variant) throw new Error(choice.error);
+    const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext: options.maxContext });
+    if (!choice.variant || !choice.maxContext) throw new Error(choice.error);
     const variant = choice.variant;
+    const maxContext = choice.maxContext;
     const warnings = [...choice.warnings];
     if (offline) warnings.push('The model source could not be reached; the cached copy was used.');
 
@@ -189,7 +209,7 @@ export class InferenceEngine {
     emit(true);
     signal.throwIfAborted();
     const t1 = performance.now();
-    const loaded = await this.prepare(manifest, variant, fetched.bytes, maxContext, probe.adapter);
+    const loaded = await this.prepare(manifest, variant, fetched.bytes, maxContext, probe.adapter, caps);
     fetched.bytes.clear();
     warnings.push(...loaded.warnings);
     const prepareMs = performance.now() - t1;
@@ -219,13 +239,15 @@ export class InferenceEngine {
       from,
       storage: reader?.local ? 'none' : fetched.cached.length === files.length ? 'opfs' : 'memory',
       maxContext: loaded.runner.maxContext,
+      limits: loaded.limits,
       kvCache: loaded.runner.kind,
       timings: { totalMs: performance.now() - started, downloadMs, prepareMs, warmUpMs },
       warnings,
       cpuNodes: loaded.cpuNodes,
     };
     const { warnings: _w, cpuNodes: _c, ...state } = loaded;
-    this.loaded = { ...state, info };
+    const features = new FeatureCache(options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
+    this.loaded = { ...state, info, features, featureScope: `${id}|${variant.dtype}|${variant.target}`, cacheState: { visualId: undefined } };
     progress.stage = 'ready';
     progress.message = `${manifest.name} is ready`;
     emit(true);
@@ -262,7 +284,7 @@ export class InferenceEngine {
     return manifest.files.filter((f) => wanted.has(f.path));
   }
 
-  private async prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, maxContext: number, adapter: GPUAdapter) {
+  private async prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, maxContext: number, adapter: GPUAdapter, caps: Capabilities) {
     const warnings: string[] = [];
     const configJson = jsonOf(files, 'config.json');
     if (!configJson) throw new Error(`${manifest.name} has no config.json`);
@@ -297,32 +319,23 @@ export class InferenceEngine {
       context,
       device,
     );
-    return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, warnings, cpuNodes };
+    const actBytes = variant.dtype === 'q4f16' || variant.dtype === 'fp16' ? 2 : 4;
+    const limits = askLimits(config, settings, runner.maxContext, actBytes, caps);
+    return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, limits, warnings, cpuNodes };
   }
 
   /** One tiny run of each graph so that shader compilation happens now, not at the first question. */
-  private async warmUp(m: Omit<Loaded, 'info'>): Promise<void> {
+  private async warmUp(m: Pick<Loaded, 'config' | 'vision' | 'runner'>): Promise<void> {
     const c = m.config;
     const patches = (c.vit.imageSize[0] / c.vit.patchSize) ** 2;
-    const features = await runVision(m.vision, {
-      prompt: {
-        inputIds: Int32Array.of(c.tokens.bos),
-        tokenTypeIds: Uint8Array.of(0),
-        imagePatchPositions: new Int32Array(0),
-        pooledIdx: Int32Array.of(0, 1, 2, 3),
-        poolSize: 4,
-        numCrops: 1,
-      },
-      pixelValues: new Float32Array(patches * c.vit.patchSize * c.vit.patchSize * 3),
-      numCrops: 1,
-    });
+    const features = await runVision(m.vision, new Float32Array(patches * c.vit.patchSize * c.vit.patchSize * 3), 1, [0, 1, 2, 3], 4);
     if (features.location === 'gpu-buffer') features.dispose();
     m.runner.reset();
     await m.runner.step([c.tokens.bos], [0], undefined, false);
     m.runner.reset();
   }
 
-  async ask(req: AskRequest & { returnLogits?: boolean }, onEvent?: Callback<AskEvent>): Promise<DoneEvent> {
+  async ask(req: AskRequest & { returnLogits?: boolean; ignoreEos?: boolean }, onEvent?: Callback<AskEvent>): Promise<DoneEvent> {
     const m = this.loaded;
     if (!m) throw new Error('no model is loaded');
     if (this.busy) throw new BusyError(this.busy === 'loading' ? 'the model is still loading' : 'the model is already answering; cancel it first');
@@ -330,19 +343,43 @@ export class InferenceEngine {
     this.cancelRequested = false;
     try {
       notify(onEvent, { type: 'stage', stage: 'preprocess' });
-      const t = performance.now();
+      const startedAt = performance.now();
       const maxNewTokens = req.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InputError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-      const inputs = prepareInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer, maxPromptTokens: m.runner.maxContext - 1 });
+      // Prompt and limits first: a request that cannot fit is refused before any pixel is read.
+      const planned = planInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer });
+      const check = checkAskLimits(shapeOf(req), m.limits, planned.prompt.inputIds.length);
+      if (!check.ok) throw new LimitError(check.message);
       const done = await generate(
-        { vision: m.vision, runner: m.runner, decode: (ids) => m.tokenizer.decode(ids), eosId: m.config.tokens.eos, gpuIdle: () => m.device.queue.onSubmittedWorkDone() },
-        inputs,
+        {
+          runner: m.runner,
+          decode: (ids) => m.tokenizer.decode(ids),
+          eosId: m.config.tokens.eos,
+          cache: m.cacheState,
+          features: (items, poolSize) =>
+            m.features.features(
+              {
+                vision: m.vision,
+                device: m.device,
+                hidden: m.config.text.hiddenSize,
+                maxCropsPerRun: m.limits.maxCropsPerVisionRun,
+                gpuIdle: () => m.device.queue.onSubmittedWorkDone(),
+                isCancelled: () => this.cancelRequested,
+              },
+              m.featureScope,
+              items,
+              poolSize,
+            ),
+        },
+        planned,
         {
           maxNewTokens,
-          preprocessMs: performance.now() - t,
+          startedAt,
+          preprocessMs: performance.now() - startedAt,
           isCancelled: () => this.cancelRequested,
           onEvent: (e) => notify(onEvent, e),
           returnLogits: req.returnLogits,
+          ignoreEos: req.ignoreEos,
         },
       );
       notify(onEvent, { ...done, logits: undefined });
@@ -355,6 +392,58 @@ export class InferenceEngine {
       this.busy = undefined;
       this.cancelRequested = false;
     }
+  }
+
+  /** Forgets cached vision features and the decoder's cached prefix (the next question starts cold). */
+  async clearCaches(): Promise<void> {
+    const m = this.loaded;
+    if (!m) return;
+    if (this.busy) throw new BusyError('the model is answering; cancel it first');
+    m.features.clear();
+    m.runner.reset();
+    m.cacheState.visualId = undefined;
+  }
+
+  /**
+   * Benchmark: answers `req` for `steps` + 1 tokens (EOS ignored) and times the decode loop against
+   * `steps` back-to-back bare `session.run` calls given the loop's last step's feeds and fetches, in
+   * two alternating rounds. Leaves the caches as a normal answer would.
+   */
+  async decodeOverhead(req: AskRequest, steps: number): Promise<DecodeOverhead> {
+    const m = this.loaded;
+    if (!m) throw new Error('no model is loaded');
+    // A growing cache disposes the past tensors a step was given, so its steps cannot be replayed.
+    if (m.runner.kind !== 'static') throw new Error('the decode-loop benchmark needs the static-cache (WebGPU-target) decoder');
+    const session = m.decoder;
+    const run = session.run.bind(session);
+    let last: Parameters<typeof run> | undefined;
+    const recording = ((...args: Parameters<typeof run>) => {
+      last = args;
+      return run(...args);
+    }) as typeof session.run;
+    let loop = 0;
+    let bare = 0;
+    for (let round = 0; round < 2; round++) {
+      session.run = recording;
+      try {
+        const done = await this.ask({ ...req, maxNewTokens: steps + 1, ignoreEos: true });
+        loop += done.timings.decodeMs;
+      } finally {
+        session.run = run;
+      }
+      if (!last) throw new Error('internal: the decode loop did not run');
+      const [feeds, fetches] = last;
+      const t = performance.now();
+      // next_token (or logits) is a CPU output, so each run includes the same readback as a loop step.
+      for (let i = 0; i < steps; i++) await run(feeds, fetches as ort.InferenceSession.FetchesType);
+      bare += performance.now() - t;
+    }
+    const loopMsPerToken = loop / (2 * steps);
+    const bareMsPerToken = bare / (2 * steps);
+    // The bare runs overwrote the cache at one position: the cached prefix is no longer what it says.
+    m.runner.reset();
+    m.cacheState.visualId = undefined;
+    return { steps, loopMsPerToken, bareMsPerToken, ratio: loopMsPerToken / bareMsPerToken };
   }
 
   /** Stops the current answer after the decode step in flight, or aborts a download. */
@@ -373,6 +462,7 @@ export class InferenceEngine {
     const m = this.loaded;
     this.loaded = undefined;
     if (!m) return;
+    m.features.clear();
     m.runner.dispose();
     await m.vision.release();
     await m.decoder.release();

@@ -1,49 +1,49 @@
-// One answer: vision encoder → prefill of the whole prompt → greedy decode until <|im_end|>, the token
-// limit or a cancel. Image features stay on the GPU between the two sessions; per decode step only
-// the next token id (or the last logits row) comes back to the CPU.
-import { VISION_INPUTS, VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
+// One answer: (vision features) → prefill → greedy decode until <|im_end|>, the token limit or a
+// cancel. When the decoder's cache already holds this prompt's prefix (a follow-up over the same
+// frames) only the new tokens are prefilled and the vision encoder does not run at all; otherwise
+// the features come from the feature cache / vision encoder and stay on the GPU. Per decode step only
+// the next token id (or the last logits row) comes back to the CPU, and the streamed text is decoded
+// incrementally.
 import type { AskEvent, StageTimings } from './api-types.ts';
 import type { DecoderRunner } from './decoder-runner.ts';
-import type { ModelInputs } from './inputs.ts';
-import { ort } from './ort.ts';
+import type { PlannedInputs, VisualItem } from './inputs.ts';
+import { reusablePrefix } from './prefix.ts';
+import { TextStream } from './text-stream.ts';
+import type { Features } from './vision-features.ts';
 
 export interface GenerateContext {
-  vision: ort.InferenceSession;
   runner: DecoderRunner;
   decode: (ids: number[]) => string;
   eosId: number;
-  /** Resolves when the GPU finished the work submitted so far (so stage timings are real). */
-  gpuIdle?: () => Promise<void>;
+  /** image_features of the items in prompt order (feature cache + vision encoder), or undefined when cancelled. */
+  features: (items: VisualItem[], poolSize: number) => Promise<Features | undefined>;
+  /**
+   * Identity of the visual input behind the cache's image tokens (see PlannedInputs.visualId); generate
+   * updates it. undefined = unknown, so a prefix with image tokens is never kept.
+   */
+  cache: { visualId: string | undefined };
 }
 
 export interface GenerateOptions {
   maxNewTokens: number;
+  /** performance.now() when the request arrived (for the time to first token). */
+  startedAt: number;
+  /** Milliseconds already spent on preparing the prompt. */
   preprocessMs: number;
   isCancelled: () => boolean;
   onEvent: (e: AskEvent) => void;
+  /** Keep the cached prefix when it matches (default true). */
+  reusePrefix?: boolean;
+  /** Keep decoding after <|im_end|> until maxNewTokens (benchmarks). */
+  ignoreEos?: boolean;
   /** Also return the logits that chose each token (diagnostics and tests). */
   returnLogits?: boolean;
 }
 
 export type DoneEvent = Extract<AskEvent, { type: 'done' }> & { logits?: Float32Array[] };
 
-/** pixel_values + pooled_idx → image_features, left on the GPU for the decoder. */
-export async function runVision(vision: ort.InferenceSession, inputs: ModelInputs): Promise<ort.Tensor> {
-  const { prompt, pixelValues, numCrops } = inputs;
-  const per = pixelValues.length / numCrops;
-  const patches = vision.inputMetadata.find((m) => m.name === VISION_INPUTS.pixelValues);
-  const patchCount = patches && patches.isTensor && typeof patches.shape[1] === 'number' ? patches.shape[1] : 729;
-  const pooled = new BigInt64Array(prompt.pooledIdx.length);
-  for (let i = 0; i < pooled.length; i++) pooled[i] = BigInt(prompt.pooledIdx[i]);
-  const out = await vision.run({
-    [VISION_INPUTS.pixelValues]: new ort.Tensor('float32', pixelValues, [numCrops, patchCount, per / patchCount]),
-    [VISION_INPUTS.pooledIdx]: new ort.Tensor('int64', pooled, [prompt.pooledIdx.length / prompt.poolSize, prompt.poolSize]),
-  });
-  return out[VISION_OUTPUTS.imageFeatures];
-}
-
-export async function generate(ctx: GenerateContext, inputs: ModelInputs, o: GenerateOptions): Promise<DoneEvent> {
-  const { prompt } = inputs;
+export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: GenerateOptions): Promise<DoneEvent> {
+  const { prompt, items } = inputs;
   const timings: StageTimings = {
     preprocessMs: o.preprocessMs,
     visionMs: 0,
@@ -53,54 +53,73 @@ export async function generate(ctx: GenerateContext, inputs: ModelInputs, o: Gen
     generatedTokens: 0,
     prefillTokensPerSecond: 0,
     decodeTokensPerSecond: 0,
+    timeToFirstTokenMs: 0,
+    visualItems: items.length,
+    visionEncoded: 0,
+    visionCacheHits: 0,
+    prefixReusedTokens: 0,
+    prefillTokens: 0,
   };
   const tokens: number[] = [];
   const logits: Float32Array[] = [];
   const finish = (stoppedBy: DoneEvent['stoppedBy']): DoneEvent => {
     timings.generatedTokens = tokens.length;
-    timings.prefillTokensPerSecond = timings.prefillMs > 0 ? (timings.promptTokens * 1000) / timings.prefillMs : 0;
+    timings.prefillTokensPerSecond = timings.prefillMs > 0 ? (timings.prefillTokens * 1000) / timings.prefillMs : 0;
     timings.decodeTokensPerSecond = timings.decodeMs > 0 && tokens.length > 1 ? ((tokens.length - 1) * 1000) / timings.decodeMs : 0;
     const event: DoneEvent = { type: 'done', text: ctx.decode(tokens), tokens, stoppedBy, timings };
     if (o.returnLogits) event.logits = logits;
     return event;
   };
 
-  let features: ort.Tensor | undefined;
-  if (inputs.numCrops > 0) {
+  const next = { ids: prompt.inputIds, types: prompt.tokenTypeIds, visualId: inputs.visualId };
+  let reuse = o.reusePrefix === false ? 0 : reusablePrefix({ ...ctx.runner.contents(), visualId: ctx.cache.visualId }, next);
+  if (reuse > 0 && !ctx.runner.keep(reuse)) reuse = 0;
+  if (reuse === 0) ctx.runner.reset();
+  // The cache is about to change: until the prefill succeeds its visual identity is unknown.
+  ctx.cache.visualId = undefined;
+  timings.prefixReusedTokens = reuse;
+  timings.prefillTokens = prompt.inputIds.length - reuse;
+
+  // A kept prefix holds every image token (reusablePrefix), so features are needed only from scratch.
+  let features: Features | undefined;
+  if (items.length > 0 && reuse === 0) {
     o.onEvent({ type: 'stage', stage: 'vision', promptTokens: prompt.inputIds.length });
-    const t = performance.now();
-    features = await runVision(ctx.vision, inputs);
-    // run() returns once the work is queued; wait for it so the vision time is not billed to prefill.
-    await ctx.gpuIdle?.();
-    timings.visionMs = performance.now() - t;
-    if (o.isCancelled()) {
-      features.dispose();
+    features = await ctx.features(items, inputs.poolSize);
+    if (!features || o.isCancelled()) {
+      features?.release();
       return finish('cancel');
     }
+    timings.preprocessMs += features.stats.preprocessMs;
+    timings.visionMs = features.stats.visionMs;
+    timings.visionEncoded = features.stats.encoded;
+    timings.visionCacheHits = features.stats.hits;
   }
 
   o.onEvent({ type: 'stage', stage: 'prefill', promptTokens: prompt.inputIds.length });
-  const tokenTypes = Array.from(prompt.tokenTypeIds);
-  ctx.runner.reset();
   let t = performance.now();
   let step;
   try {
-    step = await ctx.runner.step(prompt.inputIds, tokenTypes, features, Boolean(o.returnLogits));
+    step = await ctx.runner.step(prompt.inputIds.subarray(reuse), prompt.tokenTypeIds.subarray(reuse), features?.tensor, Boolean(o.returnLogits));
   } finally {
-    if (features?.location === 'gpu-buffer') features.dispose();
+    features?.release();
   }
+  ctx.cache.visualId = inputs.visualId;
   timings.prefillMs = performance.now() - t;
+  timings.timeToFirstTokenMs = performance.now() - o.startedAt;
 
   o.onEvent({ type: 'stage', stage: 'decode' });
+  const text = new TextStream(ctx.decode);
+  const textType = [0];
+  const single = [0];
   t = performance.now();
   for (;;) {
     tokens.push(step.next);
     if (step.logits && o.returnLogits) logits.push(step.logits);
-    if (step.next === ctx.eosId) {
+    if (step.next === ctx.eosId && !o.ignoreEos) {
       timings.decodeMs = performance.now() - t;
       return finish('eos');
     }
-    o.onEvent({ type: 'token', tokenId: step.next, text: ctx.decode(tokens), generated: tokens.length });
+    o.onEvent({ type: 'token', tokenId: step.next, text: text.push(step.next), generated: tokens.length });
     if (tokens.length >= o.maxNewTokens || ctx.runner.length >= ctx.runner.maxContext) {
       timings.decodeMs = performance.now() - t;
       return finish('max-tokens');
@@ -109,7 +128,7 @@ export async function generate(ctx: GenerateContext, inputs: ModelInputs, o: Gen
       timings.decodeMs = performance.now() - t;
       return finish('cancel');
     }
-    tokenTypes.push(0);
-    step = await ctx.runner.step([step.next], tokenTypes, undefined, Boolean(o.returnLogits));
+    single[0] = step.next;
+    step = await ctx.runner.step(single, textType, undefined, Boolean(o.returnLogits));
   }
 }

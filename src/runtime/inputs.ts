@@ -1,18 +1,13 @@
 // Turns an ask request (images or timed video frames + a question) into the model's inputs with the
-// platform-free preprocessing of src/molmo2: pixel values of every crop/frame, the prompt's token ids,
-// token types and pooling indices.
+// platform-free preprocessing of src/molmo2: first the prompt (token ids, token types, pooling) and one
+// item per frame/image without touching pixels, so limits and caches are checked before any work;
+// then, only for the items whose features are not cached, their pixel values.
 import type { Molmo2Config, ProcessorSettings } from '../molmo2/config.ts';
-import { cropLength, imagePixelValues, planImage, videoFramePixelValues, type CropGeometry } from '../molmo2/image.ts';
+import { imagePixelValues, planImage, planVideoFrame, videoFramePixelValues, type CropGeometry } from '../molmo2/image.ts';
 import { buildPrompt, type BuiltPrompt, type VisualInput } from '../molmo2/prompt.ts';
 import type { TextTokenizer } from '../molmo2/tokenizer.ts';
 import type { AskRequest, ImageInput, RgbaImage } from './api-types.ts';
-
-export interface ModelInputs {
-  prompt: BuiltPrompt;
-  /** [numCrops, patches, patchDim] of all crops/frames in prompt order (empty without visuals). */
-  pixelValues: Float32Array;
-  numCrops: number;
-}
+import type { AskShape } from './limits.ts';
 
 export class InputError extends Error {}
 
@@ -57,50 +52,104 @@ export interface PrepareOptions {
   config: Molmo2Config;
   settings: ProcessorSettings;
   tokenizer: TextTokenizer;
-  /** Longest prompt the cache can take (leaving room for at least one answer token). */
-  maxPromptTokens: number;
 }
 
-export function prepareInputs(req: AskRequest, o: PrepareOptions): ModelInputs {
+/** One frame (video) or image (images) of a request: its crops and pooling, pixels computed on demand. */
+export interface VisualItem {
+  /** The page's stable identity of these pixels (AskVisual keys), if given. */
+  key?: string;
+  /** Image size in pixels (part of the feature-cache key: the crops depend on it). */
+  width: number;
+  height: number;
+  /** ViT crops of this item (1 for a video frame, 1 + rows·cols for an image). */
+  crops: number;
+  /** [rows, poolSize] pooling indices into this item's own crops (−1 = padding). */
+  pooledIdx: Int32Array;
+  /** Feature rows the item contributes (its <im_patch> tokens). */
+  rows: number;
+  /** pixel_values [crops, patches, patchDim]: the costly part of preprocessing, done only when the features are needed. */
+  pixels(): Float32Array;
+}
+
+export interface PlannedInputs {
+  prompt: BuiltPrompt;
+  items: VisualItem[];
+  /** Pooling window size of the items (4 for images, 9 for video frames). */
+  poolSize: number;
+  /** Identity of the whole visual input when every item has a key (prefix reuse needs it); '' without visuals. */
+  visualId?: string;
+}
+
+function imageSize(image: ImageInput): { width: number; height: number } {
+  if (isBitmap(image)) {
+    if (image.width === 0 || image.height === 0) throw new InputError('an image is empty (0 pixels); was its ImageBitmap already closed?');
+    return { width: image.width, height: image.height };
+  }
+  return checkRgba(image);
+}
+
+function validateFrames(frames: { timestamp: number }[], maxFrames: number): void {
+  if (frames.length === 0) throw new InputError('no video frames were given');
+  if (frames.length > maxFrames) throw new InputError(`${frames.length} frames were given; the model takes at most ${maxFrames}`);
+  for (let i = 0; i < frames.length; i++) {
+    const t = frames[i].timestamp;
+    if (!Number.isFinite(t) || t < 0) throw new InputError(`frame ${i + 1} has an invalid timestamp ${t}`);
+    if (i > 0 && t <= frames[i - 1].timestamp) throw new InputError('video frames must be in increasing time order');
+  }
+}
+
+/** The prompt and the visual items of a request, without touching pixels (cheap: checked before any work). */
+export function planInputs(req: AskRequest, o: PrepareOptions): PlannedInputs {
   if (typeof req.question !== 'string' || !req.question.trim()) throw new InputError('the question is empty');
   const geometry: CropGeometry = { patchSize: o.config.vit.patchSize, cropSize: o.config.vit.imageSize[0] };
   const patches = (geometry.cropSize / geometry.patchSize) ** 2;
-  const per = cropLength(geometry);
   const visual = req.visual ?? { kind: 'none' };
   let visualInput: VisualInput;
-  let pixelValues: Float32Array;
-  let numCrops = 0;
+  let items: VisualItem[] = [];
+  let poolSize = 0;
   if (visual.kind === 'images') {
     if (!visual.images?.length) throw new InputError('no images were given');
-    const decoded = visual.images.map(toRgb);
-    const plans = decoded.map((d) => planImage(d.width, d.height, o.settings, geometry));
-    numCrops = plans.reduce((s, p) => s + p.numCrops, 0);
-    pixelValues = new Float32Array(numCrops * per);
-    let at = 0;
-    decoded.forEach((d, i) => {
-      const px = imagePixelValues(d.rgb, d.width, d.height, o.settings, geometry, plans[i]);
-      pixelValues.set(px, at);
-      at += px.length;
+    if (visual.keys && visual.keys.length !== visual.images.length) throw new InputError(`${visual.keys.length} image keys were given for ${visual.images.length} images`);
+    const plans = visual.images.map((image) => {
+      const { width, height } = imageSize(image);
+      return planImage(width, height, o.settings, geometry);
     });
+    items = visual.images.map((image, i) => ({
+      key: visual.keys?.[i],
+      width: plans[i].width,
+      height: plans[i].height,
+      crops: plans[i].numCrops,
+      pooledIdx: plans[i].pooledIdx,
+      rows: plans[i].pooledShape[0],
+      pixels: () => {
+        const d = toRgb(image);
+        return imagePixelValues(d.rgb, d.width, d.height, o.settings, geometry, plans[i]);
+      },
+    }));
+    poolSize = plans[0].pooledShape[1];
     visualInput = { kind: 'images', plans };
   } else if (visual.kind === 'video') {
     const frames = visual.frames ?? [];
-    if (frames.length === 0) throw new InputError('no video frames were given');
-    if (frames.length > o.settings.maxFrames) throw new InputError(`${frames.length} frames were given; the model takes at most ${o.settings.maxFrames}`);
-    for (let i = 0; i < frames.length; i++) {
-      const t = frames[i].timestamp;
-      if (!Number.isFinite(t) || t < 0) throw new InputError(`frame ${i + 1} has an invalid timestamp ${t}`);
-      if (i > 0 && t <= frames[i - 1].timestamp) throw new InputError('video frames must be in increasing time order');
-    }
-    numCrops = frames.length;
-    pixelValues = new Float32Array(numCrops * per);
-    frames.forEach((f, i) => {
-      const d = toRgb(f.image);
-      pixelValues.set(videoFramePixelValues(d.rgb, d.width, d.height, o.settings, geometry), i * per);
+    validateFrames(frames, o.settings.maxFrames);
+    const frame = planVideoFrame(o.settings, geometry);
+    items = frames.map((f) => {
+      const { width, height } = imageSize(f.image);
+      return {
+        key: f.key,
+        width,
+        height,
+        crops: 1,
+        pooledIdx: frame.pooledIdx,
+        rows: frame.pooledShape[0],
+        pixels: () => {
+          const d = toRgb(f.image);
+          return videoFramePixelValues(d.rgb, d.width, d.height, o.settings, geometry);
+        },
+      };
     });
-    visualInput = { kind: 'video', timestamps: frames.map((f) => f.timestamp) };
+    poolSize = frame.pooledShape[1];
+    visualInput = { kind: 'video', timestamps: frames.map((f) => f.timestamp), frame };
   } else if (visual.kind === 'none') {
-    pixelValues = new Float32Array(0);
     visualInput = { kind: 'none' };
   } else {
     throw new InputError(`unknown visual input kind ${JSON.stringify((visual as { kind: unknown }).kind)}`);
@@ -113,13 +162,29 @@ export function prepareInputs(req: AskRequest, o: PrepareOptions): ModelInputs {
     settings: o.settings,
     patchesPerCrop: patches,
   });
-  if (prompt.inputIds.length > o.maxPromptTokens) {
-    throw new InputError(
-      `the prompt has ${prompt.inputIds.length} tokens but the model was loaded with room for ${o.maxPromptTokens}; ` +
-        (visual.kind === 'video' ? 'use fewer frames or a shorter range' : 'use fewer or smaller images') +
-        ', or load the model with a larger context.',
-    );
+  const crops = items.reduce((n, it) => n + it.crops, 0);
+  if (prompt.numCrops !== crops) throw new Error(`internal: the prompt expects ${prompt.numCrops} crops, the request has ${crops}`);
+  const keyed = items.every((it) => typeof it.key === 'string' && it.key.length > 0);
+  const visualId = items.length === 0 ? '' : keyed ? JSON.stringify([visual.kind, ...items.map((it) => `${it.key}|${it.width}x${it.height}`)]) : undefined;
+  return { prompt, items, poolSize, visualId };
+}
+
+/** The AskShape of a request (what the limits depend on), read without touching pixels. */
+export function shapeOf(req: AskRequest): AskShape {
+  const v = req.visual ?? { kind: 'none' };
+  const visual: AskShape['visual'] =
+    v.kind === 'images' ? { kind: 'images', sizes: v.images.map(imageSize) } : v.kind === 'video' ? { kind: 'video', timestamps: v.frames.map((f) => f.timestamp) } : { kind: 'none' };
+  return { question: req.question, history: req.history, visual };
+}
+
+/** Pixel values of every item in prompt order (tests and tools; the runtime computes only missing items). */
+export function allPixels(items: VisualItem[]): Float32Array {
+  const parts = items.map((it) => it.pixels());
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
-  if (prompt.numCrops !== numCrops) throw new Error(`internal: the prompt expects ${prompt.numCrops} crops, ${numCrops} were prepared`);
-  return { prompt, pixelValues, numCrops };
+  return out;
 }

@@ -120,6 +120,31 @@ describe('WebGPU decoder graph (static KV cache)', () => {
     expect(worst).toBeLessThan(1e-4);
   });
 
+  it('prefills a follow-up after a cached prefix (P > 0, S > 1) exactly as one cold prefill', async () => {
+    // Prefix reuse: keep the cache of BOS + the visual blocks, drop the old question and answer (stale
+    // entries past the valid length), prefill only the new question's tokens at positions P..P+S−1.
+    const session = await buildSession(tensors, 'fp32');
+    const dec = new StaticDecoder(session);
+    const ids = Array.from(prompt.inputIds);
+    const types = Array.from(prompt.tokenTypeIds);
+    const prefix = types.lastIndexOf(1) + 1;
+    const cold = await dec.step(ids, types, features);
+    for (let s = 0, next = cold.next; s < 3; s++) next = (await dec.step([next], [0], new Float32Array(0))).next;
+
+    const other = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5] }, conversation: { question: 'How many cats are there?' } });
+    const otherIds = Array.from(other.inputIds);
+    expect(otherIds.slice(0, prefix)).toEqual(ids.slice(0, prefix));
+    dec.length = prefix;
+    dec.tokenTypes.length = prefix;
+    const warm = await dec.step(otherIds.slice(prefix), Array.from(other.tokenTypeIds).slice(prefix), new Float32Array(0));
+    const ref = reference.prefill(otherIds, features, other.tokenTypeIds);
+    expect(maxAbsDiff(warm.logits, ref.logits)).toBeLessThan(2e-4);
+    const fresh = new StaticDecoder(session);
+    const coldOther = await fresh.step(otherIds, Array.from(other.tokenTypeIds), features);
+    expect(warm.next).toBe(coldOther.next);
+    expect(maxAbsDiff(warm.logits, coldOther.logits)).toBeLessThan(1e-5);
+  });
+
   it('builds a q4 variant (fp32 table: d_model 36 is not a multiple of 32) close to the reference', async () => {
     const session = await buildSession(tensors, 'q4');
     const dec = new StaticDecoder(session);
