@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { convertCheckpoint } from './lib/converter.ts';
+import { convertCheckpoint, type ConvertProfile } from './lib/converter.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 
@@ -18,6 +18,7 @@ interface PhaseResult {
   bytes: number;
   seconds: number;
   peakRssMiB: number;
+  profile?: ConvertProfile;
 }
 
 async function readPhase(): Promise<PhaseResult> {
@@ -35,8 +36,8 @@ async function convertPhase(): Promise<PhaseResult> {
   const bytes = folder.index ? Number(folder.index.metadata?.total_size ?? 0) : 0;
   await rm(outDir, { recursive: true, force: true });
   const started = performance.now();
-  await convertCheckpoint({ source: checkpointDir, out: outDir, dtypes: ['q4f16'], targets: ['webgpu'], log: () => {} });
-  return { bytes, seconds: (performance.now() - started) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const { profile } = await convertCheckpoint({ source: checkpointDir, out: outDir, dtypes: ['q4f16'], targets: ['webgpu'], log: () => {} });
+  return { bytes, seconds: (performance.now() - started) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024, profile };
 }
 
 function runPhase(phase: string): PhaseResult {
@@ -70,6 +71,14 @@ async function main() {
   console.log(`  convert                 ${mbps(convert).toFixed(0)} MB/s (${convert.seconds.toFixed(1)} s)`);
   console.log(`  ratio convert / read    ${(mbps(convert) / mbps(read)).toFixed(2)}   (target ≥ 0.5)`);
   console.log(`  converter peak RSS      ${convert.peakRssMiB.toFixed(0)} MiB   (target < 2048 MiB)`);
+  const p = convert.profile;
+  if (p) {
+    const e = p.encoder;
+    const busy = e.readS + e.decodeS + e.encodeS;
+    console.log(`  where the time went (${e.threads} encoder threads, ${e.jobs} jobs):`);
+    console.log(`    threads: read ${e.readS.toFixed(1)} s, bf16/f16 decode ${e.decodeS.toFixed(1)} s, quantize/fp16 ${e.encodeS.toFixed(1)} s  (${((100 * busy) / (e.threads * p.seconds)).toFixed(0)}% busy)`);
+    console.log(`    main:    sha256 ${p.output.hashS.toFixed(1)} s, waiting for writes ${p.output.writeS.toFixed(1)} s of ${(p.output.bytes / 1e9).toFixed(2)} GB written; manifest ${p.manifestS.toFixed(1)} s`);
+  }
 }
 
 await main();

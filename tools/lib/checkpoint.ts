@@ -1,5 +1,6 @@
 // A Hugging Face Molmo2 checkpoint folder on disk: its config files, its safetensors index, and a
-// streaming WeightReader that reads one tensor's byte range at a time (never a whole shard).
+// streaming WeightReader that reads one tensor's byte range (or a block of its rows) at a time, never
+// a whole shard; byteRange() tells other readers (the encoder pool's threads) where a tensor lies.
 import { existsSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,6 +81,15 @@ interface Located {
   dataStart: number;
 }
 
+/** A tensor's place on disk: `length` bytes of `dtype` at `position` in the shard file `path`. */
+export interface TensorBytes {
+  path: string;
+  position: number;
+  length: number;
+  dtype: SafeDtype;
+  shape: number[];
+}
+
 /** A problem with one shard: truncated, unreadable header, or disagreeing with the index. */
 export interface ShardProblem {
   shard: string;
@@ -88,7 +98,8 @@ export interface ShardProblem {
 
 /** Reads tensors from the safetensors shards of a folder, one byte range at a time. */
 export class SafetensorsCheckpoint implements WeightReader {
-  private readonly handles = new Map<string, FileHandle>();
+  /** Open shard files (promises, so concurrent reads of one shard share one handle). */
+  private readonly handles = new Map<string, Promise<FileHandle>>();
 
   private constructor(
     readonly dir: string,
@@ -169,6 +180,35 @@ export class SafetensorsCheckpoint implements WeightReader {
     return new Map([...this.tensors].map(([n, t]) => [n, [...t.info.shape]]));
   }
 
+  /** Where a tensor's bytes lie (for readers that open the shard themselves, e.g. worker threads). */
+  byteRange(name: string): TensorBytes {
+    const { shard, info, dataStart } = this.locate(name);
+    return { path: join(this.dir, shard), position: dataStart + info.begin, length: info.end - info.begin, dtype: info.dtype, shape: [...info.shape] };
+  }
+
+  /**
+   * Rows [from, to) of a tensor viewed as [shape[0], rest] as float32: only those rows' bytes are
+   * read, so a large tensor can be streamed in row blocks.
+   */
+  async readRows(name: string, from: number, to: number): Promise<Float32Array> {
+    const { shard, info, dataStart } = this.locate(name);
+    const rows = info.shape[0] ?? 1;
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= rows)) throw new Error(`tensor ${name}: rows [${from}, ${to}) are outside its ${rows} rows`);
+    const rowBytes = (info.end - info.begin) / rows;
+    const handle = await this.handle(shard);
+    const position = dataStart + info.begin + from * rowBytes;
+    const length = (to - from) * rowBytes;
+    if (info.dtype === 'F32') {
+      const out = new Float32Array(length / 4);
+      await readExactly(handle, new Uint8Array(out.buffer), position, `${shard} (${name})`);
+      return out;
+    }
+    if (!(info.dtype === 'F16' || info.dtype === 'BF16')) throw new Error(`tensor ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights can be converted`);
+    const bytes = new Uint8Array(length);
+    await readExactly(handle, bytes, position, `${shard} (${name})`);
+    return toFloat32(bytes, info.dtype);
+  }
+
   async read(name: string): Promise<Float32Array> {
     const { shard, info, dataStart } = this.locate(name);
     const length = info.end - info.begin;
@@ -186,11 +226,12 @@ export class SafetensorsCheckpoint implements WeightReader {
     return toFloat32(bytes, info.dtype);
   }
 
-  private async handle(shard: string): Promise<FileHandle> {
+  private handle(shard: string): Promise<FileHandle> {
     let h = this.handles.get(shard);
     if (!h) {
-      h = await open(join(this.dir, shard), 'r');
+      h = open(join(this.dir, shard), 'r');
       this.handles.set(shard, h);
+      h.catch(() => this.handles.delete(shard));
     }
     return h;
   }
@@ -198,7 +239,7 @@ export class SafetensorsCheckpoint implements WeightReader {
   async close(): Promise<void> {
     const handles = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(handles.map((h) => h.close()));
+    await Promise.all(handles.map(async (h) => (await h.catch(() => undefined))?.close()));
   }
 }
 

@@ -1,6 +1,7 @@
 // Converts a Molmo2 checkpoint (local folder or Hub repository) into a web model folder: checks the
-// config and tensor table, plans the variants, streams weights tensor by tensor into the graph
-// builder, and publishes the folder atomically (written as `<out>.tmp-<pid>`, renamed at the end).
+// config and tensor table, plans the variants, has the graph builder encode the weights block by
+// block on a pool of worker threads while external-data files stream to disk (hashed on the way),
+// and publishes the folder atomically (written as `<out>.tmp-<pid>`, renamed at the end).
 import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
@@ -8,8 +9,10 @@ import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import type { Dtype, Manifest, ModelVariant, Target } from '../../src/molmo2/manifest.ts';
 import { expectedTensors, type Shape } from '../../src/molmo2/tensors.ts';
 import { checkConfig, checkTensors, describeTensorCheck, readCheckpointFolder, SafetensorsCheckpoint, type CheckpointFolder, type TensorCheck } from './checkpoint.ts';
+import { WorkerEncoder, type EncoderStats } from './encoder-pool.ts';
 import { loadGraphBuilder, visionAndDecoder, type ExportVariant } from './graph-builder.ts';
 import { CONFIG_FILES, downloadCheckpoint, formatBytes, isRepoId, type HubOptions } from './hub.ts';
+import { HashedOutput, type OutputStats } from './hashed-output.ts';
 import { writeManifest } from './manifest-writer.ts';
 
 export const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
@@ -45,6 +48,8 @@ export interface ConvertOptions {
   log?: (msg: string) => void;
   /** Graph builder to use instead of src/molmo2/onnx/export.ts. */
   exportVariant?: ExportVariant;
+  /** Encoder threads (default os.availableParallelism()). */
+  threads?: number;
 }
 
 export interface PlannedFile {
@@ -72,6 +77,18 @@ export interface ConvertResult {
   plan: ConvertPlan;
   /** Set when the model was written (not for a dry run). */
   manifest?: Manifest;
+  /** Where the time went (not for a dry run). */
+  profile?: ConvertProfile;
+}
+
+export interface ConvertProfile {
+  seconds: number;
+  /** Encoder threads: time reading blocks, decoding BF16/F16, encoding (summed over threads). */
+  encoder: EncoderStats;
+  /** Main thread: hashing and waiting for writes of the output files. */
+  output: OutputStats;
+  /** Main thread: hashing the files copied from the checkpoint and writing manifest.json. */
+  manifestS: number;
 }
 
 function parseList<T extends string>(values: readonly T[] | undefined, allowed: readonly T[], fallback: T[], what: string): T[] {
@@ -290,6 +307,9 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const started = performance.now();
+  const output = new HashedOutput((relPath) => safeJoin(tmp, relPath));
+  const encoder = new WorkerEncoder(reader, { threads: opts.threads });
   try {
     for (const f of plan.files.filter((p) => !p.estimated)) await copyFile(join(plan.source.folder, f.path), join(tmp, f.path));
     const variants: ModelVariant[] = [];
@@ -302,16 +322,15 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
         dtype: v.dtype,
         target: v.target,
         log,
-        write: async (relPath, bytes) => {
-          const full = safeJoin(tmp, relPath);
-          await mkdir(dirname(full), { recursive: true });
-          await writeFile(full, bytes);
-        },
+        write: (relPath, bytes) => output.writeFile(relPath, bytes),
+        openChunk: (relPath) => output.open(relPath),
+        encoder,
       });
       const graphs = visionAndDecoder(result);
       variants.push({ target: v.target, dtype: v.dtype, vision: graphs.vision, decoder: graphs.decoder });
       log(`built ${v.dtype}/${v.target} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
+    const manifestStarted = performance.now();
     const manifest = await writeManifest(tmp, {
       name: plan.name,
       source: opts.sourceLabel ?? { repo: plan.source.repo, revision: plan.source.revision },
@@ -319,16 +338,21 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
       config: plan.config,
       randomWeights: plan.randomWeights,
       variants,
+      hashed: output.files,
     });
+    const manifestS = (performance.now() - manifestStarted) / 1000;
     await publish(tmp, outDir);
     log(`wrote ${outDir} (${manifest.files.length} files, ${formatBytes(manifest.files.reduce((s, f) => s + f.bytes, 0))})`);
-    return { plan, manifest };
+    const profile: ConvertProfile = { seconds: (performance.now() - started) / 1000, encoder: encoder.stats(), output: { ...output.stats }, manifestS };
+    return { plan, manifest, profile };
   } catch (e) {
+    await encoder.close();
     await rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await encoder.close();
     await reader.close();
   }
 }

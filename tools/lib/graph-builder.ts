@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import type { Dtype, GraphFiles, Target } from '../../src/molmo2/manifest.ts';
+import type { BlockEncoder } from '../../src/molmo2/onnx/encode.ts';
+import type { ChunkSink } from '../../src/molmo2/onnx/graph.ts';
 import type { WeightReader } from '../../src/molmo2/weights.ts';
 
 export interface ExportVariantOptions {
@@ -13,6 +15,10 @@ export interface ExportVariantOptions {
   target: Target;
   /** Writes one output file; `relPath` is relative to the model folder, with forward slashes. */
   write: (relPath: string, bytes: Uint8Array) => Promise<void>;
+  /** Streams one external-data file to disk (bytes in file order), hashed as written. */
+  openChunk?: (relPath: string) => Promise<ChunkSink>;
+  /** Runs weight encoding jobs on the converter's worker threads. */
+  encoder?: BlockEncoder;
   log?: (msg: string) => void;
 }
 

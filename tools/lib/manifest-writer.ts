@@ -1,7 +1,7 @@
-// Builds manifest.json for a converted model folder: every file with its size and SHA-256 (hashed
-// as a stream), the variants, and an architecture summary.
+// Builds manifest.json for a converted model folder: every file with its size and SHA-256 (taken
+// while the converter wrote it, or hashed here as a stream), the variants, and an architecture summary.
 import { createReadStream } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, relative, sep } from 'node:path';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
@@ -52,13 +52,22 @@ export interface ManifestInput {
   config: Molmo2Config;
   randomWeights: boolean;
   variants: ModelVariant[];
+  /**
+   * Files whose size and SHA-256 were taken as they were written (must still be as written); the
+   * others are read and hashed here.
+   */
+  hashed?: ReadonlyMap<string, ManifestFile>;
 }
 
 /** Hashes every file in `dir` (except manifest.json), checks the variants' files exist, writes manifest.json. */
 export async function writeManifest(dir: string, input: ManifestInput): Promise<Manifest> {
   const paths = (await listFiles(dir)).filter((p) => p !== MANIFEST_FILE);
   const files: ManifestFile[] = [];
-  for (const p of paths) files.push(await describeFile(dir, p));
+  for (const p of paths) {
+    const known = input.hashed?.get(p);
+    if (known && (await stat(join(dir, p))).size === known.bytes) files.push({ path: p, bytes: known.bytes, sha256: known.sha256 });
+    else files.push(await describeFile(dir, p));
+  }
   const present = new Set(paths);
   for (const v of input.variants) {
     for (const g of [v.vision, v.decoder]) {

@@ -20,10 +20,9 @@
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { applyRope, attentionBias, blockOps, buildDecoder as buildPortableDecoder, embedTokens, groupedQueryAttention, ropeTables, type DecoderBuilder, type RopeTables } from './decoder.ts';
-import { quantizeQ4 } from './quant.ts';
 import { float, Graph } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
-import { cast, DEFAULT_Q4, linear, rmsNorm, silu, type Precision, type Q4Settings } from './layers.ts';
+import { cast, DEFAULT_Q4, linear, quantizeRowsInto, rmsNorm, silu, type Precision, type Q4Settings, type Q4Slots } from './layers.ts';
 
 /** Symbolic size of the cache buffers (chosen by the runtime when it allocates them). */
 export const CACHE_LENGTH_DIM = 'max_cache_length';
@@ -70,7 +69,7 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
 
   const last = g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
   const h = await rmsNorm(g, last, { name: 'model.transformer.ln_f', weight: await w.get(names.finalNorm), eps: t.layerNormEps, act });
-  const lmHead = w.has(names.lmHead) ? await w.get(names.lmHead) : (await w.get(names.embedding)).subarray(0, t.vocabSize * t.hiddenSize);
+  const lmHead = w.has(names.lmHead) ? w.ref(names.lmHead) : w.ref(names.embedding, 0, t.vocabSize);
   const logits = g.op('Reshape', [await linear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: o.precision.linear, act, q4 }), g.int64([1, t.vocabSize])]);
   // output() renames the producing node's value, so later nodes use the name it returns.
   const logits32 = g.output(cast(g, logits, act, 'float32'), 'float32', [1, t.vocabSize], DECODER_OUTPUTS.logits);
@@ -89,16 +88,20 @@ async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, i
   const blockSize = 32;
   if (p.linear !== 'q4' || d % blockSize !== 0) return embedTokens(g, w, inputIds, imageFeatures, { ...p, table: p.act });
   const rows = t.vocabSize + t.additionalVocabSize;
-  const table = new Float32Array(rows * d);
-  table.set(await w.get(names.embedding));
-  table.set(await w.get(names.newEmbedding), t.vocabSize * d);
   // One weight must fit one external-data chunk: split by rows when needed (not for Molmo2-4B: 195 MB).
   const rowBytes = d / 2 + (d / blockSize) * (p.act === 'float16' ? 2 : 4);
   const rowsPerPart = Math.max(1, Math.floor(g.maxWeightBytes() / rowBytes));
   if (rowsPerPart < rows) return embedTokens(g, w, inputIds, imageFeatures, { ...p, table: p.act });
-  const q = quantizeQ4(table, rows, d, { blockSize, symmetric: true, scaleType: p.act });
-  const data = await g.weight('model.transformer.wte.q4.data', 'uint8', [rows, d / 2], q.packed);
-  const scales = await g.weight('model.transformer.wte.q4.scales', p.act, [rows, d / blockSize], q.scales);
+  // Rows of concat(embedding, new_embedding), quantized block by block straight into the two tensors.
+  const slots: Q4Slots = {
+    data: await g.weightSlot('model.transformer.wte.q4.data', 'uint8', [rows, d / 2]),
+    scales: await g.weightSlot('model.transformer.wte.q4.scales', p.act, [rows, d / blockSize]),
+  };
+  const sources = [w.ref(names.embedding), w.ref(names.newEmbedding)].map((ref) => ({ ref, from: 0, to: ref.rows }));
+  await quantizeRowsInto(g, sources, d, { blockSize, symmetric: true, scaleType: p.act }, slots);
+  await g.settle();
+  const data = slots.data.name;
+  const scales = slots.scales.name;
   // uint8 4-bit data without zero points uses the implicit zero point 8, as MatMulNBits does.
   const x = g.ms('GatherBlockQuantized', [data, inputIds, scales], { gather_axis: 0, quantize_axis: 1, block_size: blockSize, bits: 4 }, 'model.transformer.wte');
 

@@ -63,7 +63,7 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   const all = o.logits === 'all';
   const last = all ? x : g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
   const h = await rmsNorm(g, last, { name: 'model.transformer.ln_f', weight: await w.get(names.finalNorm), eps: t.layerNormEps, act });
-  const lmHead = w.has(names.lmHead) ? await w.get(names.lmHead) : (await w.get(names.embedding)).subarray(0, t.vocabSize * t.hiddenSize);
+  const lmHead = w.has(names.lmHead) ? w.ref(names.lmHead) : w.ref(names.embedding, 0, t.vocabSize);
   let logits = await linear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: o.precision.linear, act, q4 });
   if (!all) logits = g.op('Reshape', [logits, g.int64([1, t.vocabSize])]);
   g.output(cast(g, logits, act, 'float32'), 'float32', all ? [1, 'sequence_length', t.vocabSize] : [1, t.vocabSize], DECODER_OUTPUTS.logits);
@@ -71,7 +71,7 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
 
 /** The split-vocabulary table concat(embedding, new_embedding): [vocab + additional, d]. */
 export async function embeddingTable(g: Graph, w: CheckedWeights, type: FloatType): Promise<FloatTable> {
-  const pieces = [await w.get(names.embedding), await w.get(names.newEmbedding)];
+  const pieces = [w.ref(names.embedding), w.ref(names.newEmbedding)];
   return floatTable(g, 'model.transformer.wte.table', pieces, w.config.text.hiddenSize, type);
 }
 
@@ -199,7 +199,7 @@ export function blockOps(g: Graph, w: CheckedWeights, i: number, p: Precision, q
   const lin = async (input: string, tensor: string, N: number, K: number, withBias = false) =>
     linear(g, input, {
       name: `${b}.${tensor}`,
-      weight: await w.get(`${b}.${tensor}.weight`),
+      weight: w.ref(`${b}.${tensor}.weight`),
       N,
       K,
       bias: withBias ? await w.get(`${b}.${tensor}.bias`) : null,

@@ -1,10 +1,12 @@
 // Converts one variant (dtype × target) of a Molmo2 checkpoint into its vision and decoder graphs,
-// streaming the weights tensor by tensor into external-data chunks written through `write`.
+// streaming the weights block by block into external-data chunks (through `openChunk` sinks as the
+// bytes arrive, or collected per chunk and written through `write`).
 import type { Molmo2Config } from '../config.ts';
 import type { Dtype, GraphFiles, Target } from '../manifest.ts';
 import { CheckedWeights, type WeightSource } from './checked-weights.ts';
 import { buildDecoder, type DecoderBuilder, type DecoderOptions } from './decoder.ts';
-import { ModelFile, type WriteFile } from './graph.ts';
+import type { BlockEncoder } from './encode.ts';
+import { ModelFile, type OpenChunk, type WriteFile } from './graph.ts';
 import { DEFAULT_Q4, precisionOf, type Q4Settings } from './layers.ts';
 import { buildVision } from './vision.ts';
 
@@ -15,6 +17,10 @@ export interface ExportOptions {
   target: Target;
   /** Writes one output file; `relPath` is relative to the model folder, with forward slashes. */
   write: WriteFile;
+  /** Streams each external-data file to its destination instead (the `.onnx` files still go through `write`). */
+  openChunk?: OpenChunk;
+  /** Runs the weight encoding jobs (default: in this thread, from whole tensors read through `weights`). */
+  encoder?: BlockEncoder;
   log?: (msg: string) => void;
   /** Largest external-data chunk (default 1 GiB). */
   maxChunkBytes?: number;
@@ -39,21 +45,30 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
   const log = opts.log ?? (() => {});
   const precision = precisionOf(dtype);
   const q4 = { ...DEFAULT_Q4, ...opts.q4 };
-  const weights = new CheckedWeights(opts.config, opts.weights);
+  const weights = new CheckedWeights(opts.config, opts.weights, opts.encoder);
   const dir = `onnx/${target}`;
-  const fileOptions = { maxChunkBytes: opts.maxChunkBytes };
+  const fileOptions = { maxChunkBytes: opts.maxChunkBytes, open: opts.openChunk };
 
-  const vision = new ModelFile(dir, `vision_${dtype}`, opts.write, fileOptions);
-  log(`${dir}/vision_${dtype}.onnx: building`);
-  await buildVision(vision.graph, weights, { precision, q4, quantizeVision: opts.quantizeVision });
-  const visionFiles = await vision.finish();
+  const files: ModelFile[] = [];
+  try {
+    const vision = new ModelFile(dir, `vision_${dtype}`, opts.write, fileOptions);
+    files.push(vision);
+    log(`${dir}/vision_${dtype}.onnx: building`);
+    await buildVision(vision.graph, weights, { precision, q4, quantizeVision: opts.quantizeVision });
+    const visionFiles = await vision.finish();
 
-  const decoder = new ModelFile(dir, `decoder_${dtype}`, opts.write, fileOptions);
-  const build = target === 'webgpu' ? await webgpuDecoderBuilder(log) : buildDecoder;
-  log(`${dir}/decoder_${dtype}.onnx: building`);
-  await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
-  const decoderFiles = await decoder.finish();
-  return [visionFiles, decoderFiles];
+    const decoder = new ModelFile(dir, `decoder_${dtype}`, opts.write, fileOptions);
+    files.push(decoder);
+    const build = target === 'webgpu' ? await webgpuDecoderBuilder(log) : buildDecoder;
+    log(`${dir}/decoder_${dtype}.onnx: building`);
+    await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
+    const decoderFiles = await decoder.finish();
+    return [visionFiles, decoderFiles];
+  } catch (e) {
+    // Stops the stores still running and gives up the files still open.
+    for (const f of files) f.external.fail(e);
+    throw e;
+  }
 }
 
 /** decoder-webgpu.ts's `buildDecoder` when that module exists, else the portable decoder. */

@@ -87,22 +87,161 @@ function int64Bytes(values: readonly number[]): Uint8Array {
   return bytesOf(out);
 }
 
+/** Where one external-data file's bytes go, in file order. */
+export interface ChunkSink {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Called once after the last write. */
+  close(): Promise<void>;
+  /** Gives the file up after a failure (default: close()). */
+  abort?(): Promise<void>;
+}
+
+/** Opens a sink for one external-data file (`relPath` relative to the model folder). */
+export type OpenChunk = (relPath: string) => Promise<ChunkSink>;
+
+/** A sink that collects a file in memory and hands it to `write` when closed. */
+function bufferedSink(relPath: string, write: WriteFile, maxBytes: number): ChunkSink {
+  let buffer = new Uint8Array(0);
+  let used = 0;
+  return {
+    async write(bytes) {
+      const need = used + bytes.byteLength;
+      if (need > buffer.byteLength) {
+        // Grows geometrically, never past the chunk limit.
+        const grown = new Uint8Array(Math.min(Math.max(maxBytes, need), Math.max(need, buffer.byteLength * 2, 1 << 16)));
+        grown.set(buffer.subarray(0, used));
+        buffer = grown;
+      }
+      buffer.set(bytes, used);
+      used = need;
+    },
+    async close() {
+      const bytes = buffer.subarray(0, used);
+      buffer = new Uint8Array(0);
+      await write(relPath, bytes);
+    },
+    async abort() {
+      buffer = new Uint8Array(0);
+    },
+  };
+}
+
+/** One place reserved in an external-data file; its bytes arrive later, in any order. */
+export interface WeightSlot {
+  location: string;
+  offset: number;
+  length: number;
+  /**
+   * Stores `bytes` at `at` inside the tensor. Resolves once they are written to the file's sink (or
+   * copied), after which the caller may reuse them; pieces must tile the tensor exactly.
+   */
+  put(at: number, bytes: Uint8Array): Promise<void>;
+}
+
+interface Piece {
+  bytes: Uint8Array;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** One external-data file: bytes are handed to its sink strictly in file order. */
+class Chunk {
+  /** Bytes reserved (tensors and alignment padding). */
+  end = 0;
+  private cursor = 0;
+  private readonly pending = new Map<number, Piece>();
+  private pumping = false;
+  private sealed = false;
+  private error: unknown;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  /** Resolves when every reserved byte is written and the sink is closed. */
+  readonly done = new Promise<void>((res, rej) => {
+    this.resolveDone = res;
+    this.rejectDone = rej;
+  });
+
+  constructor(
+    readonly name: string,
+    private readonly sink: ChunkSink,
+  ) {
+    this.done.catch(() => {}); // observed through ExternalData
+  }
+
+  put(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (bytes.byteLength === 0) return Promise.resolve();
+    if (offset < this.cursor || this.pending.has(offset)) return Promise.reject(new Error(`${this.name}: bytes at offset ${offset} were already stored`));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(offset, { bytes, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  seal(): void {
+    this.sealed = true;
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    let piece: Piece | undefined;
+    try {
+      for (;;) {
+        piece = this.pending.get(this.cursor);
+        if (!piece) break;
+        this.pending.delete(this.cursor);
+        if (this.cursor + piece.bytes.byteLength > this.end) throw new Error(`${this.name}: a piece at ${this.cursor} runs past the reserved ${this.end} bytes`);
+        await this.sink.write(piece.bytes);
+        this.cursor += piece.bytes.byteLength;
+        piece.resolve();
+        piece = undefined;
+      }
+      if (this.sealed && this.cursor === this.end && this.error === undefined) {
+        this.sealed = false; // close once
+        await this.sink.close();
+        this.resolveDone();
+      }
+    } catch (e) {
+      piece?.reject(e);
+      this.fail(e);
+    } finally {
+      this.pumping = false;
+    }
+    // A piece may have arrived while the sink was closing.
+    if (this.error === undefined && this.pending.has(this.cursor)) void this.pump();
+  }
+
+  fail(e: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    (this.sink.abort ? this.sink.abort() : this.sink.close()).catch(() => {});
+    this.rejectDone(e);
+  }
+}
+
 /**
- * Writes tensors into `<stem>.onnx_data`, `<stem>.onnx_data_1`, … chunks of at most `maxChunkBytes`,
- * each flushed through `write` as soon as the next tensor does not fit. Only the open chunk is in
- * memory. Offsets are file-local, as onnxruntime(-web) expects with one externalData entry per file.
+ * Writes tensors into `<stem>.onnx_data`, `<stem>.onnx_data_1`, … chunks of at most `maxChunkBytes`.
+ * A tensor's place (file, file-local offset, 64-byte aligned) is fixed when it is reserved; its bytes
+ * may arrive later and in any order, and go to the file's sink in file order. With `open`, sinks
+ * stream to their destination (the converter writes and hashes files as bytes arrive); without it,
+ * each chunk is collected in memory and passed to `write` once complete.
  */
 export class ExternalData {
   readonly files: string[] = [];
-  private buffer = new Uint8Array(0);
-  private used = 0;
-  private written = 0;
+  private readonly chunks: Chunk[] = [];
+  private readonly tracked = new Set<Promise<void>>();
+  private error: unknown;
 
   constructor(
     private readonly dir: string,
     private readonly stem: string,
     private readonly write: WriteFile,
     readonly maxChunkBytes = MAX_CHUNK_BYTES,
+    private readonly open?: OpenChunk,
   ) {
     if (!(maxChunkBytes >= ALIGN)) throw new Error(`external-data chunks must hold at least ${ALIGN} bytes`);
   }
@@ -111,50 +250,100 @@ export class ExternalData {
     return index === 0 ? `${this.stem}.onnx_data` : `${this.stem}.onnx_data_${index}`;
   }
 
-  /** Appends one tensor given as consecutive byte pieces; returns where it lives. */
+  private relPath(name: string): string {
+    return this.dir ? `${this.dir}/${name}` : name;
+  }
+
+  private throwIfFailed(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+
+  /** Reserves the place of one tensor of `length` bytes; a full chunk is sealed and a new one opened. */
+  async reserve(length: number): Promise<WeightSlot> {
+    this.throwIfFailed();
+    if (length > this.maxChunkBytes) throw new Error(`a ${length}-byte tensor does not fit in a ${this.maxChunkBytes}-byte external-data chunk; split it`);
+    let chunk = this.chunks.at(-1);
+    let offset = chunk ? Math.ceil(chunk.end / ALIGN) * ALIGN : 0;
+    if (!chunk || offset + length > this.maxChunkBytes) {
+      chunk?.seal();
+      const name = this.fileName(this.files.length);
+      this.files.push(name);
+      const path = this.relPath(name);
+      const sink = this.open ? await this.open(path) : bufferedSink(path, this.write, this.maxChunkBytes);
+      chunk = new Chunk(name, sink);
+      this.chunks.push(chunk);
+      offset = 0;
+    }
+    const c = chunk;
+    const padFrom = c.end;
+    c.end = offset + length;
+    if (offset > padFrom) this.track(c.put(padFrom, new Uint8Array(offset - padFrom))); // alignment padding
+    return {
+      location: c.name,
+      offset,
+      length,
+      put: (at, bytes) => {
+        if (at < 0 || at + bytes.byteLength > length) return Promise.reject(new Error(`${c.name}: ${bytes.byteLength} bytes at ${at} do not fit a ${length}-byte tensor`));
+        return c.put(offset + at, bytes);
+      },
+    };
+  }
+
+  /** Appends one tensor given as consecutive byte pieces (copied); returns where it lives. */
   async add(pieces: Uint8Array[]): Promise<{ location: string; offset: number; length: number }> {
     const length = pieces.reduce((s, p) => s + p.byteLength, 0);
-    if (length > this.maxChunkBytes) throw new Error(`a ${length}-byte tensor does not fit in a ${this.maxChunkBytes}-byte external-data chunk; split it`);
-    let offset = Math.ceil(this.used / ALIGN) * ALIGN;
-    if (this.files.length === 0 || offset + length > this.maxChunkBytes) {
-      await this.flush();
-      this.files.push(this.fileName(this.files.length));
-      offset = 0;
-      this.used = 0;
-    }
-    this.reserve(offset + length);
-    let at = offset;
+    const before = this.chunks.at(-1);
+    const slot = await this.reserve(length);
+    let at = 0;
     for (const p of pieces) {
-      this.buffer.set(p, at);
+      this.track(slot.put(at, p.slice()));
       at += p.byteLength;
     }
-    this.used = offset + length;
-    return { location: this.files[this.files.length - 1], offset, length };
+    // A chunk this tensor did not fit in leaves memory before the next one fills.
+    if (before && before !== this.chunks.at(-1)) await this.settle(before);
+    return { location: slot.location, offset: slot.offset, length: slot.length };
   }
 
-  /** Grows the open chunk's buffer geometrically, never past the chunk limit. */
-  private reserve(bytes: number): void {
-    if (bytes <= this.buffer.byteLength) return;
-    const size = Math.min(this.maxChunkBytes, Math.max(bytes, this.buffer.byteLength * 2, 1 << 16));
-    const grown = new Uint8Array(size);
-    grown.set(this.buffer.subarray(0, this.used));
-    this.buffer = grown;
+  private async settle(chunk: Chunk): Promise<void> {
+    await chunk.done.catch((e) => {
+      this.fail(e);
+      throw e;
+    });
   }
 
-  /** Writes the open chunk (if any) and releases its buffer. */
+  /** Watches work that stores bytes: its failure fails the whole file set. */
+  track(p: Promise<unknown>): void {
+    const t: Promise<void> = p.then(
+      () => {
+        this.tracked.delete(t);
+      },
+      (e: unknown) => {
+        this.tracked.delete(t);
+        this.fail(e);
+      },
+    );
+    this.tracked.add(t);
+  }
+
+  /** Gives up: pending stores reject, sinks are closed without completing. */
+  fail(e: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = e;
+    for (const c of this.chunks) c.fail(e);
+  }
+
+  /** Seals the open chunk and waits until every tracked store and every chunk is written. */
   async flush(): Promise<void> {
-    if (this.written === this.files.length) return;
-    const name = this.files[this.files.length - 1];
-    this.written = this.files.length;
-    const bytes = this.buffer.subarray(0, this.used);
-    this.buffer = new Uint8Array(0);
-    this.used = 0;
-    await this.write(this.dir ? `${this.dir}/${name}` : name, bytes);
+    this.chunks.at(-1)?.seal();
+    while (this.tracked.size > 0) await Promise.all([...this.tracked]);
+    this.throwIfFailed();
+    for (const c of this.chunks) await this.settle(c);
+    this.throwIfFailed();
   }
 
   /** Relative paths (from the model folder) of every chunk written. */
   paths(): string[] {
-    return this.files.map((f) => (this.dir ? `${this.dir}/${f}` : f));
+    return this.files.map((f) => this.relPath(f));
   }
 }
 
@@ -176,6 +365,7 @@ export class Graph {
   readonly initializers: ITensorProto[] = [];
   private readonly names = new Set<string>();
   private readonly constants = new Map<string, string>();
+  private readonly pending: Promise<unknown>[] = [];
   private counter = 0;
   readonly opset: number;
   readonly external?: ExternalData;
@@ -325,6 +515,58 @@ export class Graph {
     return n;
   }
 
+  /**
+   * A weight initializer whose bytes are stored later through the returned slot (by encoding jobs,
+   * in any order). Its place in the external data is fixed now, so the graph stays in build order.
+   */
+  async weightSlot(name: string, type: TensorType, dims: number[]): Promise<WeightSlot & { name: string }> {
+    const count = dims.reduce((a, b) => a * b, 1);
+    const length = type === 'uint8' || type === 'bool' ? count : count * BYTES_PER_ELEMENT[type];
+    const n = this.claim(name);
+    if (!this.external) {
+      const raw = new Uint8Array(length);
+      this.initializers.push({ name: n, dataType: ONNX_TYPE[type], dims, rawData: raw });
+      return {
+        name: n,
+        location: '',
+        offset: 0,
+        length,
+        put: async (at, bytes) => {
+          if (at < 0 || at + bytes.byteLength > length) throw new Error(`weight ${n}: ${bytes.byteLength} bytes at ${at} do not fit ${length}`);
+          raw.set(bytes, at);
+        },
+      };
+    }
+    const slot = await this.external.reserve(length);
+    this.initializers.push({
+      name: n,
+      dataType: ONNX_TYPE[type],
+      dims,
+      dataLocation: EXTERNAL,
+      externalData: [
+        { key: 'location', value: slot.location },
+        { key: 'offset', value: String(slot.offset) },
+        { key: 'length', value: String(slot.length) },
+      ],
+    });
+    return { ...slot, name: n };
+  }
+
+  /**
+   * Watches work that fills weight slots. With external data it runs on while the graph is built
+   * (ModelFile.finish waits for it); inline weights must be complete before the graph is
+   * serialized, so `settle()` waits for them.
+   */
+  track(p: Promise<unknown>): void {
+    if (this.external) this.external.track(p);
+    else this.pending.push(p);
+  }
+
+  async settle(): Promise<void> {
+    const pending = this.pending.splice(0);
+    await Promise.all(pending);
+  }
+
   /** Largest tensor (bytes) one weight may have. */
   maxWeightBytes(): number {
     return this.external?.maxChunkBytes ?? Number.MAX_SAFE_INTEGER;
@@ -361,9 +603,9 @@ export class ModelFile {
     readonly dir: string,
     readonly stem: string,
     private readonly write: WriteFile,
-    opts: { maxChunkBytes?: number; opset?: number } = {},
+    opts: { maxChunkBytes?: number; opset?: number; open?: OpenChunk } = {},
   ) {
-    this.external = new ExternalData(dir, stem, write, opts.maxChunkBytes);
+    this.external = new ExternalData(dir, stem, write, opts.maxChunkBytes, opts.open);
     this.graph = new Graph(stem, { external: this.external, opset: opts.opset });
   }
 

@@ -1,9 +1,10 @@
 // Building blocks shared by the graph builders: weight encoding per dtype, linear layers (MatMulNBits
 // int4 or float MatMul), float tables and row lookups, norms computed in float32, casts, activations.
 import type { Dtype } from '../manifest.ts';
+import { arrayRef, type BlockEncoding, type EncodedBlock, type WeightRef } from './encode.ts';
 import { toFloat16 } from './fp16.ts';
-import { float, ONNX_TYPE, type Graph, type TensorType } from './graph.ts';
-import { quantizeQ4, sliceQ4Rows, type Q4Weight } from './quant.ts';
+import { float, ONNX_TYPE, type Graph, type TensorType, type WeightSlot } from './graph.ts';
+import { q4RowBytes, type Q4Weight } from './quant.ts';
 
 export type FloatType = 'float32' | 'float16';
 /** How a linear layer's weight is stored. */
@@ -66,29 +67,72 @@ export interface FloatTable {
   parts: { name: string; firstRow: number; rows: number }[];
 }
 
+/** Float32 values per encoding job (4 MiB): big enough to amortize a job, small enough to pipeline. */
+export const JOB_VALUES = 1 << 20;
+/** Transposed tiles read strided rows, so they get larger jobs (fewer, longer reads). */
+const TRANSPOSE_JOB_VALUES = 1 << 22;
+
+/** A weight given either in memory ([rows, cols] row-major) or as a checkpoint tensor to stream. */
+export type WeightInput = Float32Array | WeightRef;
+
+function toRef(w: WeightInput, rows: number, cols: number): WeightRef {
+  if (w instanceof Float32Array) return arrayRef(w, rows, cols);
+  if (w.rows !== rows || w.cols !== cols) throw new Error(`${w.tensor}: [${w.rows}, ${w.cols}] where [${rows}, ${cols}] is needed`);
+  return w;
+}
+
+/**
+ * Submits jobs encoding rows [from, to) of `ref` in blocks; `use(row, block)` stores each block
+ * (row relative to `from`). Returns once every job is accepted; the stores run on (g.track).
+ */
+async function encodeRows(g: Graph, ref: WeightRef, from: number, to: number, encoding: BlockEncoding, use: (row: number, block: EncodedBlock) => Promise<void>): Promise<void> {
+  const rowsPerJob = Math.max(1, Math.floor(JOB_VALUES / ref.cols));
+  for (let r0 = from; r0 < to; r0 += rowsPerJob) {
+    const r1 = Math.min(to, r0 + rowsPerJob);
+    const { done } = await ref.encoder.submit({ tensor: ref.tensor, cols: ref.cols, rowFrom: ref.rowFrom + r0, rowTo: ref.rowFrom + r1, colFrom: 0, colTo: ref.cols, encoding });
+    g.track(store(done, (block) => use(r0 - from, block)));
+  }
+}
+
+async function store(done: Promise<EncodedBlock>, use: (block: EncodedBlock) => Promise<void>): Promise<void> {
+  const block = await done;
+  try {
+    await use(block);
+  } finally {
+    block.release();
+  }
+}
+
+/** Copies bytes that wait for the file's write position, so the job's memory goes back at once. */
+function putCopy(g: Graph, slot: WeightSlot, at: number, bytes: Uint8Array): void {
+  g.track(slot.put(at, bytes.slice()));
+}
+
 /**
  * Stores a float table [rows, cols] given as consecutive row-major pieces (e.g. embedding ++
  * new_embedding), split into row blocks that each fit one chunk.
  */
-export async function floatTable(g: Graph, name: string, pieces: Float32Array[], cols: number, type: FloatType): Promise<FloatTable> {
-  const rows = pieces.reduce((s, p) => s + p.length, 0) / cols;
-  if (!Number.isInteger(rows)) throw new Error(`${name}: ${rows * cols} values do not form rows of ${cols}`);
-  const rowsPerPart = Math.max(1, Math.floor(g.maxWeightBytes() / (cols * (type === 'float16' ? 2 : 4))));
+export async function floatTable(g: Graph, name: string, pieces: WeightInput[], cols: number, type: FloatType): Promise<FloatTable> {
+  const refs = pieces.map((p) => (p instanceof Float32Array ? toRef(p, p.length / cols, cols) : p));
+  const rows = refs.reduce((s, p) => s + p.rows, 0);
+  if (!Number.isInteger(rows) || refs.some((r) => r.cols !== cols)) throw new Error(`${name}: the pieces do not form rows of ${cols}`);
+  const rowBytes = cols * (type === 'float16' ? 2 : 4);
+  const rowsPerPart = Math.max(1, Math.floor(g.maxWeightBytes() / rowBytes));
   const table: FloatTable = { type, cols, parts: [] };
   for (let from = 0, i = 0; from < rows; from += rowsPerPart, i++) {
     const to = Math.min(rows, from + rowsPerPart);
-    // The slices of the pieces that fall into rows [from, to).
-    const slices: ArrayBufferView[] = [];
+    const slot = await g.weightSlot(rows > rowsPerPart ? `${name}.part${i}` : name, type, [to - from, cols]);
+    // The rows of the pieces that fall into [from, to).
     let start = 0;
-    for (const p of pieces) {
-      const lo = Math.max(from * cols, start);
-      const hi = Math.min(to * cols, start + p.length);
-      if (hi > lo) slices.push(floatBytes(p.subarray(lo - start, hi - start), type));
-      start += p.length;
+    for (const ref of refs) {
+      const lo = Math.max(from, start);
+      const hi = Math.min(to, start + ref.rows);
+      if (hi > lo) await encodeRows(g, ref, lo - start, hi - start, { kind: 'float', type }, (row, block) => slot.put((lo - from + row) * rowBytes, block.outputs[0]));
+      start += ref.rows;
     }
-    const part = await g.weight(rows > rowsPerPart ? `${name}.part${i}` : name, type, [to - from, cols], slices);
-    table.parts.push({ name: part, firstRow: from, rows: to - from });
+    table.parts.push({ name: slot.name, firstRow: from, rows: to - from });
   }
+  await g.settle();
   return table;
 }
 
@@ -124,8 +168,8 @@ export function transpose(w: Float32Array, N: number, K: number): Float32Array {
 export interface LinearSpec {
   /** Prefix of the initializer names. */
   name: string;
-  /** [N, K] in torch Linear layout (out features × in features). */
-  weight: Float32Array;
+  /** [N, K] in torch Linear layout (out features × in features), in memory or streamed from the checkpoint. */
+  weight: WeightInput;
   N: number;
   K: number;
   bias?: Float32Array | null;
@@ -135,25 +179,64 @@ export interface LinearSpec {
   q4?: Q4Settings;
 }
 
+/** Int4 rows of a weight in MatMulNBits layout, in external-data slots filled by encoding jobs. */
+export interface Q4Slots {
+  data: WeightSlot & { name: string };
+  scales: WeightSlot & { name: string };
+  zeroPoints?: WeightSlot & { name: string };
+}
+
+/**
+ * Quantizes the rows of `sources` (consecutive, each [*, K]) into `slots`: job outputs go to the
+ * rows' places in the data, scales and zero-points tensors.
+ */
+export async function quantizeRowsInto(g: Graph, sources: { ref: WeightRef; from: number; to: number }[], K: number, q: { blockSize: number; symmetric: boolean; scaleType: FloatType }, slots: Q4Slots): Promise<void> {
+  const bytes = q4RowBytes(K, q);
+  let row = 0;
+  for (const { ref, from, to } of sources) {
+    const base = row;
+    await encodeRows(g, ref, from, to, { kind: 'q4', ...q }, async (r, block) => {
+      // Scales and zero points follow all of the data in the file: copy them and move on.
+      putCopy(g, slots.scales, (base + r) * bytes.scales, block.outputs[1]);
+      if (slots.zeroPoints) putCopy(g, slots.zeroPoints, (base + r) * bytes.zeroPoints, block.outputs[2]);
+      await slots.data.put((base + r) * bytes.packed, block.outputs[0]);
+    });
+    row += to - from;
+  }
+}
+
 /**
  * y = x · Wᵀ (+ b) over the last axis of `x`. A weight too large for one external-data chunk is split
  * along N into several MatMuls whose outputs are concatenated.
  */
 export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string> {
   const { N, K } = s;
-  if (s.weight.length !== N * K) throw new Error(`${s.name}: weight has ${s.weight.length} values, expected ${N}×${K}`);
+  const weight = s.weight instanceof Float32Array ? s.weight : undefined;
+  if (weight && weight.length !== N * K) throw new Error(`${s.name}: weight has ${weight.length} values, expected ${N}×${K}`);
+  const ref = toRef(s.weight, N, K);
   if (s.format !== 'q4' && s.format !== s.act) throw new Error(`${s.name}: ${s.format} weights need ${s.format} activations, got ${s.act}`);
   const limit = g.maxWeightBytes();
   let y: string;
   if (s.format === 'q4') {
     const q4 = s.q4 ?? DEFAULT_Q4;
-    const q = quantizeQ4(s.weight, N, K, { blockSize: q4.blockSize, symmetric: q4.symmetric, scaleType: s.act });
-    const rowBytes = q.blocksPerRow * (q.blockSize / 2);
-    const rowsPerPart = Math.max(1, Math.floor(limit / rowBytes));
+    const q = { blockSize: q4.blockSize, symmetric: q4.symmetric, scaleType: s.act };
+    const bytes = q4RowBytes(K, q);
+    const nb = Math.ceil(K / q.blockSize);
+    const rowsPerPart = Math.max(1, Math.floor(limit / bytes.packed));
     const parts: string[] = [];
     for (let from = 0, i = 0; from < N; from += rowsPerPart, i++) {
-      const part = sliceQ4Rows(q, from, Math.min(N, from + rowsPerPart));
-      parts.push(await matMulNBits(g, x, part, N > rowsPerPart ? `${s.name}.part${i}` : s.name, s.act, q4.accuracyLevel));
+      const to = Math.min(N, from + rowsPerPart);
+      const name = N > rowsPerPart ? `${s.name}.part${i}` : s.name;
+      const n = to - from;
+      const slots: Q4Slots = {
+        data: await g.weightSlot(`${name}.q4.B`, 'uint8', [n, nb, q.blockSize / 2]),
+        scales: await g.weightSlot(`${name}.q4.scales`, s.act, [n * nb]),
+      };
+      if (!q.symmetric) slots.zeroPoints = await g.weightSlot(`${name}.q4.zero_points`, 'uint8', [n * bytes.zeroPoints]);
+      await quantizeRowsInto(g, [{ ref, from, to }], K, q, slots);
+      const inputs = [x, slots.data.name, slots.scales.name];
+      if (slots.zeroPoints) inputs.push(slots.zeroPoints.name);
+      parts.push(g.ms('MatMulNBits', inputs, { K, N: n, bits: 4, block_size: q.blockSize, accuracy_level: q4.accuracyLevel }, name));
     }
     y = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: -1 });
   } else {
@@ -162,12 +245,21 @@ export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string
     const parts: string[] = [];
     for (let from = 0, i = 0; from < N; from += colsPerPart, i++) {
       const to = Math.min(N, from + colsPerPart);
-      const rows = s.weight.subarray(from * K, to * K);
-      const w = await floatWeight(g, N > colsPerPart ? `${s.name}.weight.part${i}` : `${s.name}.weight`, transpose(rows, to - from, K), [K, to - from], s.format);
-      parts.push(g.op('MatMul', [x, w]));
+      const n = to - from;
+      const slot = await g.weightSlot(N > colsPerPart ? `${s.name}.weight.part${i}` : `${s.name}.weight`, s.format, [K, n]);
+      // Output rows k0..k1 (of [K, n]) are the columns k0..k1 of the weight's rows from..to.
+      const kPerJob = Math.max(1, Math.floor(TRANSPOSE_JOB_VALUES / n));
+      const encoding: BlockEncoding = { kind: 'transpose', type: s.format };
+      for (let k0 = 0; k0 < K; k0 += kPerJob) {
+        const k1 = Math.min(K, k0 + kPerJob);
+        const { done } = await ref.encoder.submit({ tensor: ref.tensor, cols: K, rowFrom: ref.rowFrom + from, rowTo: ref.rowFrom + to, colFrom: k0, colTo: k1, encoding });
+        g.track(store(done, (block) => slot.put(k0 * n * bytesPerValue, block.outputs[0])));
+      }
+      parts.push(g.op('MatMul', [x, slot.name]));
     }
     y = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: -1 });
   }
+  await g.settle();
   if (s.bias) {
     if (s.bias.length !== N) throw new Error(`${s.name}: bias has ${s.bias.length} values, expected ${N}`);
     y = g.op('Add', [y, await floatWeight(g, `${s.name}.bias`, s.bias, [N], s.act)]);

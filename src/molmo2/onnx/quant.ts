@@ -33,51 +33,167 @@ export interface Q4Weight {
 
 const roundScale = (s: number, type: 'float32' | 'float16') => (type === 'float16' ? float16Value(float16Bits(s)) : Math.fround(s));
 
+/** Bytes of the packed codes, scales and zero points of `rows` quantized rows of length K. */
+export function q4RowBytes(K: number, o: Q4Options = {}): { packed: number; scales: number; zeroPoints: number } {
+  const bs = o.blockSize ?? 32;
+  const nb = Math.ceil(K / bs);
+  return { packed: nb * (bs / 2), scales: nb * ((o.scaleType ?? 'float32') === 'float16' ? 2 : 4), zeroPoints: (o.symmetric ?? true) ? 0 : Math.ceil(nb / 2) };
+}
+
 /** Quantizes a row-major [N, K] weight (torch Linear layout) to MatMulNBits int4. */
 export function quantizeQ4(w: Float32Array, N: number, K: number, o: Q4Options = {}): Q4Weight {
   const bs = o.blockSize ?? 32;
   const symmetric = o.symmetric ?? true;
   const scaleType = o.scaleType ?? 'float32';
-  if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) throw new Error(`block size must be a power of two ≥ 16, got ${bs}`);
+  checkBlockSize(bs);
   if (w.length !== N * K) throw new Error(`weight has ${w.length} values, expected ${N}×${K}`);
   const nb = Math.ceil(K / bs);
   const packed = new Uint8Array(N * nb * (bs / 2));
   const scales = scaleType === 'float16' ? new Uint16Array(N * nb) : new Float32Array(N * nb);
-  const zpStride = Math.ceil(nb / 2);
-  const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpStride);
-  const codes = new Uint8Array(bs);
+  const zeroPoints = symmetric ? undefined : new Uint8Array(N * Math.ceil(nb / 2));
+  quantizeQ4Into(w, N, K, { blockSize: bs, symmetric, scaleType }, packed, scales, zeroPoints);
+  return { N, K, blockSize: bs, blocksPerRow: nb, packed, scales, scaleType, zeroPoints };
+}
 
+function checkBlockSize(bs: number): void {
+  if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) throw new Error(`block size must be a power of two ≥ 16, got ${bs}`);
+}
+
+/**
+ * quantizeQ4 into caller-provided outputs (rows are independent, so any row block of a weight can be
+ * quantized on its own): `packed` [N · nb · bs/2], `scales` [N · nb] (float32 values or float16 bits
+ * by `o.scaleType`), `zeroPoints` [N · ceil(nb/2)] (zero-filled) when asymmetric.
+ */
+export function quantizeQ4Into(
+  w: Float32Array,
+  N: number,
+  K: number,
+  o: Q4Options,
+  packed: Uint8Array,
+  scales: Float32Array | Uint16Array,
+  zeroPoints?: Uint8Array,
+): void {
+  const bs = o.blockSize ?? 32;
+  const symmetric = o.symmetric ?? true;
+  const scaleType = o.scaleType ?? 'float32';
+  checkBlockSize(bs);
+  const nb = Math.ceil(K / bs);
+  if (w.length < N * K || packed.length < N * nb * (bs / 2) || scales.length < N * nb) throw new Error(`quantizeQ4Into: buffers too small for ${N}×${K}`);
+  if (symmetric) {
+    quantizeSymmetric(w, N, K, bs, scaleType === 'float16', packed, scales);
+    return;
+  }
+  if (!zeroPoints || zeroPoints.length < N * Math.ceil(nb / 2)) throw new Error('quantizeQ4Into: asymmetric quantization needs a zero-points buffer');
+  quantizeAsymmetric(w, N, K, bs, scaleType, packed, scales, zeroPoints);
+}
+
+/**
+ * Symmetric round-to-nearest: scale = (the block's first value of largest magnitude) / −8, rounded to
+ * the stored type; code = clamp(round(w / scale) + 8, 0, 15) with JavaScript's Math.round (halves
+ * toward +∞) on the float64 product w · (1 / scale). A NaN code is stored as 0, as a Uint8Array does.
+ */
+function quantizeSymmetric(w: Float32Array, N: number, K: number, bs: number, f16: boolean, packed: Uint8Array, scales: Float32Array | Uint16Array): void {
+  const nb = Math.ceil(K / bs);
+  const half = bs >> 1;
+  const codes = new Uint8Array(bs);
+  let out = 0;
+  let si = 0;
+  for (let n = 0; n < N; n++) {
+    const row = n * K;
+    for (let b = 0; b < nb; b++) {
+      const from = row + b * bs;
+      const len = Math.min(bs, K - b * bs);
+      const end = from + len;
+      let extreme = 0;
+      let maxAbs = 0;
+      for (let i = from; i < end; i++) {
+        const v = w[i];
+        const a = Math.abs(v);
+        if (a > maxAbs) {
+          maxAbs = a;
+          extreme = v;
+        }
+      }
+      let scale: number;
+      if (f16) {
+        const bits = float16Bits(extreme / -8);
+        scales[si++] = bits;
+        scale = float16Value(bits);
+      } else {
+        scale = Math.fround(extreme / -8);
+        scales[si++] = scale;
+      }
+      const inv = scale === 0 ? 0 : 1 / scale;
+      if (len === bs) {
+        for (let i = from, j = out, last = out + half; j < last; i += 2, j++) {
+          // t = x + 8.5 and code = floor(t) (clamped), computed without Math.round's data-dependent
+          // branch. Only when t rounded to an integer can floor(t) differ from Math.round(x) + 8;
+          // roundCode() settles those cases exactly. NaN truncates to code 0.
+          let t0 = w[i] * inv + 8.5;
+          let t1 = w[i + 1] * inv + 8.5;
+          t0 = t0 > 15.5 ? 15.5 : t0 < 0 ? 0.5 : t0;
+          t1 = t1 > 15.5 ? 15.5 : t1 < 0 ? 0.5 : t1;
+          let c0 = t0 | 0;
+          let c1 = t1 | 0;
+          if (c0 === t0) c0 = roundCode(w[i] * inv, c0);
+          if (c1 === t1) c1 = roundCode(w[i + 1] * inv, c1);
+          packed[j] = c0 | (c1 << 4);
+        }
+      } else {
+        codes.fill(8); // padding past K reconstructs to 0
+        for (let i = 0; i < len; i++) codes[i] = Math.min(15, Math.max(0, Math.round(w[from + i] * inv) + 8));
+        for (let j = 0; j < half; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
+      }
+      out += half;
+    }
+  }
+}
+
+/**
+ * Math.round(x) + 8 clamped to [0, 15], given c = the integer that fl(x + 8.5) rounded to: x + 8.5 is
+ * exactly ≥ c when x ≥ c − 8.5 (both sides exact), otherwise the sum lay just below c.
+ */
+function roundCode(x: number, c: number): number {
+  const r = x >= c - 8.5 ? c : c - 1;
+  return r < 0 ? 0 : r > 15 ? 15 : r;
+}
+
+/** Asymmetric min/max quantization with a zero point per block (for comparison; not the default). */
+function quantizeAsymmetric(
+  w: Float32Array,
+  N: number,
+  K: number,
+  bs: number,
+  scaleType: 'float32' | 'float16',
+  packed: Uint8Array,
+  scales: Float32Array | Uint16Array,
+  zeroPoints: Uint8Array,
+): void {
+  const nb = Math.ceil(K / bs);
+  const zpStride = Math.ceil(nb / 2);
+  const codes = new Uint8Array(bs);
+  zeroPoints.fill(0, 0, N * zpStride);
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < nb; b++) {
       const from = n * K + b * bs;
       const len = Math.min(bs, K - b * bs);
-      let scale: number;
-      let zp: number;
-      if (symmetric) {
-        let extreme = 0;
-        for (let i = 0; i < len; i++) if (Math.abs(w[from + i]) > Math.abs(extreme)) extreme = w[from + i];
-        scale = roundScale(extreme / -8, scaleType);
-        zp = 8;
-      } else {
-        let lo = 0;
-        let hi = 0;
-        for (let i = 0; i < len; i++) {
-          lo = Math.min(lo, w[from + i]);
-          hi = Math.max(hi, w[from + i]);
-        }
-        scale = roundScale((hi - lo) / 15, scaleType);
-        zp = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-lo / scale)));
+      let lo = 0;
+      let hi = 0;
+      for (let i = 0; i < len; i++) {
+        lo = Math.min(lo, w[from + i]);
+        hi = Math.max(hi, w[from + i]);
       }
+      const scale = roundScale((hi - lo) / 15, scaleType);
+      const zp = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-lo / scale)));
       const inv = scale === 0 ? 0 : 1 / scale;
       codes.fill(zp); // padding past K reconstructs to 0
       for (let i = 0; i < len; i++) codes[i] = Math.min(15, Math.max(0, Math.round(w[from + i] * inv) + zp));
       const out = (n * nb + b) * (bs / 2);
       for (let j = 0; j < bs / 2; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
       scales[n * nb + b] = scaleType === 'float16' ? float16Bits(scale) : scale;
-      if (zeroPoints) zeroPoints[n * zpStride + (b >> 1)] |= b & 1 ? zp << 4 : zp;
+      zeroPoints[n * zpStride + (b >> 1)] |= b & 1 ? zp << 4 : zp;
     }
   }
-  return { N, K, blockSize: bs, blocksPerRow: nb, packed, scales, scaleType, zeroPoints };
 }
 
 /** The [N, K] weight a Q4Weight stands for. */

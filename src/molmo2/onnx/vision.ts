@@ -38,14 +38,14 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
   const pe = names.patchEmbedding;
   let x = await linear(g, cast(g, pixels, 'float32', act), {
     name: pe,
-    weight: await w.get(`${pe}.weight`),
+    weight: w.ref(`${pe}.weight`),
     N: d,
     K: patchDim,
     bias: await w.get(`${pe}.bias`),
     format: act,
     act,
   });
-  x = g.op('Add', [x, wholeTable(g, await floatTable(g, names.positionalEmbedding, [await w.get(names.positionalEmbedding)], d, act))]);
+  x = g.op('Add', [x, wholeTable(g, await floatTable(g, names.positionalEmbedding, [w.ref(names.positionalEmbedding)], d, act))]);
 
   const kept = new Map<number, string>();
   for (let i = 0; i < c.vitBlocksUsed; i++) {
@@ -68,7 +68,7 @@ async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: 
   const d = v.hiddenSize;
   const b = names.vitBlock(i);
   const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, input, { name: `${b}.${tensor}`, weight: await w.get(`${b}.${tensor}.weight`), N, K, bias: await w.get(`${b}.${tensor}.bias`), format, act, q4 });
+    linear(g, input, { name: `${b}.${tensor}`, weight: w.ref(`${b}.${tensor}.weight`), N, K, bias: await w.get(`${b}.${tensor}.bias`), format, act, q4 });
 
   const norm = (n: string) => async (input: string) =>
     layerNorm(g, input, { name: `${b}.${n}`, weight: await w.get(`${b}.${n}.weight`), bias: await w.get(`${b}.${n}.bias`), eps: v.layerNormEps, act });
@@ -113,7 +113,7 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
   }
 
   const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, cast(g, input, 'float32', act), { name: `${p}.${tensor}`, weight: await w.get(`${p}.${tensor}.weight`), N, K, bias: await w.get(`${p}.${tensor}.bias`), format, act, q4 });
+    linear(g, cast(g, input, 'float32', act), { name: `${p}.${tensor}`, weight: w.ref(`${p}.${tensor}.weight`), N, K, bias: await w.get(`${p}.${tensor}.bias`), format, act, q4 });
   const q = cast(g, await lin(query, 'wq', width, inDim), act, 'float32'); // [T, 1, W]
   const k = cast(g, await lin(toPool, 'wk', width, inDim), act, 'float32'); // [T, P, W]
   const v = cast(g, await lin(toPool, 'wv', width, inDim), act, 'float32');
@@ -132,7 +132,7 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
   const attended = g.op('Reshape', [heads1, g.int64([-1, width])]); // [T, W]
   return linear(g, cast(g, attended, 'float32', act), {
     name: `${p}.wo`,
-    weight: await w.get(`${p}.wo.weight`),
+    weight: w.ref(`${p}.wo.weight`),
     N: a.hiddenSize,
     K: width,
     bias: await w.get(`${p}.wo.bias`),
@@ -147,7 +147,7 @@ async function projector(g: Graph, w: CheckedWeights, x: string, act: FloatType,
   const a = w.config.adapter;
   const r = names.projector;
   const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, input, { name: `${r}.${tensor}`, weight: await w.get(`${r}.${tensor}.weight`), N, K, format, act, q4 });
+    linear(g, input, { name: `${r}.${tensor}`, weight: w.ref(`${r}.${tensor}.weight`), N, K, format, act, q4 });
   const gate = await lin(x, 'w1', a.intermediateSize, a.hiddenSize);
   const up = await lin(x, 'w3', a.intermediateSize, a.hiddenSize);
   return lin(g.op('Mul', [silu(g, gate), up]), 'w2', a.textHiddenSize, a.intermediateSize);
