@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockOutputSizes, InlineEncoder, type BlockEncoding, type BlockRequest } from '../src/molmo2/onnx/encode.ts';
 import { float16Bits, float16Value, toFloat16 } from '../src/molmo2/onnx/fp16.ts';
 import { ExternalData, type ChunkSink } from '../src/molmo2/onnx/graph.ts';
+import { q4Simd } from '../src/molmo2/onnx/q4-simd.ts';
 import { quantizeQ4 } from '../src/molmo2/onnx/quant.ts';
 import { writeSafetensors, type SafeDtype } from '../src/molmo2/safetensors.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
@@ -90,6 +91,28 @@ describe('fast kernels', () => {
         const want = referenceQ4(w, N, K, scaleType);
         expect(Buffer.from(q.packed).equals(Buffer.from(want.packed)), `${scaleType} codes`).toBe(true);
         expect(Buffer.from(q.scales.buffer).equals(Buffer.from(want.scales.buffer)), `${scaleType} scales`).toBe(true);
+      }
+    }
+  });
+
+  it('int4 in WebAssembly SIMD: the same bytes as the JavaScript kernel, also for partial last blocks and arbitrary bit patterns', () => {
+    const kernel = q4Simd();
+    expect(kernel).toBeDefined(); // Node 20 has WebAssembly SIMD
+    const r = rng(11);
+    const bits = new Uint32Array(64 * 1024);
+    for (let i = 0; i < bits.length; i++) bits[i] = (r() * 2 ** 32) >>> 0;
+    const tied = nastyWeights(64 * 1024, 5);
+    const bf16Like = Float32Array.from(nastyWeights(64 * 1024, 6), (v) => new Float32Array(new Uint32Array([new Uint32Array(Float32Array.of(v).buffer)[0] & 0xffff0000]).buffer)[0]);
+    for (const w of [tied, bf16Like, new Float32Array(bits.buffer)]) {
+      for (const K of [1024, 96, 72, 40, 31]) {
+        const N = Math.floor(w.length / K);
+        for (const scaleType of ['float16', 'float32'] as const) {
+          const want = quantizeQ4(w.subarray(0, N * K), N, K, { scaleType });
+          kernel!.input(N * K).set(w.subarray(0, N * K));
+          const got = kernel!.quantize(N, K, scaleType);
+          expect(Buffer.from(got.packed).equals(Buffer.from(want.packed)), `K ${K} ${scaleType} codes`).toBe(true);
+          expect(Buffer.from(got.scales).equals(Buffer.from(want.scales.buffer)), `K ${K} ${scaleType} scales`).toBe(true);
+        }
       }
     }
   });

@@ -36,8 +36,10 @@ export interface TensorLocator {
 export interface EncoderPoolOptions {
   /** Worker threads (default os.availableParallelism()). */
   threads?: number;
-  /** Jobs accepted at once (default 4 per thread). */
+  /** Jobs accepted at once (default 8 per thread). */
   maxAccepted?: number;
+  /** Output bytes of the jobs accepted at once (default 256 MiB; one job may exceed it alone). */
+  maxAcceptedBytes?: number;
 }
 
 /** Thread time summed over all jobs, in seconds. */
@@ -49,10 +51,14 @@ export interface EncoderStats {
   encodeS: number;
   /** Bytes of checkpoint data the jobs read. */
   bytesRead: number;
+  /** Time threads had no job (after their first), summed: the main thread did not keep up. */
+  idleS: number;
 }
 
 interface Running {
   job: WorkerJob;
+  /** Output bytes. */
+  bytes: number;
   resolve: (b: EncodedBlock) => void;
   reject: (e: unknown) => void;
 }
@@ -61,11 +67,13 @@ interface Thread {
   worker: Worker;
   running: Map<number, Running>;
   exited: boolean;
+  /** When the thread ran out of jobs (performance.now()), or undefined while it has some. */
+  idleSince?: number;
 }
 
 const WORKER_ENTRY = new URL('./encoder-worker.mjs', import.meta.url);
 /** Jobs posted to one thread ahead of its results, so it never waits for the main thread. */
-const PER_THREAD = 2;
+const PER_THREAD = 4;
 
 export class WorkerEncoder implements BlockEncoder {
   private readonly threads: Thread[] = [];
@@ -73,11 +81,13 @@ export class WorkerEncoder implements BlockEncoder {
   private readonly waiting: (() => void)[] = [];
   private readonly spare: ArrayBuffer[] = [];
   private accepted = 0;
+  private acceptedBytes = 0;
   private nextId = 0;
   private error: unknown;
   private closed = false;
   private readonly totals: EncoderStats;
   readonly maxAccepted: number;
+  readonly maxAcceptedBytes: number;
 
   /** Threads start with the first job. */
   constructor(
@@ -85,8 +95,9 @@ export class WorkerEncoder implements BlockEncoder {
     opts: EncoderPoolOptions = {},
   ) {
     const n = Math.max(1, opts.threads ?? availableParallelism());
-    this.maxAccepted = Math.max(n * PER_THREAD, opts.maxAccepted ?? 4 * n);
-    this.totals = { threads: n, jobs: 0, readS: 0, decodeS: 0, encodeS: 0, bytesRead: 0 };
+    this.maxAccepted = Math.max(n * PER_THREAD, opts.maxAccepted ?? 8 * n);
+    this.maxAcceptedBytes = opts.maxAcceptedBytes ?? 256 << 20;
+    this.totals = { threads: n, jobs: 0, readS: 0, decodeS: 0, encodeS: 0, bytesRead: 0, idleS: 0 };
   }
 
   private start(): void {
@@ -107,18 +118,21 @@ export class WorkerEncoder implements BlockEncoder {
   }
 
   async submit(req: BlockRequest): Promise<{ done: Promise<EncodedBlock> }> {
-    while (this.error === undefined && !this.closed && this.accepted >= this.maxAccepted) await new Promise<void>((r) => this.waiting.push(r));
+    const bytes = blockOutputSizes(req).reduce((s, n) => s + Math.ceil(n / 8) * 8, 0);
+    const full = () => this.accepted >= this.maxAccepted || (this.accepted > 0 && this.acceptedBytes + bytes > this.maxAcceptedBytes);
+    while (this.error === undefined && !this.closed && full()) await new Promise<void>((r) => this.waiting.push(r));
     if (this.error !== undefined) throw this.error;
     if (this.closed) throw new Error('the encoder pool is closed');
-    const bytes = this.locator.byteRange(req.tensor);
-    const rows = bytes.shape.length === 0 ? 1 : bytes.shape[0];
-    if (rows * req.cols * (bytes.dtype === 'F32' ? 4 : 2) !== bytes.length) throw new Error(`${req.tensor}: [${bytes.shape}] ${bytes.dtype} does not have ${req.cols} columns`);
-    if (!(bytes.dtype === 'F32' || bytes.dtype === 'F16' || bytes.dtype === 'BF16')) throw new Error(`tensor ${req.tensor} has dtype ${bytes.dtype}; only F32, F16 and BF16 weights can be converted`);
+    const where = this.locator.byteRange(req.tensor);
+    const rows = where.shape.length === 0 ? 1 : where.shape[0];
+    if (!(where.dtype === 'F32' || where.dtype === 'F16' || where.dtype === 'BF16')) throw new Error(`tensor ${req.tensor} has dtype ${where.dtype}; only F32, F16 and BF16 weights can be converted`);
+    if (rows * req.cols * (where.dtype === 'F32' ? 4 : 2) !== where.length) throw new Error(`${req.tensor}: [${where.shape}] ${where.dtype} does not have ${req.cols} columns`);
     checkBlockRequest(req, rows);
     if (this.threads.length === 0) this.start();
     this.accepted++;
-    const job: WorkerJob = { ...req, encoding: { ...req.encoding }, id: this.nextId++, path: bytes.path, position: bytes.position, dtype: bytes.dtype };
-    const done = new Promise<EncodedBlock>((resolve, reject) => this.queue.push({ job, resolve, reject }));
+    this.acceptedBytes += bytes;
+    const job: WorkerJob = { ...req, encoding: { ...req.encoding }, id: this.nextId++, path: where.path, position: where.position, dtype: where.dtype };
+    const done = new Promise<EncodedBlock>((resolve, reject) => this.queue.push({ job, bytes, resolve, reject }));
     done.catch(() => {}); // the caller's handler reports it
     this.dispatch();
     return { done };
@@ -131,10 +145,13 @@ export class WorkerEncoder implements BlockEncoder {
       for (const t of this.threads) if (t.running.size < PER_THREAD && (!best || t.running.size < best.running.size)) best = t;
       if (!best) return;
       const r = this.queue.shift()!;
-      const need = blockOutputSizes(r.job).reduce((s, n) => s + Math.ceil(n / 8) * 8, 0);
-      const i = this.spare.findIndex((b) => b.byteLength >= need);
+      const i = this.spare.findLastIndex((b) => b.byteLength >= r.bytes); // the smallest that fits
       if (i >= 0) r.job.out = this.spare.splice(i, 1)[0];
       best.running.set(r.job.id, r);
+      if (best.idleSince !== undefined) {
+        this.totals.idleS += (performance.now() - best.idleSince) / 1000;
+        best.idleSince = undefined;
+      }
       best.worker.postMessage(r.job, r.job.out ? [r.job.out] : []);
     }
   }
@@ -144,8 +161,9 @@ export class WorkerEncoder implements BlockEncoder {
     if (!r) return;
     thread.running.delete(reply.id);
     this.dispatch();
+    if (thread.running.size === 0) thread.idleSince = performance.now();
     if (reply.error !== undefined || !reply.out) {
-      this.releaseSlot();
+      this.releaseSlot(r.bytes);
       r.reject(new Error(reply.error ?? 'encoder thread sent no result'));
       return;
     }
@@ -162,15 +180,25 @@ export class WorkerEncoder implements BlockEncoder {
       release: () => {
         if (released) return;
         released = true;
-        if (this.spare.length < this.maxAccepted) this.spare.push(out);
-        this.releaseSlot();
+        this.keepSpare(out);
+        this.releaseSlot(r.bytes);
       },
     });
   }
 
-  private releaseSlot(): void {
+  /** Keeps an output buffer for a later job, within the byte budget (small ones first to go). */
+  private keepSpare(out: ArrayBuffer): void {
+    this.spare.push(out);
+    let total = this.spare.reduce((s, b) => s + b.byteLength, 0);
+    this.spare.sort((a, b) => b.byteLength - a.byteLength);
+    while (this.spare.length > this.maxAccepted || total > this.maxAcceptedBytes) total -= this.spare.pop()!.byteLength;
+  }
+
+  private releaseSlot(bytes: number): void {
     this.accepted--;
-    this.waiting.shift()?.();
+    this.acceptedBytes -= bytes;
+    // Wake every waiter: each re-checks whether its job fits now.
+    for (const w of this.waiting.splice(0)) w();
   }
 
   private fail(e: unknown): void {

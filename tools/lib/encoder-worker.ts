@@ -1,10 +1,12 @@
 // One thread of the encoder pool (encoder-pool.ts): reads a job's block straight from its shard file
 // into a reused buffer, decodes BF16 / F16 to float32, encodes it with the platform-free kernels of
-// src/molmo2/onnx/encode.ts into the output buffer it was lent (or a new one), and sends that back.
+// src/molmo2/onnx (symmetric int4 with block 32 on the WebAssembly SIMD kernel, whose memory the
+// block is read into directly) into the output buffer it was lent (or a new one), and sends that back.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { blockOutputSizes, encodeBlock } from '../../src/molmo2/onnx/encode.ts';
 import { float16Value } from '../../src/molmo2/onnx/fp16.ts';
+import { q4Simd } from '../../src/molmo2/onnx/q4-simd.ts';
 import type { WorkerJob, WorkerReply } from './encoder-pool.ts';
 
 const port = parentPort;
@@ -14,6 +16,11 @@ const files = new Map<string, number>();
 let input = new ArrayBuffer(0);
 let decoded = new ArrayBuffer(0);
 let half: Float32Array | undefined;
+const simd = q4Simd();
+let band = new ArrayBuffer(0);
+/** A tile narrower than this (bytes per row) is cut out of whole rows read in bands, not read row by row. */
+const MIN_ROW_READ = 2048;
+const BAND_BYTES = 8 << 20;
 
 function fd(path: string): number {
   let f = files.get(path);
@@ -53,43 +60,60 @@ function run(job: WorkerJob): WorkerReply {
   const rows = job.rowTo - job.rowFrom;
   const width = job.colTo - job.colFrom;
   const count = rows * width;
+  const e = job.encoding;
+  const kernel = simd && e.kind === 'q4' && e.symmetric && e.blockSize === 32 ? simd : undefined;
+  // Float32 values go straight to where they are encoded from: the kernel's memory or `input`.
   const el = job.dtype === 'F32' ? 4 : 2;
-  input = grown(input, count * el);
-  const raw = new Uint8Array(input, 0, count * el);
+  const target = kernel ? kernel.input(count) : undefined;
+  if (!target || el !== 4) input = grown(input, count * el);
+  const raw = target && el === 4 ? new Uint8Array(target.buffer, target.byteOffset, count * 4) : new Uint8Array(input, 0, count * el);
   const file = fd(job.path);
   const what = `${job.path} (${job.tensor})`;
   if (job.colFrom === 0 && job.colTo === job.cols) {
     readFully(file, raw, job.position + job.rowFrom * job.cols * el, what);
-  } else {
+  } else if (width * el >= MIN_ROW_READ) {
     // A tile: one read per row of the columns it covers.
     for (let r = 0; r < rows; r++) readFully(file, raw.subarray(r * width * el, (r + 1) * width * el), job.position + ((job.rowFrom + r) * job.cols + job.colFrom) * el, what);
+  } else {
+    // A narrow tile: whole rows in bands (few large reads), the tile's columns copied out.
+    const rowBytes = job.cols * el;
+    const perBand = Math.max(1, Math.floor(BAND_BYTES / rowBytes));
+    band = grown(band, Math.min(rows, perBand) * rowBytes);
+    for (let r0 = 0; r0 < rows; r0 += perBand) {
+      const n = Math.min(perBand, rows - r0);
+      const bytes = new Uint8Array(band, 0, n * rowBytes);
+      readFully(file, bytes, job.position + (job.rowFrom + r0) * rowBytes, what);
+      for (let r = 0; r < n; r++) raw.set(bytes.subarray(r * rowBytes + job.colFrom * el, r * rowBytes + job.colTo * el), (r0 + r) * width * el);
+    }
   }
   const t1 = performance.now();
   let values: Float32Array;
   if (job.dtype === 'F32') {
-    values = new Float32Array(input, 0, count);
+    values = target ?? new Float32Array(input, 0, count);
   } else {
-    decoded = grown(decoded, count * 4);
+    if (!target) decoded = grown(decoded, count * 4);
+    values = target ?? new Float32Array(decoded, 0, count);
     const src = new Uint16Array(input, 0, count);
     if (job.dtype === 'BF16') {
-      const out = new Uint32Array(decoded, 0, count);
+      const out = new Uint32Array(values.buffer, values.byteOffset, count);
       for (let i = 0; i < count; i++) out[i] = src[i] << 16;
     } else {
       half ??= Float32Array.from({ length: 0x10000 }, (_, h) => float16Value(h));
-      const out = new Float32Array(decoded, 0, count);
-      for (let i = 0; i < count; i++) out[i] = half[src[i]];
+      for (let i = 0; i < count; i++) values[i] = half[src[i]];
     }
-    values = new Float32Array(decoded, 0, count);
   }
   const t2 = performance.now();
   const sizes = blockOutputSizes(job);
   const { offsets, total } = outputLayout(sizes);
   const out = job.out && job.out.byteLength >= total ? job.out : new ArrayBuffer(total);
-  encodeBlock(
-    values,
-    job,
-    sizes.map((s, i) => new Uint8Array(out, offsets[i], s)),
-  );
+  const outputs = sizes.map((s, i) => new Uint8Array(out, offsets[i], s));
+  if (kernel && e.kind === 'q4') {
+    const q = kernel.quantize(rows, job.cols, e.scaleType);
+    outputs[0].set(q.packed);
+    outputs[1].set(q.scales);
+  } else {
+    encodeBlock(values, job, outputs);
+  }
   const t3 = performance.now();
   return { id: job.id, out, offsets, sizes, ms: { read: t1 - t0, decode: t2 - t1, encode: t3 - t2 } };
 }

@@ -2,7 +2,8 @@
 // bytes go out (manifest.json then needs no second read of gigabytes of weights). External-data
 // chunks stream through sinks: small pieces are gathered into larger writes.
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ChunkSink } from '../../src/molmo2/onnx/graph.ts';
 import type { ManifestFile } from '../../src/molmo2/manifest.ts';
@@ -12,7 +13,7 @@ const GATHER = 1 << 20;
 
 export interface OutputStats {
   bytes: number;
-  /** Main-thread time spent hashing, and waiting for writes, in seconds. */
+  /** Main-thread time spent hashing, and writing, in seconds. */
   hashS: number;
   writeS: number;
 }
@@ -48,15 +49,17 @@ export class HashedOutput {
   async open(relPath: string): Promise<ChunkSink> {
     const full = this.resolvePath(relPath);
     await mkdir(dirname(full), { recursive: true });
-    const file = await open(full, 'w');
+    const file = openSync(full, 'w');
     const h = createHash('sha256');
     const gather = new Uint8Array(GATHER);
     let gathered = 0;
     let size = 0;
     let closed = false;
+    // Synchronous writes: a page-cache copy of a job's output takes well under a millisecond, and
+    // the threads have their next jobs queued meanwhile.
     const out = async (bytes: Uint8Array) => {
       const t = performance.now();
-      await writeAll(file, bytes);
+      writeAll(file, bytes);
       this.stats.writeS += (performance.now() - t) / 1000;
     };
     const drain = async () => {
@@ -83,23 +86,20 @@ export class HashedOutput {
         try {
           await drain();
         } finally {
-          await file.close();
+          closeSync(file);
         }
         this.files.set(relPath, { path: relPath, bytes: size, sha256: h.digest('hex') });
       },
       abort: async () => {
         if (closed) return;
         closed = true;
-        await file.close();
+        closeSync(file);
       },
     };
   }
 }
 
-async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
+function writeAll(file: number, bytes: Uint8Array): void {
   let done = 0;
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await file.write(bytes, done, bytes.byteLength - done, null);
-    done += bytesWritten;
-  }
+  while (done < bytes.byteLength) done += writeSync(file, bytes, done, bytes.byteLength - done);
 }

@@ -69,8 +69,11 @@ export interface FloatTable {
 
 /** Float32 values per encoding job (4 MiB): big enough to amortize a job, small enough to pipeline. */
 export const JOB_VALUES = 1 << 20;
-/** Transposed tiles read strided rows, so they get larger jobs (fewer, longer reads). */
-const TRANSPOSE_JOB_VALUES = 1 << 22;
+/**
+ * Transposed tiles take columns of many rows (a column band of a large weight is read row by row
+ * or cut from whole rows), so they get larger jobs: 64 MiB of float32 values.
+ */
+const TRANSPOSE_JOB_VALUES = 1 << 24;
 
 /** A weight given either in memory ([rows, cols] row-major) or as a checkpoint tensor to stream. */
 export type WeightInput = Float32Array | WeightRef;

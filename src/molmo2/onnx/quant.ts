@@ -94,58 +94,60 @@ export function quantizeQ4Into(
  */
 function quantizeSymmetric(w: Float32Array, N: number, K: number, bs: number, f16: boolean, packed: Uint8Array, scales: Float32Array | Uint16Array): void {
   const nb = Math.ceil(K / bs);
-  const half = bs >> 1;
-  const codes = new Uint8Array(bs);
   let out = 0;
   let si = 0;
   for (let n = 0; n < N; n++) {
     const row = n * K;
     for (let b = 0; b < nb; b++) {
-      const from = row + b * bs;
-      const len = Math.min(bs, K - b * bs);
-      const end = from + len;
-      let extreme = 0;
-      let maxAbs = 0;
-      for (let i = from; i < end; i++) {
-        const v = w[i];
-        const a = Math.abs(v);
-        if (a > maxAbs) {
-          maxAbs = a;
-          extreme = v;
-        }
-      }
-      let scale: number;
-      if (f16) {
-        const bits = float16Bits(extreme / -8);
-        scales[si++] = bits;
-        scale = float16Value(bits);
-      } else {
-        scale = Math.fround(extreme / -8);
-        scales[si++] = scale;
-      }
-      const inv = scale === 0 ? 0 : 1 / scale;
-      if (len === bs) {
-        for (let i = from, j = out, last = out + half; j < last; i += 2, j++) {
-          // t = x + 8.5 and code = floor(t) (clamped), computed without Math.round's data-dependent
-          // branch. Only when t rounded to an integer can floor(t) differ from Math.round(x) + 8;
-          // roundCode() settles those cases exactly. NaN truncates to code 0.
-          let t0 = w[i] * inv + 8.5;
-          let t1 = w[i + 1] * inv + 8.5;
-          t0 = t0 > 15.5 ? 15.5 : t0 < 0 ? 0.5 : t0;
-          t1 = t1 > 15.5 ? 15.5 : t1 < 0 ? 0.5 : t1;
-          let c0 = t0 | 0;
-          let c1 = t1 | 0;
-          if (c0 === t0) c0 = roundCode(w[i] * inv, c0);
-          if (c1 === t1) c1 = roundCode(w[i + 1] * inv, c1);
-          packed[j] = c0 | (c1 << 4);
-        }
-      } else {
-        codes.fill(8); // padding past K reconstructs to 0
-        for (let i = 0; i < len; i++) codes[i] = Math.min(15, Math.max(0, Math.round(w[from + i] * inv) + 8));
-        for (let j = 0; j < half; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
-      }
-      out += half;
+      quantizeSymmetricBlock(w, row + b * bs, Math.min(bs, K - b * bs), bs, f16, packed, out, scales, si++);
+      out += bs >> 1;
     }
+  }
+}
+
+/** One block of quantizeSymmetric: `len` values from `w[from]` → bs/2 bytes at packed[out], scales[si]. */
+export function quantizeSymmetricBlock(w: Float32Array, from: number, len: number, bs: number, f16: boolean, packed: Uint8Array, out: number, scales: Float32Array | Uint16Array, si: number): void {
+  const half = bs >> 1;
+  const end = from + len;
+  let extreme = 0;
+  let maxAbs = 0;
+  for (let i = from; i < end; i++) {
+    const v = w[i];
+    const a = Math.abs(v);
+    if (a > maxAbs) {
+      maxAbs = a;
+      extreme = v;
+    }
+  }
+  let scale: number;
+  if (f16) {
+    const bits = float16Bits(extreme / -8);
+    scales[si] = bits;
+    scale = float16Value(bits);
+  } else {
+    scale = Math.fround(extreme / -8);
+    scales[si] = scale;
+  }
+  const inv = scale === 0 ? 0 : 1 / scale;
+  if (len === bs) {
+    for (let i = from, j = out, last = out + half; j < last; i += 2, j++) {
+      // t = x + 8.5 and code = floor(t) (clamped), computed without Math.round's data-dependent
+      // branch. Only when t rounded to an integer can floor(t) differ from Math.round(x) + 8;
+      // roundCode() settles those cases exactly. NaN truncates to code 0.
+      let t0 = w[i] * inv + 8.5;
+      let t1 = w[i + 1] * inv + 8.5;
+      t0 = t0 > 15.5 ? 15.5 : t0 < 0 ? 0.5 : t0;
+      t1 = t1 > 15.5 ? 15.5 : t1 < 0 ? 0.5 : t1;
+      let c0 = t0 | 0;
+      let c1 = t1 | 0;
+      if (c0 === t0) c0 = roundCode(w[i] * inv, c0);
+      if (c1 === t1) c1 = roundCode(w[i + 1] * inv, c1);
+      packed[j] = c0 | (c1 << 4);
+    }
+  } else {
+    const codes = new Uint8Array(bs).fill(8); // padding past K reconstructs to 0
+    for (let i = 0; i < len; i++) codes[i] = Math.min(15, Math.max(0, Math.round(w[from + i] * inv) + 8));
+    for (let j = 0; j < half; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
   }
 }
 
