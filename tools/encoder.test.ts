@@ -143,7 +143,7 @@ async function writeCheckpoint(dtype: SafeDtype, tensors: Record<string, { shape
 }
 
 describe('WorkerEncoder', () => {
-  const tensors = { a: { shape: [45, 96], values: nastyWeights(45 * 96, 1) }, b: { shape: [7, 40], values: nastyWeights(7 * 40, 2) } };
+  const tensors = { a: { shape: [45, 96], values: nastyWeights(45 * 96, 1) }, b: { shape: [7, 40], values: nastyWeights(7 * 40, 2) }, c: { shape: [6, 1100], values: nastyWeights(6 * 1100, 3) } };
   const encodings: BlockEncoding[] = [
     { kind: 'float', type: 'float16' },
     { kind: 'float', type: 'float32' },
@@ -159,6 +159,8 @@ describe('WorkerEncoder', () => {
     requests.push({ tensor: 'a', cols: 96, rowFrom: 0, rowTo: 45, colFrom: 0, colTo: 96, encoding });
     requests.push({ tensor: 'a', cols: 96, rowFrom: 13, rowTo: 31, colFrom: tile ? 5 : 0, colTo: tile ? 77 : 96, encoding });
     requests.push({ tensor: 'b', cols: 40, rowFrom: 6, rowTo: 7, colFrom: 0, colTo: 40, encoding });
+    // A wide tile is read row by row, a narrow one (above) cut from whole rows.
+    requests.push({ tensor: 'c', cols: 1100, rowFrom: 1, rowTo: 6, colFrom: tile ? 50 : 0, colTo: tile ? 1050 : 1100, encoding });
   }
 
   for (const dtype of ['F32', 'BF16', 'F16'] as const) {
@@ -166,17 +168,20 @@ describe('WorkerEncoder', () => {
       const reader = await writeCheckpoint(dtype, tensors);
       const pool = new WorkerEncoder(reader, { threads: 2, maxAccepted: 4 });
       const inline = new InlineEncoder((name) => reader.read(name));
+      const inlineRows = new InlineEncoder((name) => reader.read(name), (name, from, to) => reader.readRows(name, from, to), 2);
       try {
         // More requests than maxAccepted: submit() waits until earlier blocks are released.
         const checks: Promise<void>[] = [];
         for (const req of requests) {
-          const [pooled, local] = [await pool.submit(req), await inline.submit(req)];
+          const [pooled, local, rows] = [await pool.submit(req), await inline.submit(req), await inlineRows.submit(req)];
           checks.push(
-            Promise.all([pooled.done, local.done]).then(([a, b]) => {
+            Promise.all([pooled.done, local.done, rows.done]).then(([a, b, c]) => {
               expect(a.outputs.map((o) => o.byteLength)).toEqual(blockOutputSizes(req));
               a.outputs.forEach((o, i) => expect(Buffer.from(o).equals(Buffer.from(b.outputs[i])), `${JSON.stringify(req)} output ${i}`).toBe(true));
+              c.outputs.forEach((o, i) => expect(Buffer.from(o).equals(Buffer.from(b.outputs[i])), `${JSON.stringify(req)} output ${i} (row reads)`).toBe(true));
               a.release();
               b.release();
+              c.release();
             }),
           );
         }

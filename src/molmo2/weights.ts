@@ -12,4 +12,6 @@ export interface WeightReader {
   dtype(name: string): SafeDtype;
   /** Reads one tensor (only its own bytes) as float32, row-major. */
   read(name: string): Promise<Float32Array>;
+  /** Reads rows [from, to) of a tensor (viewed as [shape[0], rest]) as float32: a large tensor in blocks. */
+  readRows?(name: string, from: number, to: number): Promise<Float32Array>;
 }

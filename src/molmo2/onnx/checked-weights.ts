@@ -6,11 +6,11 @@ import type { WeightReader } from '../weights.ts';
 import { InlineEncoder, type BlockEncoder, type WeightRef } from './encode.ts';
 
 /** What the builders need from a checkpoint; `has` is optional (in-memory test sources lack it). */
-export type WeightSource = Pick<WeightReader, 'shape' | 'read'> & Partial<Pick<WeightReader, 'has'>>;
+export type WeightSource = Pick<WeightReader, 'shape' | 'read'> & Partial<Pick<WeightReader, 'has' | 'readRows'>>;
 
 export class CheckedWeights {
   private readonly expected: Map<string, Shape>;
-  /** Runs the encoding jobs of refs (default: in this thread, from whole tensors read through the source). */
+  /** Runs the encoding jobs of refs (default: in this thread, reading row blocks when the source can). */
   readonly encoder: BlockEncoder;
 
   constructor(
@@ -19,7 +19,8 @@ export class CheckedWeights {
     encoder?: BlockEncoder,
   ) {
     this.expected = expectedTensors(config);
-    this.encoder = encoder ?? new InlineEncoder((name) => this.get(name));
+    const rows = source.readRows ? (name: string, from: number, to: number) => source.readRows!(name, from, to) : undefined;
+    this.encoder = encoder ?? new InlineEncoder((name) => this.get(name), rows);
   }
 
   /** True when the checkpoint holds `name`. */

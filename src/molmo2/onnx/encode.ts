@@ -125,25 +125,58 @@ function transposeToFloat16(src: Float32Array, rows: number, cols: number, dst: 
 }
 
 /**
- * Runs jobs in the calling thread from whole tensors read through `read` (the last one is kept, as
- * the builders ask for one tensor's blocks in a row). Memory: one tensor, as before streaming.
+ * Runs jobs in the calling thread. Row blocks are read through `readRows` when given (only the
+ * block's rows are in memory); otherwise, and for tiles, from the whole tensor read through `read`
+ * (the last one is kept, as the builders ask for one tensor's blocks in a row).
  */
 export class InlineEncoder implements BlockEncoder {
   private last?: { tensor: string; data: Promise<Float32Array> };
+  private accepted = 0;
+  private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly read: (tensor: string) => Promise<Float32Array>) {}
+  constructor(
+    private readonly read: (tensor: string) => Promise<Float32Array>,
+    private readonly readRows?: (tensor: string, from: number, to: number) => Promise<Float32Array>,
+    /** Blocks not yet released at once (bounds the memory of blocks waiting to be written). */
+    private readonly maxAccepted = 8,
+  ) {}
 
   async submit(req: BlockRequest): Promise<{ done: Promise<EncodedBlock> }> {
-    if (this.last?.tensor !== req.tensor) this.last = { tensor: req.tensor, data: this.read(req.tensor) };
-    const data = this.last.data;
-    return {
-      done: data.then((all) => {
-        const values = blockValues(all, req);
-        const outputs = blockOutputSizes(req).map((n) => new Uint8Array(n));
-        encodeBlock(values, req, outputs);
-        return { outputs, release: () => {} };
-      }),
+    while (this.accepted >= this.maxAccepted) await new Promise<void>((r) => this.waiting.push(r));
+    this.accepted++;
+    const wholeRows = req.colFrom === 0 && req.colTo === req.cols;
+    let values: Promise<Float32Array>;
+    if (wholeRows && this.readRows) {
+      values = this.readRows(req.tensor, req.rowFrom, req.rowTo);
+    } else {
+      if (this.last?.tensor !== req.tensor) this.last = { tensor: req.tensor, data: this.read(req.tensor) };
+      values = this.last.data.then((all) => blockValues(all, req));
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.accepted--;
+      this.waiting.shift()?.();
     };
+    const done = values.then(
+      (v) => {
+        try {
+          const outputs = blockOutputSizes(req).map((n) => new Uint8Array(n));
+          encodeBlock(v, req, outputs);
+          return { outputs, release };
+        } catch (e) {
+          release();
+          throw e;
+        }
+      },
+      (e) => {
+        release();
+        throw e;
+      },
+    );
+    done.catch(() => {}); // the caller's handler reports it
+    return { done };
   }
 }
 
