@@ -3,7 +3,7 @@
 // block on a pool of worker threads while external-data files stream to disk (hashed on the way),
 // and publishes the folder atomically (written as `<out>.tmp-<pid>`, renamed at the end).
 import { existsSync, rmSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import type { Dtype, Manifest, ModelVariant, Target } from '../../src/molmo2/manifest.ts';
@@ -85,7 +85,7 @@ export interface ConvertProfile {
   seconds: number;
   /** Encoder threads: time reading blocks, decoding BF16/F16, encoding (summed over threads). */
   encoder: EncoderStats;
-  /** Main thread: hashing and waiting for writes of the output files. */
+  /** Main thread: hashing and writing the output files. */
   output: OutputStats;
   /** Main thread: hashing the files copied from the checkpoint and writing manifest.json. */
   manifestS: number;
