@@ -27,6 +27,8 @@ export default defineConfig({
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        // The browser's own form-autofill lookups (not the app's traffic; the privacy test counts every request).
+        '--disable-features=AutofillServerCommunication',
       ],
     },
   },

@@ -1,10 +1,11 @@
 import { defineConfig } from 'vite';
 import { modelsIndex } from './tools/vite-models-index.ts';
+import { securityPolicy } from './tools/vite-security-policy.ts';
 
 // onnxruntime-web must not be pre-bundled: pre-bundling breaks its `new URL('*.wasm', import.meta.url)`.
 export default defineConfig({
-  // /models/index.json lists the converted models in public/models/.
-  plugins: [modelsIndex()],
+  // /models/index.json lists the converted models in public/models/; every response carries the CSP.
+  plugins: [modelsIndex(), securityPolicy()],
   server: { port: 5173, strictPort: true, host: '127.0.0.1' },
   preview: { port: 5173, strictPort: true, host: '127.0.0.1' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },

@@ -308,6 +308,10 @@ test('Esc stops a streaming answer; points parsed so far stay, and the model tex
   await expectMarker(page, 160, 120, COLOR_1);
   expect(await page.evaluate(() => (window as unknown as { injected?: number }).injected)).toBeUndefined();
   await expect(box.getByTestId('answer')).toContainText('<img src=x');
+  // The stats panel shows the last question's figures.
+  await page.getByRole('button', { name: 'Statistics' }).click();
+  await expect(page.getByTestId('stats-panel').locator('[data-stat=decode]')).toContainText(/\d+ tokens · 10\.00 tok\/s/);
+  await expect(page.getByTestId('stats-panel').locator('[data-stat=model]')).toContainText('Scripted answers · q4');
 });
 
 test('a question over the loaded model\'s limits is refused before anything is decoded or sent, with the numbers', async ({ page }) => {

@@ -8,6 +8,7 @@ import { Swimlanes } from './ui/results/Swimlanes.tsx';
 import { OpenButton, useWindowDrop } from './ui/video/DropZone.tsx';
 import { Player } from './ui/video/Player.tsx';
 import { ShortcutSheet } from './ui/video/ShortcutSheet.tsx';
+import { StatsPanel } from './ui/stats/StatsPanel.tsx';
 import { Timeline } from './ui/video/Timeline.tsx';
 import { ErrorBanner, VideoInfoLine } from './ui/video/VideoInfoLine.tsx';
 import { useShortcuts } from './ui/video/useShortcuts.ts';
@@ -17,6 +18,7 @@ export function App() {
   const dragging = useWindowDrop();
   const [sheet, setSheet] = useState(false);
   const toggleSheet = useCallback(() => setSheet((v) => !v), []);
+  const [stats, setStats] = useState(false);
   useShortcuts(toggleSheet);
 
   return (
@@ -25,6 +27,9 @@ export function App() {
         <h1>Molmo2 Web</h1>
         <span className="tagline">video grounding, entirely in your browser</span>
         <OpenButton />
+        <button type="button" onClick={() => setStats((v) => !v)} aria-pressed={stats} aria-label="Statistics">
+          Stats
+        </button>
         <button type="button" className="help" onClick={toggleSheet} aria-label="Keyboard shortcuts">
           ?
         </button>
@@ -46,6 +51,7 @@ export function App() {
       </main>
       {dragging && <div className="drop-overlay">Drop the video to open it</div>}
       {sheet && <ShortcutSheet onClose={toggleSheet} />}
+      {stats && <StatsPanel onClose={() => setStats(false)} />}
     </div>
   );
 }

@@ -11,6 +11,12 @@ export function inference(): InferenceWorker['api'] {
   return worker.api;
 }
 
+/** Ends the worker (and any model in it); the next call starts a fresh one. */
+export function restartInference(): void {
+  worker?.terminate();
+  worker = undefined;
+}
+
 /**
  * Replaces the worker for UI tests whose subject is the UI (a backend that replays recorded answers).
  * The app itself never calls this.

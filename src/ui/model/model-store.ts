@@ -3,7 +3,9 @@
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../runtime/api-types.ts';
-import { inference, requestPersistentStorage } from './inference-client.ts';
+import { inference, requestPersistentStorage, restartInference } from './inference-client.ts';
+import { allowModelHost } from '../../security/service-worker.ts';
+import { modelOrigin } from '../../security/csp.ts';
 import type { BundledModel } from '../../molmo2/manifest.ts';
 
 export type ModelStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'error';
@@ -36,6 +38,21 @@ async function fetchBundled(): Promise<BundledModel[]> {
   }
 }
 
+/**
+ * A model on another host: the service worker adds that host to the policy of workers it serves, and
+ * a fresh inference worker picks it up. Without a service worker only this origin can be reached.
+ */
+async function allowSourceHost(source: ModelSource): Promise<void> {
+  if (source.kind !== 'url') return;
+  const origin = modelOrigin(source.url, location.href);
+  if (!origin) throw new Error(`“${source.url}” is not an http(s) address.`);
+  if (origin === location.origin) return;
+  if (!(await allowModelHost(origin))) {
+    throw new Error(`Models can only be loaded from ${origin} when the app's service worker is active; reload the page and try again.`);
+  }
+  restartInference();
+}
+
 const message = (e: unknown) => ((e as Error)?.message ?? String(e)).replace(/^Error: /, '');
 
 export const useModelStore = create<ModelState>()((set, get) => ({
@@ -63,6 +80,7 @@ export const useModelStore = create<ModelState>()((set, get) => ({
     const persisted = await requestPersistentStorage();
     set((s) => ({ storage: s.storage ? { ...s.storage, persisted } : { usage: 0, quota: 0, persisted } }));
     try {
+      await allowSourceHost(source);
       const loaded = await inference().loadModel(source, options, Comlink.proxy((progress: LoadProgress) => set({ progress })));
       set({ status: 'ready', loaded });
     } catch (e) {
