@@ -46,9 +46,17 @@ export interface InferenceWorker {
   terminate(): void;
 }
 
-/** Starts the inference worker (a module worker bundled by Vite). */
-export function startInferenceWorker(): InferenceWorker {
+/**
+ * Starts the inference worker (a module worker bundled by Vite). `onCrash` is called when the
+ * worker fails outside any call (an uncaught error, a script that cannot load, a lost process).
+ */
+export function startInferenceWorker(onCrash?: (message: string) => void): InferenceWorker {
   const worker = new Worker(new URL('./inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' });
+  worker.addEventListener('error', (e) => {
+    e.preventDefault();
+    onCrash?.(e.message || 'the worker failed to start');
+  });
+  worker.addEventListener('messageerror', () => onCrash?.('a message could not be read'));
   const api = Comlink.wrap<InferenceApi>(worker);
   return {
     api,

@@ -3,7 +3,7 @@
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../runtime/api-types.ts';
-import { inference, requestPersistentStorage, restartInference } from './inference-client.ts';
+import { inference, onInferenceCrash, requestPersistentStorage, restartInference } from './inference-client.ts';
 import { allowModelHost } from '../../security/service-worker.ts';
 import { modelOrigin } from '../../security/csp.ts';
 import type { BundledModel } from '../../molmo2/manifest.ts';
@@ -100,3 +100,6 @@ export const useModelStore = create<ModelState>()((set, get) => ({
     await get().refreshCached();
   },
 }));
+
+// A failed worker takes its model with it: say so; the next load starts a fresh worker.
+onInferenceCrash((error) => useModelStore.setState({ status: 'error', error, loaded: undefined, progress: undefined }));
