@@ -29,7 +29,7 @@ export function AskBox() {
   const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
   const dtype = useModelStore((s) => s.loaded?.dtype);
   const limits = useModelStore((s) => s.loaded?.limits);
-  const { question, preset, setQuestion, setPreset, cancel, status, stage, answer, timings, error, promptTokens } = useAskStore();
+  const { question, preset, setQuestion, setPreset, cancel, status, stage, stageProgress, answer, timings, error, promptTokens } = useAskStore();
   const info = useVideoStore((s) => s.info);
   // Re-plan when what would be sent changes.
   useVideoStore((s) => s.selection);
@@ -154,9 +154,11 @@ export function AskBox() {
         )}
       </form>
       {running && stage && (
-        <div className="ask-muted" aria-live="polite">
+        <div className="ask-muted" aria-live="polite" data-testid="ask-stage">
           {STAGE_TEXT[stage]}
+          {stageProgress ? ` ${stageProgress.done} of ${stageProgress.total}` : ''}
           {promptTokens ? ` (${promptTokens} prompt tokens)` : ''}…
+          {stageProgress && <progress max={stageProgress.total} value={stageProgress.done} aria-label={`${STAGE_TEXT[stage]} progress`} />}
         </div>
       )}
       <output className="ask-answer" aria-live="polite" data-testid="answer">

@@ -22,6 +22,8 @@ export interface AskState {
   stage?: 'preprocess' | 'vision' | 'prefill' | 'decode';
   answer: string;
   promptTokens?: number;
+  /** Progress within the stage (frames or crops done of all), when the worker reports it. */
+  stageProgress?: { done: number; total: number };
   timings?: StageTimings;
   error?: string;
   setQuestion(q: string): void;
@@ -50,9 +52,12 @@ export const useAskStore = create<AskState>()((set, get) => ({
   async ask(visual, opts = {}) {
     const question = (opts.question ?? get().question).trim();
     if (!question || get().status === 'running') return undefined;
-    set({ status: 'running', stage: 'preprocess', answer: '', timings: undefined, error: undefined, promptTokens: undefined });
+    set({ status: 'running', stage: 'preprocess', answer: '', timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
     const onEvent = (e: AskEvent) => {
-      if (e.type === 'stage') set({ stage: e.stage, promptTokens: e.promptTokens ?? get().promptTokens });
+      if (e.type === 'stage') {
+        const { done, total } = e as { done?: number; total?: number };
+        set({ stage: e.stage, promptTokens: e.promptTokens ?? get().promptTokens, stageProgress: done !== undefined && total ? { done, total } : undefined });
+      }
       else if (e.type === 'token') {
         set({ answer: e.text });
         opts.onText?.(e.text);
