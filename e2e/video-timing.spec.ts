@@ -1,19 +1,11 @@
 // Measurement, not a timed test: drop → first frame and → full filmstrip for a 10 s 720p H.264 clip.
 // Runs only with BENCH=1 (e.g. `BENCH=1 npx playwright test e2e/video-timing.spec.ts`).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
+import { testsrc720pClip } from './fixtures/clips.ts';
 
 test('drop to first frame and to full filmstrip, 10 s 720p H.264', async ({ page }) => {
   test.skip(!process.env.BENCH, 'set BENCH=1 to measure');
-  const dir = join(import.meta.dirname, '..', '.cache', 'e2e-clips');
-  const clip = join(dir, 'testsrc_720p_10s.mp4');
-  if (!existsSync(clip)) {
-    mkdirSync(dir, { recursive: true });
-    const r = spawnSync('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=duration=10:size=1280x720:rate=30', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', clip]);
-    expect(r.status).toBe(0);
-  }
+  const clip = testsrc720pClip();
   await page.goto('/');
   const started = Date.now();
   await page.getByTestId('video-input').setInputFiles(clip);
