@@ -61,6 +61,12 @@ export interface LoadOptions {
   cache?: boolean;
   /** Run one tiny inference after loading so shaders are compiled before the first question. Default true. */
   warmUp?: boolean;
+  /**
+   * Where pixel values are made. 'auto' (default): on the GPU when its self-check passes, except on
+   * fallback (software) adapters, where the CPU is faster; 'on': on the GPU whenever the self-check
+   * passes; 'off': on the CPU.
+   */
+  gpuPreprocess?: 'auto' | 'on' | 'off';
 }
 
 export interface FileProgress {
@@ -106,6 +112,8 @@ export interface LoadedModel {
   warnings: string[];
   /** Graphs with nodes onnxruntime placed on the CPU (normally small shape computations). */
   cpuNodes: string[];
+  /** Where pixel values are made (LoadOptions.gpuPreprocess and the GPU's self-check). */
+  preprocess: 'gpu' | 'cpu';
 }
 
 export interface CachedModel {
@@ -181,10 +189,18 @@ export interface StageTimings {
   prefixReusedTokens: number;
   /** Prompt tokens the prefill actually ran over (promptTokens − prefixReusedTokens). */
   prefillTokens: number;
+  /** Where this request's pixel values were made ('mixed': some batches fell back to the CPU; 'none': nothing was preprocessed). */
+  preprocess: 'gpu' | 'cpu' | 'mixed' | 'none';
+  /**
+   * Wall time of the vision stage (pixel values and vision runs, overlapped: the next batch is made
+   * while the current one runs). preprocessMs + visionMs − visionStageMs is the time the overlap hid.
+   */
+  visionStageMs: number;
 }
 
 export type AskEvent =
-  | { type: 'stage'; stage: 'preprocess' | 'vision' | 'prefill' | 'decode'; promptTokens?: number }
+  /** During 'vision', done / total = frames (video) or images done of all, sent again after each vision run. */
+  | { type: 'stage'; stage: 'preprocess' | 'vision' | 'prefill' | 'decode'; promptTokens?: number; done?: number; total?: number }
   | { type: 'token'; tokenId: number; text: string; generated: number }
   | { type: 'done'; text: string; tokens: number[]; stoppedBy: 'eos' | 'max-tokens' | 'cancel'; timings: StageTimings }
   | { type: 'error'; message: string };

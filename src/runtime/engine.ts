@@ -9,6 +9,8 @@ import { probeCapabilities, type ProbeOptions } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
 import { chooseVariant } from './device-plan.ts';
 import { fetchModelFiles } from './download.ts';
+import { createGpuPreprocessor, gpuItemPixels } from './gpu-preprocess-inputs.ts';
+import type { GpuPreprocessor } from './gpu-preprocess.ts';
 import { generate, type DoneEvent } from './generate.ts';
 import { InputError, planInputs, shapeOf } from './inputs.ts';
 import { askLimits, checkAskLimits, type AskLimits } from './limits.ts';
@@ -40,7 +42,11 @@ interface Loaded {
   featureScope: string;
   /** What the decoder cache's image tokens show (prefix reuse). */
   cacheState: { visualId: string | undefined };
+  /** Pixel values on onnxruntime's device (undefined: the CPU path). */
+  gpuPre?: GpuPreprocessor;
 }
+
+const geometryOf = (c: Molmo2Config) => ({ patchSize: c.vit.patchSize, cropSize: c.vit.imageSize[0] });
 
 export class BusyError extends Error {}
 
@@ -228,6 +234,7 @@ export class InferenceEngine {
       }
       warmUpMs = performance.now() - t2;
     }
+    const gpuPre = await this.gpuPreprocessor(loaded, options.gpuPreprocess ?? 'auto', warnings);
     const from = fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed';
     const info: LoadedModel = {
       id,
@@ -244,14 +251,27 @@ export class InferenceEngine {
       timings: { totalMs: performance.now() - started, downloadMs, prepareMs, warmUpMs },
       warnings,
       cpuNodes: loaded.cpuNodes,
+      preprocess: gpuPre ? 'gpu' : 'cpu',
     };
     const { warnings: _w, cpuNodes: _c, ...state } = loaded;
     const features = new FeatureCache(options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
-    this.loaded = { ...state, info, features, featureScope: `${id}|${variant.dtype}|${variant.target}`, cacheState: { visualId: undefined } };
+    this.loaded = { ...state, info, features, featureScope: `${id}|${variant.dtype}|${variant.target}`, cacheState: { visualId: undefined }, gpuPre };
     progress.stage = 'ready';
     progress.message = `${manifest.name} is ready`;
     emit(true);
     return info;
+  }
+
+  /**
+   * The GPU preprocessor on onnxruntime's device, made after the sessions (it needs that device).
+   * 'auto' leaves it off on software adapters, where the CPU path is faster; 'on' only needs the self-check.
+   */
+  private async gpuPreprocessor(m: Pick<Loaded, 'device' | 'settings' | 'config'>, mode: 'auto' | 'on' | 'off', warnings: string[]): Promise<GpuPreprocessor | undefined> {
+    if (mode === 'off') return undefined;
+    if (mode !== 'auto' && mode !== 'on') throw new Error(`gpuPreprocess must be 'auto', 'on' or 'off', got ${JSON.stringify(mode)}`);
+    const made = await createGpuPreprocessor(m.device, m.settings, geometryOf(m.config), { allowFallbackAdapter: mode === 'on' });
+    if (!made && mode === 'on') warnings.push('GPU preprocessing was asked for, but it failed its check on this GPU; pixel values are made on the CPU.');
+    return made?.pre;
   }
 
   /** Reader and manifest of a source; a URL that cannot be reached falls back to its cached manifest. */
@@ -335,7 +355,8 @@ export class InferenceEngine {
     m.runner.reset();
   }
 
-  async ask(req: AskRequest & { returnLogits?: boolean; ignoreEos?: boolean }, onEvent?: Callback<AskEvent>): Promise<DoneEvent> {
+  /** `overlap: false` (measurements) makes each batch's pixel values only after the previous vision run. */
+  async ask(req: AskRequest & { returnLogits?: boolean; ignoreEos?: boolean; overlap?: boolean }, onEvent?: Callback<AskEvent>): Promise<DoneEvent> {
     const m = this.loaded;
     if (!m) throw new Error('no model is loaded');
     if (this.busy) throw new BusyError(this.busy === 'loading' ? 'the model is still loading' : 'the model is already answering; cancel it first');
@@ -356,7 +377,7 @@ export class InferenceEngine {
           decode: (ids) => m.tokenizer.decode(ids),
           eosId: m.config.tokens.eos,
           cache: m.cacheState,
-          features: (items, poolSize) =>
+          features: (items, poolSize, onProgress) =>
             m.features.features(
               {
                 vision: m.vision,
@@ -365,6 +386,9 @@ export class InferenceEngine {
                 maxCropsPerRun: m.limits.maxCropsPerVisionRun,
                 gpuIdle: () => m.device.queue.onSubmittedWorkDone(),
                 isCancelled: () => this.cancelRequested,
+                gpuPixels: m.gpuPre ? (members) => gpuItemPixels(m.gpuPre, req, members, m.settings, geometryOf(m.config)) : undefined,
+                onProgress,
+                overlap: req.overlap,
               },
               m.featureScope,
               items,
@@ -463,6 +487,7 @@ export class InferenceEngine {
     this.loaded = undefined;
     if (!m) return;
     m.features.clear();
+    m.gpuPre?.dispose();
     m.runner.dispose();
     await m.vision.release();
     await m.decoder.release();

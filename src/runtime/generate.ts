@@ -15,8 +15,11 @@ export interface GenerateContext {
   runner: DecoderRunner;
   decode: (ids: number[]) => string;
   eosId: number;
-  /** image_features of the items in prompt order (feature cache + vision encoder), or undefined when cancelled. */
-  features: (items: VisualItem[], poolSize: number) => Promise<Features | undefined>;
+  /**
+   * image_features of the items in prompt order (feature cache + vision encoder), or undefined when
+   * cancelled; `onProgress` gets the items done of all after the cache lookup and after each vision run.
+   */
+  features: (items: VisualItem[], poolSize: number, onProgress: (done: number, total: number) => void) => Promise<Features | undefined>;
   /**
    * Identity of the visual input behind the cache's image tokens (see PlannedInputs.visualId); generate
    * updates it. undefined = unknown, so a prefix with image tokens is never kept.
@@ -59,6 +62,8 @@ export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: G
     visionCacheHits: 0,
     prefixReusedTokens: 0,
     prefillTokens: 0,
+    preprocess: 'none',
+    visionStageMs: 0,
   };
   const tokens: number[] = [];
   const logits: Float32Array[] = [];
@@ -83,8 +88,9 @@ export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: G
   // A kept prefix holds every image token (reusablePrefix), so features are needed only from scratch.
   let features: Features | undefined;
   if (items.length > 0 && reuse === 0) {
-    o.onEvent({ type: 'stage', stage: 'vision', promptTokens: prompt.inputIds.length });
-    features = await ctx.features(items, inputs.poolSize);
+    const promptTokens = prompt.inputIds.length;
+    o.onEvent({ type: 'stage', stage: 'vision', promptTokens, done: 0, total: items.length });
+    features = await ctx.features(items, inputs.poolSize, (done, total) => o.onEvent({ type: 'stage', stage: 'vision', promptTokens, done, total }));
     if (!features || o.isCancelled()) {
       features?.release();
       return finish('cancel');
@@ -93,6 +99,8 @@ export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: G
     timings.visionMs = features.stats.visionMs;
     timings.visionEncoded = features.stats.encoded;
     timings.visionCacheHits = features.stats.hits;
+    timings.visionStageMs = features.stats.visionStageMs;
+    timings.preprocess = features.stats.path;
   }
 
   o.onEvent({ type: 'stage', stage: 'prefill', promptTokens: prompt.inputIds.length });

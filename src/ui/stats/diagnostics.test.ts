@@ -7,7 +7,7 @@ const model = { name: 'Molmo2-4B', dtype: 'q4', kvCache: 'static', maxContext: 4
 const timings: StageTimings = {
   preprocessMs: 20, visionMs: 800, prefillMs: 500, decodeMs: 2000, promptTokens: 1400, generatedTokens: 41,
   prefillTokensPerSecond: 200, decodeTokensPerSecond: 20, timeToFirstTokenMs: 1350, visualItems: 16, visionEncoded: 4,
-  visionCacheHits: 12, prefixReusedTokens: 1300, prefillTokens: 100,
+  visionCacheHits: 12, prefixReusedTokens: 1300, prefillTokens: 100, preprocess: 'cpu', visionStageMs: 820,
 };
 
 describe('stats rows', () => {
