@@ -17,6 +17,8 @@ export interface VideoInfo {
   frameCount: number;
   /** Presentation timestamps of every frame, ascending, seconds. */
   frameTimes: number[];
+  /** Something the user should know about a file that did open (e.g. cut short: the frames that are there). */
+  notice?: string;
 }
 
 export interface DecodeApi {

@@ -24,7 +24,11 @@ async function probe(file: File): Promise<Opened> {
     try {
       format = await input.getFormat();
     } catch {
-      throw new Error(`“${file.name}” is not a video this app can read (unknown or corrupt container).`);
+      throw new Error(`“${file.name}” is not a video this app can read: its format was not recognised (the file may be damaged, or not a video at all).`);
+    }
+    if ((await input.getTracks()).length === 0) {
+      // E.g. an MP4 cut short before its index (moov), which ffmpeg and most cameras write last.
+      throw new Error(`“${file.name}” has no readable tracks: it is probably incomplete (a download cut short?) or damaged.`);
     }
     const track = await input.getPrimaryVideoTrack();
     if (!track) {
@@ -39,14 +43,18 @@ async function probe(file: File): Promise<Opened> {
     if (track.displayWidth * track.displayHeight > MAX_PIXELS) {
       throw new Error(`“${file.name}” is ${track.displayWidth}×${track.displayHeight}, larger than this app can decode.`);
     }
-    const frameTimes: number[] = [];
+    // One pass over the index (no sample data is read): timestamps in decode order.
     const first = await track.getFirstTimestamp();
+    const listed: { timestamp: number; end: number }[] = [];
     for await (const packet of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) {
-      frameTimes.push(packet.timestamp - first);
+      listed.push({ timestamp: packet.timestamp, end: packet.timestamp + packet.duration });
     }
-    if (frameTimes.length === 0) throw new Error(`“${file.name}” has a video track without frames.`);
-    frameTimes.sort((a, b) => a - b);
-    const duration = (await track.computeDuration()) - first;
+    if (listed.length === 0) throw new Error(`“${file.name}” has a video track but no frames in it (nothing to show).`);
+    const kept = await packetsInFile(new EncodedPacketSink(track), listed.map((p) => p.timestamp));
+    if (kept === 0) throw new Error(`“${file.name}” is cut short before its first frame (an interrupted download?): nothing to show.`);
+    const present = listed.slice(0, kept);
+    const frameTimes = present.map((p) => p.timestamp - first).sort((a, b) => a - b);
+    const duration = kept < listed.length ? present.reduce((end, p) => Math.max(end, p.end), 0) - first : (await track.computeDuration()) - first;
     const fps = frameTimes.length > 1 ? (frameTimes.length - 1) / (frameTimes[frameTimes.length - 1] - frameTimes[0] || 1) : 0;
     const info: VideoInfo = {
       fileName: file.name,
@@ -61,17 +69,39 @@ async function probe(file: File): Promise<Opened> {
       fps,
       frameCount: frameTimes.length,
       frameTimes,
+      notice:
+        kept < listed.length
+          ? `“${file.name}” is cut short: only ${kept} of its ${listed.length} frames are in the file (an interrupted download?). Showing those ${kept}.`
+          : undefined,
     };
     // Decode the first frame now so a file that demuxes but cannot decode fails here, not later.
     const opened: Opened = { input, track, info, sinks: new Map() };
     const check = await sinkFor(opened).getCanvas(first);
-    if (!check) throw new Error(`The first frame of “${file.name}” could not be decoded (corrupt or truncated file?).`);
+    if (!check) throw new Error(`“${file.name}”: its first frame could not be decoded (the file may be damaged or cut short).`);
     return opened;
   } catch (e) {
     input.dispose();
     const message = e instanceof Error ? e.message : String(e);
-    throw new Error(message.startsWith('“') || message.startsWith('This browser') || message.startsWith('The first') ? message : `“${file.name}” could not be opened: ${message}`);
+    throw new Error(message.startsWith('“') || message.startsWith('This browser') ? message : `“${file.name}” could not be opened: ${message}`);
   }
+}
+
+/**
+ * How many of the packets (timestamps in decode order) have their data in the file. Samples are stored
+ * in decode order, so a file cut short loses a tail of them: check the last, then binary-search the
+ * cut (a few single-packet reads, never the whole file).
+ */
+async function packetsInFile(sink: EncodedPacketSink, timestamps: number[]): Promise<number> {
+  const has = async (k: number) => (await sink.getPacket(timestamps[k])) !== null;
+  if (await has(timestamps.length - 1)) return timestamps.length;
+  let lo = 0;
+  let hi = timestamps.length - 1; // invariant: every packet before lo has data, packet hi has none
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (await has(mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function sinkFor(o: Opened, height?: number): CanvasSink {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTime, presentedFrameIndex, rangeSampleTimes, sampleTimes } from './video.ts';
+import { formatTime, isVariableFrameRate, presentedFrameIndex, rangeSampleTimes, sampleTimes } from './video.ts';
 
 describe('sampleTimes (uniform_last_frame)', () => {
   it('samples every 0.5 s and appends the last instant', () => {
@@ -60,5 +60,18 @@ describe('formatTime', () => {
     expect(formatTime(0)).toBe('00:00.000');
     expect(formatTime(61.0405)).toBe('01:01.041');
     expect(formatTime(3723.5)).toBe('1:02:03.500');
+  });
+});
+
+describe('isVariableFrameRate', () => {
+  it('is false for regular frames, including millisecond-rounded 29.97 fps', () => {
+    expect(isVariableFrameRate(Array.from({ length: 30 }, (_, i) => i / 10))).toBe(false);
+    expect(isVariableFrameRate(Array.from({ length: 300 }, (_, i) => Math.round((i * 1001) / 30) / 1000))).toBe(false);
+    expect(isVariableFrameRate([0])).toBe(false);
+    expect(isVariableFrameRate([0, 0.5])).toBe(false);
+  });
+  it('is true when gaps vary', () => {
+    expect(isVariableFrameRate([0, 0.1, 0.15, 0.4, 0.45, 0.5])).toBe(true);
+    expect(isVariableFrameRate([0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])).toBe(true); // one dropped frame
   });
 });

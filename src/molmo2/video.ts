@@ -66,3 +66,18 @@ export function formatTime(seconds: number): string {
   const mmss = `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(rest).padStart(3, '0')}`;
   return h > 0 ? `${h}:${mmss}` : mmss;
 }
+
+/**
+ * Whether frames come at irregular intervals (phones drop or stretch frames): some gap between
+ * consecutive timestamps differs from the median gap by more than 10 % plus 1.5 ms, a margin for
+ * containers that round times to milliseconds (29.97 fps in WebM: 33 and 34 ms gaps).
+ */
+export function isVariableFrameRate(timestamps: ArrayLike<number>): boolean {
+  const gaps: number[] = [];
+  for (let i = 1; i < timestamps.length; i++) gaps.push(timestamps[i] - timestamps[i - 1]);
+  if (gaps.length < 2) return false;
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1];
+  const margin = 0.1 * median + 0.0015;
+  return gaps.some((g) => Math.abs(g - median) > margin);
+}

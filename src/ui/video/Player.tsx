@@ -3,6 +3,7 @@ import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Layer, Stage } from 'react-konva';
 import { useVideoStore } from '../../state/video-store.ts';
 import { formatTime } from '../../molmo2/video.ts';
+import type { VideoInfo } from '../../../workers/decode-api.ts';
 import { decoder } from './decode-client.ts';
 
 export function Player({ overlay }: { overlay?: ReactNode }) {
@@ -11,7 +12,9 @@ export function Player({ overlay }: { overlay?: ReactNode }) {
   const playing = useVideoStore((s) => s.playing);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const boxRef = useRef<HTMLDivElement>(null);
-  const [shown, setShown] = useState(-1);
+  // The frame on the canvas, for this video only: a new video shows nothing as shown until drawn.
+  const [drawn, setDrawn] = useState<{ info: VideoInfo | null; frame: number }>({ info: null, frame: -1 });
+  const shown = drawn.info === info ? drawn.frame : -1;
   const [box, setBox] = useState({ width: 0, height: 0 });
 
   // Draw the requested frame; a newer request wins over a slower older one.
@@ -28,7 +31,7 @@ export function Player({ overlay }: { overlay?: ReactNode }) {
         canvas.height = bitmap.height;
         canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
         bitmap.close();
-        setShown(frame);
+        setDrawn({ info, frame });
       })
       .catch((e: unknown) => useVideoStore.getState().setError(e instanceof Error ? e.message : String(e)));
   }, [info, frame]);

@@ -1,16 +1,27 @@
+import { useMemo } from 'react';
 import { useVideoStore } from '../../state/video-store.ts';
-import { formatTime } from '../../molmo2/video.ts';
+import { formatTime, isVariableFrameRate } from '../../molmo2/video.ts';
 
 export function VideoInfoLine() {
   const info = useVideoStore((s) => s.info);
   const loading = useVideoStore((s) => s.loading);
+  // An average fps would mislead when frames come at irregular times.
+  const variable = useMemo(() => (info ? isVariableFrameRate(info.frameTimes) : false), [info]);
   if (loading) return <p className="info-line">Opening {loading}…</p>;
   if (!info) return null;
   return (
-    <p className="info-line" data-testid="video-info">
-      <strong>{info.fileName}</strong> · {info.codec.toUpperCase()} · {info.width}×{info.height}
-      {info.rotation ? ` (rotated ${info.rotation}°)` : ''} · {info.fps.toFixed(2)} fps · {formatTime(info.duration)} · {info.frameCount} frames
-    </p>
+    <>
+      <p className="info-line" data-testid="video-info">
+        <strong>{info.fileName}</strong> · {info.codec.toUpperCase()} · {info.width}×{info.height}
+        {info.rotation ? ` (rotated ${info.rotation}°)` : ''} · {variable ? 'variable frame rate' : `${info.fps.toFixed(2)} fps`} ·{' '}
+        {formatTime(info.duration)} · {info.frameCount} frames
+      </p>
+      {info.notice && (
+        <p className="info-notice" role="status" data-testid="video-notice">
+          {info.notice}
+        </p>
+      )}
+    </>
   );
 }
 
