@@ -135,7 +135,7 @@ const harness = {
    * Asks a question; `cancelAfter` cancels once that many tokens streamed. Returns the final event,
    * every streamed event, and the main thread's long tasks (ms) observed meanwhile.
    */
-  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; bitmaps?: boolean; returnLogits?: boolean } = {}) {
+  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean } = {}) {
     const api = need();
     let v: AskRequest['visual'] = { kind: 'none' };
     const transfer: Transferable[] = [];
@@ -157,7 +157,7 @@ const harness = {
       events.push(e);
       if (e.type === 'token' && ++tokens === o.cancelAfter) void api.cancel();
     });
-    const request: AskRequest & { returnLogits?: boolean } = { question, visual: v, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits };
+    const request: AskRequest & { returnLogits?: boolean; overlap?: boolean } = { question, visual: v, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap };
     try {
       const done = await api.ask(Comlink.transfer(request, transfer), onEvent);
       await new Promise((r) => setTimeout(r, 50));
@@ -171,8 +171,8 @@ const harness = {
   clearCaches: () => need().clearCaches(),
 
   /** A synthetic keyed clip made in the page (no pixels cross from Node): `count` frames of w×h at 0.5 s steps. */
-  async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number } = {}) {
-    return need().ask({ question, visual: syntheticClip(count, width, height), maxNewTokens: o.maxNewTokens });
+  async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number; overlap?: boolean } = {}) {
+    return need().ask({ question, visual: syntheticClip(count, width, height), maxNewTokens: o.maxNewTokens, overlap: o.overlap });
   },
 
   /** Decode loop vs bare session.run on the same inputs (the benchmark's overhead ratio), after a clip question. */

@@ -110,9 +110,10 @@ test.describe('inference worker', () => {
     const a = await ask(page, 'Point to the red square.', { kind: 'images', images: [image] }, { maxNewTokens: 6, bitmaps: true, returnLogits: true });
     expectReference(a.done, want);
     expect(a.done.timings.promptTokens).toBe(want.promptTokens);
-    // Streamed events: stages in order, one token event per generated token (EOS excepted), text growing.
+    // Streamed events: stages in order (vision repeats with its progress), one token event per generated token (EOS excepted).
     const stages = a.events.filter((e) => e.type === 'stage').map((e) => (e as { stage: string }).stage);
-    expect(stages).toEqual(['preprocess', 'vision', 'prefill', 'decode']);
+    expect(stages.filter((s, i) => s !== stages[i - 1])).toEqual(['preprocess', 'vision', 'prefill', 'decode']);
+    expect(a.done.timings.preprocess).toBe(model.preprocess);
     const tokenEvents = a.events.filter((e) => e.type === 'token');
     expect(tokenEvents.length).toBe(want.tokens.filter((t) => t !== 151645).length);
     expect(a.events[a.events.length - 1].type).toBe('done');

@@ -25,8 +25,11 @@ export interface InferenceApi {
   capabilities(): Promise<Capabilities>;
   /** Loads a converted model (download + cache + GPU sessions); replaces the loaded one. */
   loadModel(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel>;
-  /** Answers a question about images or video frames, streaming events; resolves with the final event. */
-  ask(request: AskRequest & { returnLogits?: boolean }, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
+  /**
+   * Answers a question about images or video frames, streaming events; resolves with the final event.
+   * `overlap: false` turns off the pipelining of vision batches (measurements).
+   */
+  ask(request: AskRequest & { returnLogits?: boolean; overlap?: boolean }, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
   /** Forgets cached vision features and the cached prompt prefix (the next question runs cold). */
   clearCaches(): Promise<void>;
   /** Benchmark: the decode loop's time per token against bare session.run calls on the same inputs. */

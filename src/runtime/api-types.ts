@@ -67,6 +67,11 @@ export interface LoadOptions {
    * passes; 'off': on the CPU.
    */
   gpuPreprocess?: 'auto' | 'on' | 'off';
+  /**
+   * At most this many crops per vision run, below what the GPU's buffers allow (default: that limit):
+   * smaller runs report progress sooner and hold less memory; an image with more crops still runs whole.
+   */
+  maxCropsPerVisionRun?: number;
 }
 
 export interface FileProgress {

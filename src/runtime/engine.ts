@@ -44,6 +44,8 @@ interface Loaded {
   cacheState: { visualId: string | undefined };
   /** Pixel values on onnxruntime's device (undefined: the CPU path). */
   gpuPre?: GpuPreprocessor;
+  /** Crops per vision run (the limit, or less when LoadOptions asks). */
+  cropsPerRun: number;
 }
 
 const geometryOf = (c: Molmo2Config) => ({ patchSize: c.vit.patchSize, cropSize: c.vit.imageSize[0] });
@@ -234,6 +236,9 @@ export class InferenceEngine {
       }
       warmUpMs = performance.now() - t2;
     }
+    const asked = options.maxCropsPerVisionRun;
+    if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) throw new Error(`maxCropsPerVisionRun must be a positive integer, got ${asked}`);
+    const cropsPerRun = Math.min(loaded.limits.maxCropsPerVisionRun, asked ?? Infinity);
     const gpuPre = await this.gpuPreprocessor(loaded, options.gpuPreprocess ?? 'auto', warnings);
     const from = fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed';
     const info: LoadedModel = {
@@ -255,7 +260,7 @@ export class InferenceEngine {
     };
     const { warnings: _w, cpuNodes: _c, ...state } = loaded;
     const features = new FeatureCache(options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
-    this.loaded = { ...state, info, features, featureScope: `${id}|${variant.dtype}|${variant.target}`, cacheState: { visualId: undefined }, gpuPre };
+    this.loaded = { ...state, info, features, featureScope: `${id}|${variant.dtype}|${variant.target}`, cacheState: { visualId: undefined }, gpuPre, cropsPerRun };
     progress.stage = 'ready';
     progress.message = `${manifest.name} is ready`;
     emit(true);
@@ -383,7 +388,7 @@ export class InferenceEngine {
                 vision: m.vision,
                 device: m.device,
                 hidden: m.config.text.hiddenSize,
-                maxCropsPerRun: m.limits.maxCropsPerVisionRun,
+                maxCropsPerRun: m.cropsPerRun,
                 gpuIdle: () => m.device.queue.onSubmittedWorkDone(),
                 isCancelled: () => this.cancelRequested,
                 gpuPixels: m.gpuPre ? (members) => gpuItemPixels(m.gpuPre, req, members, m.settings, geometryOf(m.config)) : undefined,
