@@ -2,7 +2,7 @@
 // cache when present and intact, else from the source (streamed into the cache, resumed with Range
 // requests after an interruption). A corrupt download is fetched once more, then reported.
 import type { ManifestFile } from '../molmo2/manifest.ts';
-import { isQuotaError, type ModelCache } from './opfs-cache.ts';
+import { isQuotaError, type BlobWriter, type ModelCache } from './opfs-cache.ts';
 import type { LoadProgressTracker } from './progress.ts';
 import { SourceError, type SourceReader } from './sources.ts';
 
@@ -96,11 +96,17 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
       } else {
         if (got.inCache) await cache!.remove(file.sha256);
         if (attempt === 1) {
+          // A file cut short ends its stream cleanly, so its bytes sit in `.part`: nothing of it may stay.
+          await cache?.removePartial(file.sha256);
           o.progress.setState(file.path, 'failed');
           o.onUpdate();
+          const short = got.bytes.byteLength !== file.bytes;
           throw new IntegrityError(
-            `${file.path} from ${o.reader.label} is corrupt: expected ${file.bytes} bytes with SHA-256 ${file.sha256}, got ${actual === `${got.bytes.byteLength} bytes` ? actual : `SHA-256 ${actual}`} ` +
-              '(twice). The folder on the server does not match its manifest.json; convert or copy the model again.',
+            short
+              ? `${file.path} from ${o.reader.label} is cut short: the server sent ${got.bytes.byteLength} of its ${file.bytes} bytes (twice). ` +
+                  'The folder on the server is incomplete; copy or convert the model again.'
+              : `${file.path} from ${o.reader.label} is corrupt: expected ${file.bytes} bytes with SHA-256 ${file.sha256}, got SHA-256 ${actual} ` +
+                  '(twice). The folder on the server does not match its manifest.json; convert or copy the model again.',
           );
         }
       }
@@ -131,9 +137,11 @@ async function readFromSource(o: FetchFilesOptions, file: ManifestFile, cache: M
   const chunks: Uint8Array[] = [];
   const retries = o.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
-    const writer = cache ? await cache.partialWriter(file.sha256, have) : undefined;
+    let writer: BlobWriter | undefined;
     try {
+      // Open first: a file the server lacks (404) must not leave an empty `.part` behind.
       const opened = await reader.open(file.path, have, o.signal);
+      writer = cache ? await cache.partialWriter(file.sha256, have) : undefined;
       if (opened.start !== have) {
         // The server ignored the Range request: start the file over.
         if (writer) {

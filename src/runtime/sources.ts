@@ -33,7 +33,11 @@ export function folderUrl(url: string, base = self.location.href): string {
   return u.href;
 }
 
-function describeHttpFailure(url: string, status: number): string {
+function describeHttpFailure(url: string, status: number, path: string): string {
+  if (status === 404 && path !== 'manifest.json') {
+    // The folder answered for its manifest, so the address is right: the folder lacks a file.
+    return `${path} is missing from the model folder (${url} answered HTTP 404). The folder is incomplete; copy or convert the model again.`;
+  }
   if (status === 404) return `${url} was not found (HTTP 404). Check the address; a converted model folder has a manifest.json.`;
   if (status === 401 || status === 403) return `${url} refused access (HTTP ${status}).`;
   return `${url} answered HTTP ${status}.`;
@@ -57,7 +61,7 @@ export function urlReader(url: string): SourceReader {
           (crossOrigin ? '. The server may be offline or may not allow cross-origin requests (CORS).' : '. The network may be offline.'),
       );
     }
-    if (!res.ok) throw new SourceError(describeHttpFailure(u, res.status));
+    if (!res.ok) throw new SourceError(describeHttpFailure(u, res.status, path));
     return res;
   };
   return {
