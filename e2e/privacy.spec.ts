@@ -119,7 +119,7 @@ function startDevServer(port: number): Promise<ChildProcess> {
 
 test('after one online session the app and its cached model work with the server stopped and the network off', async ({ browser }) => {
   test.setTimeout(600_000);
-  const port = 5190 + (process.pid % 50);
+  const port = 5300 + (process.pid % 100); // its own dev server, away from the suite's
   const base = `http://127.0.0.1:${port}`;
   let server: ChildProcess | undefined = await startDevServer(port);
   const proxy = await recordingProxy();
