@@ -168,7 +168,7 @@ const harness = {
   },
 
   cancel: () => need().cancel(),
-  clearCaches: () => need().clearCaches(),
+  clearCaches: (which?: { features?: boolean; prefix?: boolean }) => need().clearCaches(which),
 
   /** A synthetic keyed clip made in the page (no pixels cross from Node): `count` frames of w×h at 0.5 s steps. */
   async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number; overlap?: boolean } = {}) {

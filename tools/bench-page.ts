@@ -19,7 +19,8 @@ export async function openBenchPage(path: string): Promise<BenchPage> {
     configFile: join(root, 'vite.config.ts'),
     root,
     logLevel: 'error',
-    server: { port: 0, strictPort: false, host: '127.0.0.1' },
+    // No HMR: an edit to any source while a benchmark runs would reload the page mid-measurement.
+    server: { port: 0, strictPort: false, host: '127.0.0.1', hmr: false },
   });
   await server.listen();
   const address = server.httpServer?.address();

@@ -30,8 +30,8 @@ export interface InferenceApi {
    * `overlap: false` turns off the pipelining of vision batches (measurements).
    */
   ask(request: AskRequest & { returnLogits?: boolean; overlap?: boolean }, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
-  /** Forgets cached vision features and the cached prompt prefix (the next question runs cold). */
-  clearCaches(): Promise<void>;
+  /** Forgets cached vision features and/or the cached prompt prefix (default both: the next question runs cold). */
+  clearCaches(which?: { features?: boolean; prefix?: boolean }): Promise<void>;
   /** Benchmark: the decode loop's time per token against bare session.run calls on the same inputs. */
   decodeOverhead(request: AskRequest, steps: number): Promise<DecodeOverhead>;
   /** Stops the answer in progress within one decode step (or aborts a model download). */

@@ -423,14 +423,16 @@ export class InferenceEngine {
     }
   }
 
-  /** Forgets cached vision features and the decoder's cached prefix (the next question starts cold). */
-  async clearCaches(): Promise<void> {
+  /** Forgets cached vision features and/or the decoder's cached prefix (default both: the next question starts cold). */
+  async clearCaches(which: { features?: boolean; prefix?: boolean } = {}): Promise<void> {
     const m = this.loaded;
     if (!m) return;
     if (this.busy) throw new BusyError('the model is answering; cancel it first');
-    m.features.clear();
-    m.runner.reset();
-    m.cacheState.visualId = undefined;
+    if (which.features !== false) m.features.clear();
+    if (which.prefix !== false) {
+      m.runner.reset();
+      m.cacheState.visualId = undefined;
+    }
   }
 
   /**
