@@ -24,6 +24,7 @@ describe('manifest validation', () => {
   it('explains what is wrong with other files', () => {
     expect(() => parseManifest('<html>')).toThrow(/not valid JSON.*converted Molmo2 model folder/);
     expect(() => parseManifest(JSON.stringify({ ...good(), format: 'other' }))).toThrow(/not a model converted by `npm run convert`/);
+    expect(() => parseManifest(JSON.stringify({ hello: 'world' }))).toThrow(/has no "format" field.*not a model converted by `npm run convert`/);
     expect(() => parseManifest(JSON.stringify({ ...good(), formatVersion: 2 }))).toThrow(/Update the app/);
     expect(() => parseManifest(JSON.stringify({ ...good(), formatVersion: 0 }))).toThrow(/Convert the model again/);
   });

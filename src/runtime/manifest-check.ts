@@ -21,7 +21,8 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   }
   if (!isObj(json)) throw new ManifestError(`${where} is not a JSON object`);
   if (json.format !== MANIFEST_FORMAT) {
-    throw new ManifestError(`${where} has format ${JSON.stringify(json.format)}, expected "${MANIFEST_FORMAT}": this is not a model converted by \`npm run convert\``);
+    const got = json.format === undefined ? 'has no "format" field' : `has format ${JSON.stringify(json.format)}`;
+    throw new ManifestError(`${where} ${got}, expected "${MANIFEST_FORMAT}": this is not a model converted by \`npm run convert\``);
   }
   if (json.formatVersion !== MANIFEST_VERSION) {
     const newer = typeof json.formatVersion === 'number' && json.formatVersion > MANIFEST_VERSION;
