@@ -102,6 +102,24 @@ const harness = {
     return { model, progress };
   },
 
+  /** Starts a load and cancels it when the progress first reports `stage`; resolves with the error message. */
+  async loadCancelAt(source: ModelSource, options: LoadOptions, stage: LoadProgress['stage']) {
+    const api = need();
+    let sent = false;
+    const onProgress = Comlink.proxy((p: LoadProgress) => {
+      if (p.stage === stage && !sent) {
+        sent = true;
+        void api.cancel();
+      }
+    });
+    return api.loadModel(source, options, onProgress).then(
+      () => ({ cancelled: sent, error: undefined }),
+      (e: Error) => ({ cancelled: sent, error: e.message }),
+    );
+  },
+
+  current: () => need().current(),
+
   /** Loads a folder picked through <input webkitdirectory> (files set by Playwright's setInputFiles). */
   async loadFromInput(selector: string, options: LoadOptions = {}) {
     const input = document.querySelector<HTMLInputElement>(selector);
@@ -135,7 +153,7 @@ const harness = {
    * Asks a question; `cancelAfter` cancels once that many tokens streamed. Returns the final event,
    * every streamed event, and the main thread's long tasks (ms) observed meanwhile.
    */
-  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean } = {}) {
+  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; cancelAtStage?: string; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean } = {}) {
     const api = need();
     let v: AskRequest['visual'] = { kind: 'none' };
     const transfer: Transferable[] = [];
@@ -153,9 +171,14 @@ const harness = {
     observer.observe({ type: 'longtask' });
     const events: AskEvent[] = [];
     let tokens = 0;
+    let cancelled = false;
     const onEvent = Comlink.proxy((e: AskEvent) => {
       events.push(e);
       if (e.type === 'token' && ++tokens === o.cancelAfter) void api.cancel();
+      if (e.type === 'stage' && e.stage === o.cancelAtStage && !cancelled) {
+        cancelled = true;
+        void api.cancel();
+      }
     });
     const request: AskRequest & { returnLogits?: boolean; overlap?: boolean } = { question, visual: v, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap };
     try {

@@ -9,6 +9,7 @@ import { probeCapabilities, type ProbeOptions } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
 import { chooseVariant } from './device-plan.ts';
 import { fetchModelFiles } from './download.ts';
+import { allocChecked, deviceLoss, GpuLostError, gpuLostMessage, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
 import { createGpuPreprocessor, gpuItemPixels } from './gpu-preprocess-inputs.ts';
 import type { GpuPreprocessor } from './gpu-preprocess.ts';
 import { generate, type DoneEvent } from './generate.ts';
@@ -106,6 +107,12 @@ export class InferenceEngine {
   private cancelRequested = false;
   private loadAbort?: AbortController;
   private cachePromise?: Promise<ModelCache | undefined>;
+  /**
+   * Why the loaded model's device was lost. Sticky: onnxruntime's wasm state does not survive it (a new
+   * session then fails with "memory access out of bounds"), so only a fresh worker can load again.
+   */
+  private gpuLost?: string;
+  private watched = new WeakSet<GPUDevice>();
 
   constructor(private readonly probeOptions: ProbeOptions = {}) {}
 
@@ -175,6 +182,7 @@ export class InferenceEngine {
     progress.message = 'Reading the model manifest';
     emit(true);
 
+    if (this.gpuLost) throw new GpuLostError(`${gpuLostMessage(this.gpuLost)} This worker cannot use the GPU again; start a new one (the app does so itself).`);
     const probe = await (this.probe ??= probeCapabilities(this.probeOptions));
     const caps = probe.capabilities;
     if (!caps.webgpu || !probe.adapter) throw new Error(caps.message ?? 'WebGPU is not available');
@@ -217,8 +225,24 @@ export class InferenceEngine {
     emit(true);
     signal.throwIfAborted();
     const t1 = performance.now();
-    const loaded = await this.prepare(manifest, variant, fetched.bytes, maxContext, probe.adapter, caps);
+    let loaded;
+    try {
+      loaded = await this.prepare(manifest, variant, fetched.bytes, maxContext, probe.adapter, caps);
+    } catch (e) {
+      const message = String((e as Error)?.message ?? e);
+      throw isMemoryError(message) && !message.startsWith('The GPU ') ? new Error(memoryErrorMessage('load', message, maxContext)) : e;
+    }
     fetched.bytes.clear();
+    this.watchDevice(loaded.device);
+    // A cancel during preparation or warm-up: release what was made, keep no half-loaded model.
+    const dropIfCancelled = async () => {
+      if (!signal.aborted) return;
+      loaded.runner.dispose();
+      await loaded.vision.release();
+      await loaded.decoder.release();
+      signal.throwIfAborted();
+    };
+    await dropIfCancelled();
     warnings.push(...loaded.warnings);
     const prepareMs = performance.now() - t1;
     let warmUpMs = 0;
@@ -235,6 +259,7 @@ export class InferenceEngine {
         throw explainRunError(e, variant);
       }
       warmUpMs = performance.now() - t2;
+      await dropIfCancelled();
     }
     const asked = options.maxCropsPerVisionRun;
     if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) throw new Error(`maxCropsPerVisionRun must be a positive integer, got ${asked}`);
@@ -338,15 +363,61 @@ export class InferenceEngine {
     // onnxruntime keeps small shape computations on the CPU on purpose; only note which graphs have any.
     const cpuNodes = [vision, decoder].filter((s) => s.cpuFallback).map((s) => s.cpuFallback as string);
     const device = await ortDevice();
-    const runner = createDecoderRunner(
-      decoder.session,
-      { layers: config.text.numLayers, kvHeads: config.text.numKvHeads, headDim: config.text.headDim, hidden: config.text.hiddenSize },
-      context,
-      device,
-    );
+    let made;
+    try {
+      made = await allocChecked(device, () =>
+        createDecoderRunner(
+          decoder.session,
+          { layers: config.text.numLayers, kvHeads: config.text.numKvHeads, headDim: config.text.headDim, hidden: config.text.hiddenSize },
+          context,
+          device,
+        ),
+      );
+    } catch (e) {
+      await vision.session.release();
+      await decoder.session.release();
+      throw e;
+    }
+    const runner = made.value;
+    if (made.error) {
+      // The KV cache did not fit: WebGPU reports it through the error scope, not by throwing.
+      runner.dispose();
+      await vision.session.release();
+      await decoder.session.release();
+      throw new Error(memoryErrorMessage('load', made.error, context));
+    }
     const actBytes = variant.dtype === 'q4f16' || variant.dtype === 'fp16' ? 2 : 4;
     const limits = askLimits(config, settings, runner.maxContext, actBytes, caps);
     return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, limits, warnings, cpuNodes };
+  }
+
+  /**
+   * Notes a loss of the loaded model's device; an answer in flight stops (ask races it) and the model
+   * is unloaded. onnxruntime destroys its device itself once every session is released (an unload):
+   * that loss concerns no loaded model and is ignored (the next session gets a new device).
+   */
+  private watchDevice(device: GPUDevice): void {
+    if (this.watched.has(device)) return;
+    this.watched.add(device);
+    void deviceLoss(device).then((reason) => {
+      if (this.loaded?.device !== device) return;
+      this.gpuLost = reason;
+      this.lostListeners.forEach((fn) => fn(reason));
+    });
+  }
+
+  private lostListeners = new Set<(reason: string) => void>();
+
+  /** Rejects with GpuLostError once the device is lost; `stop` detaches. */
+  private lossRace(): { promise: Promise<never>; stop: () => void } {
+    let fail!: (reason: string) => void;
+    const promise = new Promise<never>((_, reject) => {
+      fail = (reason) => reject(new GpuLostError(gpuLostMessage(reason)));
+    });
+    promise.catch(() => {});
+    if (this.gpuLost) fail(this.gpuLost);
+    this.lostListeners.add(fail);
+    return { promise, stop: () => this.lostListeners.delete(fail) };
   }
 
   /** One tiny run of each graph so that shader compilation happens now, not at the first question. */
@@ -367,6 +438,7 @@ export class InferenceEngine {
     if (this.busy) throw new BusyError(this.busy === 'loading' ? 'the model is still loading' : 'the model is already answering; cancel it first');
     this.busy = 'asking';
     this.cancelRequested = false;
+    const loss = this.lossRace();
     try {
       notify(onEvent, { type: 'stage', stage: 'preprocess' });
       const startedAt = performance.now();
@@ -376,7 +448,8 @@ export class InferenceEngine {
       const planned = planInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer });
       const check = checkAskLimits(shapeOf(req), m.limits, planned.prompt.inputIds.length);
       if (!check.ok) throw new LimitError(check.message);
-      const done = await generate(
+      // A lost device can leave a run waiting forever: the loss settles the answer instead.
+      const done = await Promise.race([loss.promise, generate(
         {
           runner: m.runner,
           decode: (ids) => m.tokenizer.decode(ids),
@@ -390,7 +463,7 @@ export class InferenceEngine {
                 hidden: m.config.text.hiddenSize,
                 maxCropsPerRun: m.cropsPerRun,
                 gpuIdle: () => m.device.queue.onSubmittedWorkDone(),
-                isCancelled: () => this.cancelRequested,
+                isCancelled: () => this.cancelRequested || this.gpuLost !== undefined,
                 gpuPixels: m.gpuPre ? (members) => gpuItemPixels(m.gpuPre, req, members, m.settings, geometryOf(m.config)) : undefined,
                 onProgress,
                 overlap: req.overlap,
@@ -405,19 +478,30 @@ export class InferenceEngine {
           maxNewTokens,
           startedAt,
           preprocessMs: performance.now() - startedAt,
-          isCancelled: () => this.cancelRequested,
+          isCancelled: () => this.cancelRequested || this.gpuLost !== undefined,
           onEvent: (e) => notify(onEvent, e),
           returnLogits: req.returnLogits,
           ignoreEos: req.ignoreEos,
         },
-      );
+      )]);
       notify(onEvent, { ...done, logits: undefined });
       return done;
     } catch (e) {
-      const message = (e as Error).message ?? String(e);
+      let error = e as Error;
+      if (this.gpuLost) {
+        // Everything on the lost device is gone; a release may throw or never settle, so it is not awaited.
+        error = e instanceof GpuLostError ? e : new GpuLostError(gpuLostMessage(this.gpuLost));
+        void this.unloadNow().catch(() => {});
+      } else if (!(e instanceof LimitError) && isMemoryError(String(error?.message ?? e))) {
+        error = new Error(memoryErrorMessage('ask', String(error.message)));
+        m.runner.reset();
+        m.cacheState.visualId = undefined;
+      }
+      const message = error?.message ?? String(e);
       notify(onEvent, { type: 'error', message });
-      throw e;
+      throw error;
     } finally {
+      loss.stop();
       this.busy = undefined;
       this.cancelRequested = false;
     }

@@ -55,6 +55,8 @@ export function urlReader(url: string): SourceReader {
     try {
       res = await fetch(u, init);
     } catch (e) {
+      // A cancelled load is not a network failure: report the cancel itself.
+      if (init.signal?.aborted) throw init.signal.reason;
       const crossOrigin = new URL(u).origin !== self.location.origin;
       throw new SourceError(
         `could not fetch ${u}: ${(e as Error).message}` +

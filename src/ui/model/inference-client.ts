@@ -2,6 +2,7 @@
 // box. When the worker fails, every call in flight is rejected with a plain message, the worker is
 // replaced by a fresh one (with no model), and listeners are told so the panels can say so.
 import type * as Comlink from 'comlink';
+import { isGpuLostMessage } from '../../runtime/gpu-faults.ts';
 import { requestPersistentStorage, startInferenceWorker, type InferenceApi, type InferenceWorker } from '../../../workers/inference-api.ts';
 
 type Api = InferenceWorker['api'];
@@ -33,13 +34,29 @@ function start(): InferenceWorker {
   return w;
 }
 
+/**
+ * After a GPU loss the worker has unloaded its model: replace it (the next load starts from a clean
+ * GPU state) and tell the panels, which would otherwise still show the model as ready.
+ */
+function replaceAfterGpuLoss(message: string): void {
+  if (!worker) return;
+  worker.terminate();
+  worker = undefined;
+  crashed?.reject(new Error(message));
+  for (const fn of crashListeners) fn(message);
+}
+
 /** Every call races the worker's failure, so none waits forever on a worker that is gone. */
 function supervise(): Api {
   return new Proxy({} as Api, {
     get: (_, name: string) => (...args: unknown[]) => {
       worker ??= start();
       const call = (worker.api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
-      return Promise.race([call, crashed!.promise]);
+      return Promise.race([call, crashed!.promise]).catch((e: unknown) => {
+        const message = String((e as Error)?.message ?? e);
+        if (isGpuLostMessage(message)) replaceAfterGpuLoss(message);
+        throw e;
+      });
     },
   });
 }
