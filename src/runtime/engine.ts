@@ -487,6 +487,8 @@ export class InferenceEngine {
       notify(onEvent, { ...done, logits: undefined });
       return done;
     } catch (e) {
+      // A run failing on a destroyed device may settle before `device.lost` does: give the loss a moment.
+      if (!this.gpuLost && !(e instanceof LimitError) && !(e instanceof InputError)) await Promise.race([m.device.lost, new Promise((r) => setTimeout(r, 300))]);
       let error = e as Error;
       if (this.gpuLost) {
         // Everything on the lost device is gone; a release may throw or never settle, so it is not awaited.
