@@ -83,24 +83,14 @@ test.describe('vision stage', () => {
     const serial = await ask(page, 'Where does it go?', { kind: 'video', frames }, { maxNewTokens: 4, returnLogits: true, overlap: false });
     expect(serial.done.tokens).toEqual(piped.done.tokens);
 
-    // Side by side on one 8-frame clip (made in the page, caches cleared before each), alternating.
-    const figures: Record<'overlap' | 'serial', number[]> = { overlap: [], serial: [] };
-    const answers = new Set<string>();
-    for (let round = 0; round < 2; round++) {
-      for (const overlap of [false, true]) {
-        await page.evaluate(() => window.harness.clearCaches());
-        const done = await page.evaluate((o) => window.harness.askClip('Where does it go?', 8, 320, 180, { maxNewTokens: 1, overlap: o }), overlap);
-        expect(done.timings.visionEncoded).toBe(8);
-        answers.add(JSON.stringify(done.tokens));
-        figures[overlap ? 'overlap' : 'serial'].push(done.timings.visionStageMs);
-        const t = done.timings;
-        console.log(`8 frames, runs of 2, ${overlap ? 'overlapped' : 'serial'}: vision stage ${t.visionStageMs.toFixed(0)} ms (preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms)`);
-      }
-    }
-    expect(answers.size).toBe(1);
-    const best = (xs: number[]) => Math.min(...xs);
-    const note = `vision stage, 8 frames in runs of 2 (SwiftShader, CPU preprocessing): serial ${best(figures.serial).toFixed(0)} ms, overlapped ${best(figures.overlap).toFixed(0)} ms`;
-    console.log(note);
+    // The figures of both (one run each, side by side in one worker; small on SwiftShader).
+    const note = ['overlapped', 'serial']
+      .map((what, i) => {
+        const t = [piped, serial][i].done.timings;
+        return `${what}: vision stage ${t.visionStageMs.toFixed(0)} ms (preprocess ${t.preprocessMs.toFixed(0)} ms, vision ${t.visionMs.toFixed(0)} ms)`;
+      })
+      .join('; ');
+    console.log(`6 frames 96×54 in runs of 2 (SwiftShader, CPU preprocessing): ${note}`);
     test.info().annotations.push({ type: 'pipelining', description: note });
   });
 });
