@@ -200,7 +200,7 @@ test.describe('bad model files', () => {
 async function loadByUrl(page: Page) {
   const panel = page.getByTestId('model-panel');
   await panel.getByLabel('Model URL').fill(new URL(MODEL_URL, page.url()).href);
-  await panel.getByRole('button', { name: 'Load', exact: true }).click();
+  await panel.getByLabel('Model URL').press('Enter');
 }
 
 /** Keeps every GPUDevice the worker creates from now on (onnxruntime's among them), to destroy it later. */
