@@ -16,6 +16,7 @@ describe('stats rows', () => {
     expect(rows.adapter).toBe('google swiftshader, software');
     expect(rows.vision).toBe('800 ms · 200 ms per frame (4 encoded)');
     expect(rows['vision cache']).toBe('12 of 16 frames reused');
+    expect(rows.preprocessing).toBe('20 ms on the CPU');
     expect(rows.prefill).toBe('100 tokens in 500 ms · 200.0 tok/s');
     expect(rows['prefix reuse']).toBe('1300 of 1400 prompt tokens');
     expect(rows['first token']).toBe('1350 ms');

@@ -24,6 +24,7 @@ export function statRows(caps: Capabilities | undefined, model: LoadedModel | un
     const items = t.visualItems ?? 0;
     const encoded = t.visionEncoded ?? items;
     rows.push({ name: 'vision', value: encoded > 0 ? `${ms(t.visionMs)} · ${ms(t.visionMs / encoded)} per frame (${encoded} encoded)` : `${ms(t.visionMs)}` });
+    rows.push({ name: 'preprocessing', value: `${ms(t.preprocessMs)} on the ${t.preprocess === 'gpu' ? 'GPU' : t.preprocess === 'mixed' ? 'GPU and CPU' : 'CPU'}` });
     rows.push({ name: 'vision cache', value: `${t.visionCacheHits ?? 0} of ${items} frames reused` });
     rows.push({ name: 'prefill', value: `${t.prefillTokens ?? t.promptTokens} tokens in ${ms(t.prefillMs)} · ${t.prefillTokensPerSecond.toFixed(1)} tok/s` });
     rows.push({ name: 'prefix reuse', value: `${t.prefixReusedTokens ?? 0} of ${t.promptTokens} prompt tokens` });
