@@ -8,7 +8,7 @@ import { expect, test, type Download, type Page } from '@playwright/test';
 import { CSV_COLUMNS } from '../src/molmo2/export/csv.ts';
 import { importResultJson } from '../src/molmo2/export/result.ts';
 import { trackStyle } from '../src/ui/results/overlay-model.ts';
-import { CLIP, h264Clip } from './fixtures/clips.ts';
+import { CLIP, h264Clip, testsrc720pClip } from './fixtures/clips.ts';
 
 // The white box's centre in frame f is (10 f + 10, 120) in the 320×240 clip. The range 0.5–2.9 s is
 // sampled as a clip at 0, 0.5, …, 2.0, 2.4 s → frames 5, 10, 15, 20, 25, 29. Object 1 follows the box;
@@ -335,4 +335,51 @@ test('a question over the loaded model\'s limits is refused before anything is d
   await box.getByLabel('Question').press('Enter');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
   expect(await page.evaluate(() => (window as unknown as { scripted: { asked: { frames: number }[] } }).scripted.asked.map((a) => a.frames))).toEqual([2]);
+});
+
+test('the limits hold on the selected-frames and re-run paths too', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  await installBackend(page, [TRACK_ANSWER], 10, 400);
+  const box = page.getByTestId('ask-box');
+  await box.getByLabel('Question').fill('Point to the box.');
+  // Two frames as images (each a multi-crop image block) are over a 400-token prompt.
+  const strip = page.getByTestId('filmstrip');
+  const size = (await strip.boundingBox())!;
+  await strip.click({ position: { x: size.width * 0.2, y: 20 } });
+  await strip.click({ position: { x: size.width * 0.6, y: 20 }, modifiers: ['Shift'] });
+  await expect(box.getByTestId('ask-sends')).toContainText('2 frames as images');
+  await expect(box.getByTestId('ask-refused')).toContainText(/needs about \d+ prompt tokens for 2 image\(s\).*Use fewer or smaller images/);
+  await expect(box.getByRole('button', { name: 'Ask' })).toBeDisabled();
+
+  // A two-frame range fits and is asked; with a model that allows less, its re-run is refused before anything is sent.
+  await selectRange(page);
+  await page.getByLabel('Frame cap').fill('2');
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  await installBackend(page, [TRACK_ANSWER], 10, 120);
+  await page.getByTestId('run').first().getByRole('button', { name: 'Re-run' }).click();
+  await expect(box.getByTestId('ask-error')).toContainText(/needs about \d+ prompt tokens for 2 frames/);
+  await expect(page.getByTestId('run')).toHaveCount(1);
+  expect(await page.evaluate(() => (window as unknown as { scripted: { asked: unknown[] } }).scripted.asked)).toEqual([]);
+});
+
+test('stopping an annotated-video export leaves the run and the other exports working', async ({ page }) => {
+  test.setTimeout(240_000);
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(testsrc720pClip());
+  await shownFrame(page, 0);
+  await installBackend(page, ['<points coords="1 1 500 500">centre</points>']);
+  await page.getByTestId('ask-box').getByLabel('Question').fill('Point to the centre.');
+  await page.getByTestId('ask-box').getByLabel('Question').press('Enter');
+  const run = page.getByTestId('run').first();
+  await expect(run).toHaveAttribute('data-status', 'done');
+  await run.getByRole('button', { name: 'Annotated video' }).click();
+  await expect(run.getByLabel('Annotated video progress')).toBeVisible();
+  await run.getByRole('button', { name: 'Stop' }).click();
+  await expect(run.getByRole('alert')).toHaveText('Video export stopped.');
+  await expect(run.getByRole('button', { name: 'Annotated video' })).toBeEnabled();
+  const [download] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+  expect(importResultJson(readFileSync(await saved(download), 'utf8')).ok).toBe(true);
 });

@@ -166,7 +166,7 @@ export function AskBox() {
       </output>
       {status === 'cancelled' && <div className="ask-muted">Stopped.</div>}
       {error && (
-        <div role="alert" className="ask-error">
+        <div role="alert" className="ask-error" data-testid="ask-error">
           {error}
         </div>
       )}
