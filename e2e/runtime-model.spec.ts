@@ -8,6 +8,7 @@ import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
 import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
+import { ask, load, openHarness } from './runtime-page.ts';
 
 let reference: RuntimeReference;
 let manifest: Manifest;
@@ -21,34 +22,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await removeRuntimeModel();
 });
-
-
-/**
- * Opens the harness and starts the inference worker. The first visit of a fresh dev server may reload
- * the page once (Vite optimizes the worker's dependencies when it first sees them): start again then.
- */
-async function openHarness(page: Page) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await page.goto('/e2e/runtime-harness.html');
-      await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-      await page.evaluate(() => {
-        window.harness.start();
-        return window.harness.capabilities();
-      });
-      await page.waitForLoadState('networkidle');
-      if (await page.evaluate(() => window.harness.started())) return;
-    } catch (e) {
-      if (attempt >= 2 || !/context was destroyed|navigation/i.test(String(e))) throw e;
-    }
-  }
-}
-
-type LoadOpts = Parameters<typeof window.harness.load>[1];
-const load = (page: Page, options: LoadOpts = {}, url = MODEL_URL) => page.evaluate(([u, o]) => window.harness.load({ kind: 'url', url: u }, o), [url, options] as const);
-type AskOpts = Parameters<typeof window.harness.ask>[2];
-type Visual = Parameters<typeof window.harness.ask>[1];
-const ask = (page: Page, question: string, visual: Visual, o: AskOpts = {}) => page.evaluate(([q, v, opts]) => window.harness.ask(q, v, opts), [question, visual, o] as const);
 
 function variantFiles(dtype: string, target: string): { path: string; bytes: number; sha256: string }[] {
   const v = manifest.variants.find((x) => x.dtype === dtype && x.target === target)!;
