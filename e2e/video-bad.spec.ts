@@ -27,20 +27,12 @@ import {
   zeroFramesClip,
 } from './fixtures/bad-clips.ts';
 import { CLIP, h264Clip } from './fixtures/clips.ts';
+import { boxLeft } from './fixtures/frame-pixels.ts';
 
 const open = (page: Page, path: string) => page.getByTestId('video-input').setInputFiles(path);
 
 async function shownFrame(page: Page, index: number) {
   await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', String(index));
-}
-
-/** Left edge of the white box of the box clips in the shown frame (box left = 10 · frame index). */
-async function boxLeft(page: Page): Promise<number> {
-  return page.getByTestId('frame-canvas').evaluate((c: HTMLCanvasElement, y: number) => {
-    const row = c.getContext('2d')!.getImageData(0, y, c.width, 1).data;
-    for (let x = 0; x < c.width; x++) if (row[4 * x] > 128) return x;
-    return -1;
-  }, CLIP.boxY + CLIP.boxH / 2);
 }
 
 /** Grey level of one pixel of the shown frame. */

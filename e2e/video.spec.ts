@@ -1,18 +1,10 @@
 import { expect, test, type Page } from '@playwright/test';
 import { CLIP, corruptClip, emptyClip, h264Clip, vp9Clip } from './fixtures/clips.ts';
+import { boxLeft } from './fixtures/frame-pixels.ts';
 import { sampleTimes } from '../src/molmo2/video.ts';
 
 async function open(page: Page, path: string) {
   await page.getByTestId('video-input').setInputFiles(path);
-}
-
-/** Left edge of the white box in the shown frame, read from the canvas pixels. */
-async function boxLeft(page: Page): Promise<number> {
-  return page.getByTestId('frame-canvas').evaluate((c: HTMLCanvasElement, y: number) => {
-    const row = c.getContext('2d')!.getImageData(0, y, c.width, 1).data;
-    for (let x = 0; x < c.width; x++) if (row[4 * x] > 128) return x;
-    return -1;
-  }, CLIP.boxY + CLIP.boxH / 2);
 }
 
 async function shownFrame(page: Page, index: number) {
