@@ -2,7 +2,8 @@
 // replaced by a fresh worker, and the video, its history and the app stay usable.
 import { expect, test } from '@playwright/test';
 import { h264Clip } from './fixtures/clips.ts';
-import { ensureRuntimeModel, MODEL_URL, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { loadTinyByUrl } from './runtime-page.ts';
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
@@ -18,12 +19,7 @@ test('a worker that crashes during an answer is reported and restarted; the run 
   await page.getByTestId('video-input').setInputFiles(h264Clip());
   await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', '0');
   const panel = page.getByTestId('model-panel');
-  // By URL: other specs may add more bundled copies of the tiny model with the same name.
-  const load = async () => {
-    await panel.getByLabel('Model URL').fill(new URL(MODEL_URL, page.url()).href);
-    await panel.getByLabel('Model URL').press('Enter');
-  };
-  await load();
+  await loadTinyByUrl(page);
   await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
 
   const box = page.getByTestId('ask-box');
@@ -47,7 +43,7 @@ test('a worker that crashes during an answer is reported and restarted; the run 
   await expect(page.getByTestId('video-info')).toContainText('box_h264.mp4');
 
   // A fresh worker loads the model (from the cache) and answers.
-  await load();
+  await loadTinyByUrl(page);
   await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
   await box.getByLabel('Question').fill('Describe this image.');
   await box.getByLabel('Question').press('Enter');

@@ -30,3 +30,10 @@ export type Visual = Parameters<typeof window.harness.ask>[1];
 
 export const load = (page: Page, options: LoadOpts = {}, url = MODEL_URL) => page.evaluate(([u, o]) => window.harness.load({ kind: 'url', url: u }, o), [url, options] as const);
 export const ask = (page: Page, question: string, visual: Visual, o: AskOpts = {}) => page.evaluate(([q, v, opts]) => window.harness.ask(q, v, opts), [question, visual, o] as const);
+
+/** Loads the tiny model through the app's model panel by URL (other specs may bundle copies with the same name). */
+export async function loadTinyByUrl(page: Page): Promise<void> {
+  const field = page.getByTestId('model-panel').getByLabel('Model URL');
+  await field.fill(new URL(MODEL_URL, page.url()).href);
+  await field.press('Enter');
+}

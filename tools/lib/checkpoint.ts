@@ -195,25 +195,18 @@ export class SafetensorsCheckpoint implements WeightReader {
     const rows = info.shape[0] ?? 1;
     if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= rows)) throw new Error(`tensor ${name}: rows [${from}, ${to}) are outside its ${rows} rows`);
     const rowBytes = (info.end - info.begin) / rows;
-    const handle = await this.handle(shard);
-    const position = dataStart + info.begin + from * rowBytes;
-    const length = (to - from) * rowBytes;
-    if (info.dtype === 'F32') {
-      const out = new Float32Array(length / 4);
-      await readExactly(handle, new Uint8Array(out.buffer), position, `${shard} (${name})`);
-      return out;
-    }
-    if (!(info.dtype === 'F16' || info.dtype === 'BF16')) throw new Error(`tensor ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights can be converted`);
-    const bytes = new Uint8Array(length);
-    await readExactly(handle, bytes, position, `${shard} (${name})`);
-    return toFloat32(bytes, info.dtype);
+    return this.readFloats(name, dataStart + info.begin + from * rowBytes, (to - from) * rowBytes);
   }
 
   async read(name: string): Promise<Float32Array> {
-    const { shard, info, dataStart } = this.locate(name);
-    const length = info.end - info.begin;
+    const { info, dataStart } = this.locate(name);
+    return this.readFloats(name, dataStart + info.begin, info.end - info.begin);
+  }
+
+  /** `length` bytes of tensor `name` from `position` in its shard, as float32. */
+  private async readFloats(name: string, position: number, length: number): Promise<Float32Array> {
+    const { shard, info } = this.locate(name);
     const handle = await this.handle(shard);
-    const position = dataStart + info.begin;
     if (info.dtype === 'F32') {
       // Read straight into the result's memory: no second copy of a large tensor.
       const out = new Float32Array(length / 4);

@@ -500,9 +500,14 @@ export class Graph {
       this.initializers.push({ name: n, dataType: ONNX_TYPE[type], dims, rawData: raw });
       return n;
     }
-    const where = await this.external.add(parts);
+    this.pushExternal(n, type, dims, await this.external.add(parts));
+    return n;
+  }
+
+  /** An initializer whose bytes lie at `where` in the external data file. */
+  private pushExternal(name: string, type: TensorType, dims: number[], where: { location: string; offset: number; length: number }): void {
     this.initializers.push({
-      name: n,
+      name,
       dataType: ONNX_TYPE[type],
       dims,
       dataLocation: EXTERNAL,
@@ -512,7 +517,6 @@ export class Graph {
         { key: 'length', value: String(where.length) },
       ],
     });
-    return n;
   }
 
   /**
@@ -538,17 +542,7 @@ export class Graph {
       };
     }
     const slot = await this.external.reserve(length);
-    this.initializers.push({
-      name: n,
-      dataType: ONNX_TYPE[type],
-      dims,
-      dataLocation: EXTERNAL,
-      externalData: [
-        { key: 'location', value: slot.location },
-        { key: 'offset', value: String(slot.offset) },
-        { key: 'length', value: String(slot.length) },
-      ],
-    });
+    this.pushExternal(n, type, dims, slot);
     return { ...slot, name: n };
   }
 
