@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
 import { h264Clip } from './fixtures/clips.ts';
-import { ask, load, openHarness, type LoadOpts } from './runtime-page.ts';
+import { ask, load, loadTinyByUrl, openHarness, type LoadOpts } from './runtime-page.ts';
 import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL, ROOT } from './runtime-model.ts';
 import { picture } from './runtime-reference.ts';
 
@@ -196,13 +196,6 @@ test.describe('bad model files', () => {
   });
 });
 
-/** Loads the tiny model through the panel's URL field (other tests' copies may share its name in the list). */
-async function loadByUrl(page: Page) {
-  const panel = page.getByTestId('model-panel');
-  await panel.getByLabel('Model URL').fill(new URL(MODEL_URL, page.url()).href);
-  await panel.getByLabel('Model URL').press('Enter');
-}
-
 /** Keeps every GPUDevice the worker creates from now on (onnxruntime's among them), to destroy it later. */
 async function keepDevices(page: Page) {
   const worker = page.workers().find((w) => w.url().includes('inference.worker'));
@@ -311,6 +304,40 @@ test.describe('faults', () => {
     await expectRecovers(page);
   });
 
+  test('memory the GPU cannot give during an answer (vision features) is reported with a smaller suggestion; the model stays loaded and answers the same', async ({ page }) => {
+    test.setTimeout(600_000);
+    await openHarness(page);
+    await load(page, fp32);
+    const frames = (key: string) => [0, 0.5].map((t, i) => ({ image: picture(64, 36, 30 + i), timestamp: t, key: `${key}#${i}` }));
+    const want = await ask(page, 'What happens?', { kind: 'video', frames: frames('first') }, { maxNewTokens: 4 });
+    await page.evaluate(() => window.harness.clearCaches());
+    // The buffers that keep this question's features fail as an exhausted GPU fails them: a buffer
+    // WebGPU cannot create, reported only through an error scope (here by asking for more than the
+    // adapter's maxBufferSize).
+    const worker = page.workers().find((w) => w.url().includes('inference.worker'))!;
+    await worker.evaluate(() => {
+      const proto = GPUDevice.prototype;
+      const createBuffer = proto.createBuffer;
+      const flags = self as unknown as { failFeatureBuffers: boolean };
+      flags.failFeatureBuffers = true;
+      proto.createBuffer = function (this: GPUDevice, d: GPUBufferDescriptor) {
+        const fail = flags.failFeatureBuffers && d.label?.startsWith('molmo2 vision features');
+        return createBuffer.call(this, fail ? { ...d, size: this.limits.maxBufferSize + 4 } : d);
+      };
+    });
+    const failed = await page.evaluate(
+      (f) => window.harness.ask('What happens?', { kind: 'video', frames: f }, { maxNewTokens: 4 }).then(() => 'answered', (e: Error) => e.message),
+      frames('second'),
+    );
+    expect(failed).toMatch(/^The GPU ran out of memory while answering\. Ask about fewer frames or a shorter range, or load the model with a smaller context\. \(vision features of 2 items: allocation failed: Buffer size \(\d+\) exceeds the max buffer size limit \(\d+\)\.\)$/);
+    // Still loaded, nothing of the failed question kept: the same frames then answer as before.
+    expect(await page.evaluate(() => window.harness.current())).toBeDefined();
+    await worker.evaluate(() => ((self as unknown as { failFeatureBuffers: boolean }).failFeatureBuffers = false));
+    const again = await ask(page, 'What happens?', { kind: 'video', frames: frames('second') }, { maxNewTokens: 4 });
+    expect(again.done.timings.visionCacheHits).toBe(0);
+    expect(again.done.tokens).toEqual(want.done.tokens);
+  });
+
   test('GPU device lost during an answer: reported in plain words, the run kept, the model loads again and answers', async ({ page }) => {
     test.setTimeout(600_000);
     await page.goto('/');
@@ -319,7 +346,7 @@ test.describe('faults', () => {
     const panel = page.getByTestId('model-panel');
     await expect(panel).toHaveAttribute('data-status', 'idle', { timeout: 60_000 });
     const devices = await keepDevices(page);
-    await loadByUrl(page);
+    await loadTinyByUrl(page);
     await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
 
     const box = page.getByTestId('ask-box');
@@ -339,7 +366,7 @@ test.describe('faults', () => {
     await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'error');
     await expect(page.getByTestId('video-info')).toContainText('box_h264.mp4');
 
-    await loadByUrl(page);
+    await loadTinyByUrl(page);
     await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
     await box.getByLabel('Question').fill('Describe this image.');
     await box.getByLabel('Question').press('Enter');

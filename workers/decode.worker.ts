@@ -1,8 +1,11 @@
 // Decode worker: demuxes with mediabunny and decodes with WebCodecs, off the main thread.
 import * as Comlink from 'comlink';
 import { ALL_FORMATS, BlobSource, CanvasSink, EncodedPacketSink, Input, type InputVideoTrack } from 'mediabunny';
-import { presentedFrameIndex } from '../src/molmo2/video.ts';
+import { formatTime, presentedFrameIndex } from '../src/molmo2/video.ts';
 import type { DecodeApi, VideoInfo } from './decode-api.ts';
+import { countDecodedFrames, framesDecoded } from './decode-count.ts';
+
+countDecodedFrames();
 
 // WebCodecs and canvases have per-browser limits; beyond this the page would run out of memory.
 const MAX_PIXELS = 8192 * 8192;
@@ -37,11 +40,14 @@ async function probe(file: File): Promise<Opened> {
     }
     const codec = track.codec ?? 'unknown';
     const codecString = await track.getCodecParameterString().catch(() => null);
+    // Size first: a decoder asked about a huge frame may just say "unsupported", which hides why.
+    if (track.displayWidth * track.displayHeight > MAX_PIXELS) {
+      throw new Error(
+        `“${file.name}” is ${track.displayWidth}×${track.displayHeight}, larger than this app can decode (at most ${Math.round(MAX_PIXELS / 1e6)} megapixels, e.g. 8192×8192). Scale it down first, e.g. to 3840×2160.`,
+      );
+    }
     if (!(await track.canDecode())) {
       throw new Error(`This browser cannot decode the ${codec.toUpperCase()} video in “${file.name}”${codecString ? ` (${codecString})` : ''}. Try an H.264, VP9 or AV1 file.`);
-    }
-    if (track.displayWidth * track.displayHeight > MAX_PIXELS) {
-      throw new Error(`“${file.name}” is ${track.displayWidth}×${track.displayHeight}, larger than this app can decode.`);
     }
     // One pass over the index (no sample data is read): timestamps in decode order.
     const first = await track.getFirstTimestamp();
@@ -49,13 +55,25 @@ async function probe(file: File): Promise<Opened> {
     for await (const packet of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) {
       listed.push({ timestamp: packet.timestamp, end: packet.timestamp + packet.duration });
     }
-    if (listed.length === 0) throw new Error(`“${file.name}” has a video track but no frames in it (nothing to show).`);
+    // A WebM cut short keeps its header's Duration but loses the clusters past the cut (the demuxer
+    // drops a cluster that is not whole): compare what the header says with what is there.
+    const declared = await input.getDurationFromMetadata().catch(() => null);
+    if (listed.length === 0) {
+      throw new Error(
+        declared && declared > 0
+          ? `“${file.name}” is cut short before its first complete frame: its header says it lasts ${formatTime(declared)}, but no frame is whole in the file (an interrupted download?). Nothing to show.`
+          : `“${file.name}” has a video track but no frames in it (nothing to show).`,
+      );
+    }
     const kept = await packetsInFile(new EncodedPacketSink(track), listed.map((p) => p.timestamp));
     if (kept === 0) throw new Error(`“${file.name}” is cut short before its first frame (an interrupted download?): nothing to show.`);
     const present = listed.slice(0, kept);
     const frameTimes = present.map((p) => p.timestamp - first).sort((a, b) => a - b);
     const duration = kept < listed.length ? present.reduce((end, p) => Math.max(end, p.end), 0) - first : (await track.computeDuration()) - first;
     const fps = frameTimes.length > 1 ? (frameTimes.length - 1) / (frameTimes[frameTimes.length - 1] - frameTimes[0] || 1) : 0;
+    // Every track's end (a longer audio track is not a cut), against the declared end, with a frame of slack.
+    const endOfData = kept < listed.length ? undefined : await input.computeDuration().catch(() => undefined);
+    const tailMissing = declared && endOfData !== undefined && declared - endOfData > 0.25 + (fps > 0 ? 1 / fps : 0);
     const info: VideoInfo = {
       fileName: file.name,
       fileBytes: file.size,
@@ -72,7 +90,9 @@ async function probe(file: File): Promise<Opened> {
       notice:
         kept < listed.length
           ? `“${file.name}” is cut short: only ${kept} of its ${listed.length} frames are in the file (an interrupted download?). Showing those ${kept}.`
-          : undefined,
+          : tailMissing
+            ? `“${file.name}” is cut short: its header says it lasts ${formatTime(declared ?? 0)}, but the frames in the file end at ${formatTime(duration)} (an interrupted download?). Showing those ${kept}.`
+            : undefined,
     };
     // Decode the first frame now so a file that demuxes but cannot decode fails here, not later.
     const opened: Opened = { input, track, info, sinks: new Map() };
@@ -162,6 +182,10 @@ const api: DecodeApi = {
       bitmaps.map((bitmap, k) => ({ time: times[k], bitmap })),
       bitmaps,
     );
+  },
+
+  async stats() {
+    return { framesDecoded: framesDecoded() };
   },
 };
 

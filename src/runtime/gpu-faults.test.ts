@@ -19,6 +19,8 @@ describe('GPU faults', () => {
   it('suggests something smaller', () => {
     expect(memoryErrorMessage('load', 'out of memory', 8192)).toMatch(/with a 8192-token context\. Load it with a smaller context \(maxContext\) or a smaller dtype/);
     expect(memoryErrorMessage('ask', 'out of memory')).toMatch(/fewer frames or a shorter range/);
+    // Dawn's multi-line messages end up on one line.
+    expect(memoryErrorMessage('ask', 'out of memory\n - While calling [Device].CreateBuffer("x").\n')).toMatch(/\(out of memory - While calling \[Device\]\.CreateBuffer\("x"\)\.\)$/);
   });
 
   it('reports an allocation the error scopes caught, and passes values through', async () => {

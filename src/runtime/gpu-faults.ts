@@ -38,7 +38,8 @@ export function memoryErrorMessage(when: 'load' | 'ask', detail: string, context
     when === 'load'
       ? 'Load it with a smaller context (maxContext) or a smaller dtype (q4), or close other tabs that use the GPU.'
       : 'Ask about fewer frames or a shorter range, or load the model with a smaller context.';
-  return `${head} ${fix} (${detail.trim().slice(0, 200)})`;
+  // Dawn's messages run over several lines (the failing call, the object's label): keep one line.
+  return `${head} ${fix} (${detail.replace(/\s+/g, ' ').trim().slice(0, 200)})`;
 }
 
 /**
@@ -60,5 +61,5 @@ export async function allocChecked<T>(device: GPUDevice, alloc: () => T): Promis
   const oom = await device.popErrorScope();
   if (thrown !== undefined) throw thrown;
   const err = oom ?? validation;
-  return { value: value as T, error: err ? `${oom ? 'out of memory' : 'allocation failed'}: ${err.message}` : undefined };
+  return { value: value as T, error: err ? `${oom ? 'out of memory' : 'allocation failed'}: ${err.message.split('\n')[0].trim()}` : undefined };
 }

@@ -5,6 +5,7 @@
 // gathered in prompt order with GPU copies — features never come back to the CPU. While one run is on
 // the GPU the next batch's pixel values are made (at most one batch ahead, so memory stays bounded).
 import { VISION_INPUTS, VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
+import { allocChecked } from './gpu-faults.ts';
 import type { VisualItem } from './inputs.ts';
 import { ByteLru } from './lru.ts';
 import { ort } from './ort.ts';
@@ -173,23 +174,35 @@ export class FeatureCache {
         ctx.onProgress?.(done, items.length);
       }
       const totalRows = items.reduce((n, it) => n + it.rows, 0);
+      const kept = missing.filter((i) => keys[i]);
+      // One run produced every row in order: its output is handed over as it is, nothing is gathered.
+      const asIs = outputs.length === 1 && missing.length === items.length;
+      // A GPU out of memory hands back an unusable buffer and says so only through an error scope;
+      // copying into it would give the decoder garbage, so the allocations are checked first.
+      const made = await allocChecked(ctx.device, () => ({
+        own: kept.map((i) => ctx.device.createBuffer({ label: 'molmo2 vision features (cached)', size: sources[i]!.bytes, usage: STORAGE() })),
+        gather: asIs ? undefined : ctx.device.createBuffer({ label: 'molmo2 vision features', size: Math.max(4, totalRows * rowBytes), usage: STORAGE() }),
+      }));
+      if (made.error) {
+        for (const b of made.value.own) b.destroy();
+        made.value.gather?.destroy();
+        throw new Error(`vision features of ${items.length} item${items.length === 1 ? '' : 's'}: ${made.error}`);
+      }
       const encoder = ctx.device.createCommandEncoder();
       // Keep the new rows of keyed items (each in its own buffer, so eviction frees exactly one item).
-      for (const i of missing) {
-        if (!keys[i]) continue;
+      kept.forEach((i, k) => {
         const s = sources[i]!;
-        const own = ctx.device.createBuffer({ size: s.bytes, usage: STORAGE() });
+        const own = made.value.own[k];
         encoder.copyBufferToBuffer(s.buffer, s.offset, own, 0, s.bytes);
         this.lru.set(keys[i]!, own, s.bytes, used);
-      }
+      });
       let tensor: ort.Tensor;
       let release: () => void;
-      if (outputs.length === 1 && missing.length === items.length) {
-        // One run produced every row in order: hand its output over as it is.
+      if (asIs) {
         tensor = outputs.pop()!;
         release = () => tensor.dispose();
       } else {
-        const buffer = ctx.device.createBuffer({ size: Math.max(4, totalRows * rowBytes), usage: STORAGE() });
+        const buffer = made.value.gather!;
         let at = 0;
         for (const s of sources) {
           encoder.copyBufferToBuffer(s!.buffer, s!.offset, buffer, at, s!.bytes);
