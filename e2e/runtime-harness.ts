@@ -199,8 +199,8 @@ const harness = {
   },
 
   /** Decode loop vs bare session.run on the same inputs (the benchmark's overhead ratio), after a clip question. */
-  decodeOverhead: (question: string, count: number, width: number, height: number, steps: number) =>
-    need().decodeOverhead({ question, visual: count > 0 ? syntheticClip(count, width, height) : { kind: 'none' } }, steps),
+  decodeOverhead: (question: string, count: number, width: number, height: number, steps: number, rounds?: number) =>
+    need().decodeOverhead({ question, visual: count > 0 ? syntheticClip(count, width, height) : { kind: 'none' } }, steps, rounds),
   unload: () => need().unload(),
   list: () => need().listCachedModels(),
   remove: (id: string) => need().deleteCachedModel(id),

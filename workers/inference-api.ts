@@ -33,7 +33,7 @@ export interface InferenceApi {
   /** Forgets cached vision features and/or the cached prompt prefix (default both: the next question runs cold). */
   clearCaches(which?: { features?: boolean; prefix?: boolean }): Promise<void>;
   /** Benchmark: the decode loop's time per token against bare session.run calls on the same inputs. */
-  decodeOverhead(request: AskRequest, steps: number): Promise<DecodeOverhead>;
+  decodeOverhead(request: AskRequest, steps: number, rounds?: number): Promise<DecodeOverhead>;
   /** Stops the answer in progress within one decode step (or aborts a model download). */
   cancel(): void;
   /** Releases the model's GPU memory. */

@@ -64,6 +64,9 @@ export interface DecodeOverhead {
   /** Milliseconds per back-to-back session.run with the loop's last step's inputs and outputs. */
   bareMsPerToken: number;
   ratio: number;
+  /** session.run times of the loop's decode steps (both rounds, in order) and of the bare runs. */
+  loopRunMs: number[];
+  bareRunMs: number[];
 }
 
 /** A clearer message for the run-time failures a user can act on. */
@@ -524,9 +527,10 @@ export class InferenceEngine {
   /**
    * Benchmark: answers `req` for `steps` + 1 tokens (EOS ignored) and times the decode loop against
    * `steps` back-to-back bare `session.run` calls given the loop's last step's feeds and fetches, in
-   * two alternating rounds. Leaves the caches as a normal answer would.
+   * `rounds` alternating rounds (more rounds average out a machine whose speed drifts). Leaves the
+   * caches as a normal answer would.
    */
-  async decodeOverhead(req: AskRequest, steps: number): Promise<DecodeOverhead> {
+  async decodeOverhead(req: AskRequest, steps: number, rounds = 2): Promise<DecodeOverhead> {
     const m = this.loaded;
     if (!m) throw new Error('no model is loaded');
     // A growing cache disposes the past tensors a step was given, so its steps cannot be replayed.
@@ -534,14 +538,21 @@ export class InferenceEngine {
     const session = m.decoder;
     const run = session.run.bind(session);
     let last: Parameters<typeof run> | undefined;
-    const recording = ((...args: Parameters<typeof run>) => {
+    let calls: number[] = [];
+    const recording = (async (...args: Parameters<typeof run>) => {
       last = args;
-      return run(...args);
+      const t = performance.now();
+      const out = await run(...args);
+      calls.push(performance.now() - t);
+      return out;
     }) as typeof session.run;
     let loop = 0;
     let bare = 0;
-    for (let round = 0; round < 2; round++) {
+    const loopRunMs: number[] = [];
+    const bareRunMs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
       session.run = recording;
+      calls = [];
       try {
         const done = await this.ask({ ...req, maxNewTokens: steps + 1, ignoreEos: true });
         loop += done.timings.decodeMs;
@@ -549,18 +560,23 @@ export class InferenceEngine {
         session.run = run;
       }
       if (!last) throw new Error('internal: the decode loop did not run');
+      loopRunMs.push(...calls.slice(-steps)); // the calls before them are the prefill
       const [feeds, fetches] = last;
       const t = performance.now();
       // next_token (or logits) is a CPU output, so each run includes the same readback as a loop step.
-      for (let i = 0; i < steps; i++) await run(feeds, fetches as ort.InferenceSession.FetchesType);
+      for (let i = 0; i < steps; i++) {
+        const r = performance.now();
+        await run(feeds, fetches as ort.InferenceSession.FetchesType);
+        bareRunMs.push(performance.now() - r);
+      }
       bare += performance.now() - t;
     }
-    const loopMsPerToken = loop / (2 * steps);
-    const bareMsPerToken = bare / (2 * steps);
+    const loopMsPerToken = loop / (rounds * steps);
+    const bareMsPerToken = bare / (rounds * steps);
     // The bare runs overwrote the cache at one position: the cached prefix is no longer what it says.
     m.runner.reset();
     m.cacheState.visualId = undefined;
-    return { steps, loopMsPerToken, bareMsPerToken, ratio: loopMsPerToken / bareMsPerToken };
+    return { steps, loopMsPerToken, bareMsPerToken, ratio: loopMsPerToken / bareMsPerToken, loopRunMs, bareRunMs };
   }
 
   /** Stops the current answer after the decode step in flight, or aborts a download. */
