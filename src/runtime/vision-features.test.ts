@@ -48,14 +48,29 @@ function fakeVision(log: string[]) {
   return { session: session as unknown as ort.InferenceSession, releases, fed };
 }
 
-const fakeDevice = {
-  createCommandEncoder: () => ({ copyBufferToBuffer() {}, finish: () => ({}) }),
-  createBuffer: ({ size }: { size: number }) => ({ size, destroy() {} }),
-  queue: { submit() {} },
-} as unknown as GPUDevice;
+/** A device whose buffers are counted; with `outOfMemory` set, its error scope reports what a full GPU reports. */
+function fakeDevice(o: { outOfMemory?: boolean } = {}) {
+  const live = new Set<object>();
+  const device = {
+    createCommandEncoder: () => ({ copyBufferToBuffer() {}, finish: () => ({}) }),
+    createBuffer: ({ size }: { size: number }) => {
+      const b = { size, destroy: () => live.delete(b) };
+      live.add(b);
+      return b;
+    },
+    pushErrorScope() {},
+    popErrorScope: async function (this: { scopes: number }) {
+      // The out-of-memory scope is pushed first, so it is popped second.
+      return o.outOfMemory && ++this.scopes % 2 === 0 ? { message: 'Not enough memory left.' } : null;
+    },
+    scopes: 0,
+    queue: { submit() {} },
+  };
+  return { device: device as unknown as GPUDevice, live };
+}
 
 function context(vision: ort.InferenceSession, extra: Partial<FeatureContext> = {}): FeatureContext {
-  return { vision, device: fakeDevice, hidden: 2, maxCropsPerRun: 2, gpuIdle: async () => {}, isCancelled: () => false, ...extra };
+  return { vision, device: fakeDevice().device, hidden: 2, maxCropsPerRun: 2, gpuIdle: async () => {}, isCancelled: () => false, ...extra };
 }
 
 /** Lets the pipeline run until it waits on a vision run (it only waits on those and on message ticks). */
@@ -141,6 +156,21 @@ describe('FeatureCache batches', () => {
     expect(second.fed).toHaveLength(1);
     expect(progress).toEqual([[2, 3], [3, 3]]);
     expect(f!.stats).toMatchObject({ encoded: 1, hits: 2, path: 'cpu' });
+  });
+});
+
+describe('FeatureCache allocation', () => {
+  it('a GPU out of memory for the feature buffers fails the request plainly, frees them and caches nothing', async () => {
+    const log: string[] = [];
+    const cache = new FeatureCache();
+    const { device, live } = fakeDevice({ outOfMemory: true });
+    const vision = fakeVision(log);
+    const pending = cache.features(context(vision.session, { device }), 'm', [item(0, log), item(1, log)], 4);
+    await settle();
+    vision.releases[0]();
+    await expect(pending).rejects.toThrow('vision features of 2 items: out of memory: Not enough memory left.');
+    expect(live.size).toBe(0);
+    expect(cache.size).toBe(0);
   });
 });
 
