@@ -3,7 +3,7 @@
 import { expect, test } from '@playwright/test';
 import { h264Clip } from './fixtures/clips.ts';
 import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
-import { loadTinyByUrl } from './runtime-page.ts';
+import { expectRunKeptThenAnswersAgain, loadTinyByUrl } from './runtime-page.ts';
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
@@ -37,18 +37,6 @@ test('a worker that crashes during an answer is reported and restarted; the run 
   await expect(box.getByRole('alert')).toContainText('The model worker stopped unexpectedly (Uncaught Error: simulated crash)');
   await expect(panel).toHaveAttribute('data-status', 'error');
   await expect(panel).toContainText('load the model again');
-  // The run is kept, marked as failed; the video is still open.
-  await expect(page.getByTestId('run')).toHaveCount(1);
-  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'error');
-  await expect(page.getByTestId('video-info')).toContainText('box_h264.mp4');
-
-  // A fresh worker loads the model (from the cache) and answers.
-  await loadTinyByUrl(page);
-  await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
-  await box.getByLabel('Question').fill('Describe this image.');
-  await box.getByLabel('Question').press('Enter');
-  await expect(box.getByTestId('answer')).not.toBeEmpty({ timeout: 240_000 });
-  await page.keyboard.press('Escape');
-  await expect(box).toHaveAttribute('data-status', /cancelled|done/, { timeout: 120_000 });
-  await expect(page.getByTestId('run')).toHaveCount(2);
+  // The run is kept, marked as failed, the video stays; a fresh worker loads the model (from the cache) and answers.
+  await expectRunKeptThenAnswersAgain(page);
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
 import { h264Clip } from './fixtures/clips.ts';
-import { ask, load, loadTinyByUrl, openHarness, type LoadOpts } from './runtime-page.ts';
+import { ask, chooseFolder, expectRunKeptThenAnswersAgain, load, loadTinyByUrl, openHarness, type LoadOpts } from './runtime-page.ts';
 import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL, ROOT } from './runtime-model.ts';
 import { picture } from './runtime-reference.ts';
 
@@ -53,6 +53,14 @@ async function expectRecovers(page: Page) {
   expect(a.done.tokens.length).toBeGreaterThan(0);
 }
 
+/** No blob of the file (`sha256`) and no partial download of it is in the cache; then the good model loads. */
+async function expectNothingStoredThenRecovers(page: Page, sha256: string) {
+  const names = await blobs(page);
+  expect(names).not.toContain(sha256);
+  expect(names).not.toContain(`${sha256}.part`);
+  await expectRecovers(page);
+}
+
 /** Serves manifest.json edited by `edit` instead of the real one. */
 async function routeManifest(page: Page, edit: (m: Manifest & Record<string, unknown>) => void) {
   await page.route(`**/models/${MODEL_NAME}/manifest.json`, (route) => {
@@ -86,10 +94,7 @@ test.describe('bad model files', () => {
     expect(error).toContain(`${target.path} is missing from the model folder`);
     expect(error).toContain('HTTP 404');
     expect(error).toContain('copy or convert the model again');
-    const names = await blobs(page);
-    expect(names).not.toContain(target.sha256);
-    expect(names).not.toContain(`${target.sha256}.part`);
-    await expectRecovers(page);
+    await expectNothingStoredThenRecovers(page, target.sha256);
   });
 
   test('external data cut short at the source is reported as cut short, twice fetched, and not kept', async ({ page }) => {
@@ -105,10 +110,7 @@ test.describe('bad model files', () => {
     expect(served).toBe(2);
     expect(error).toContain(`${target.path} from`);
     expect(error).toContain(`is cut short: the server sent ${half.byteLength} of its ${target.bytes} bytes (twice)`);
-    const names = await blobs(page);
-    expect(names).not.toContain(target.sha256);
-    expect(names).not.toContain(`${target.sha256}.part`);
-    await expectRecovers(page);
+    await expectNothingStoredThenRecovers(page, target.sha256);
   });
 
   test('a manifest with a wrong sha256 for a file is reported with both hashes; nothing is cached under it', async ({ page }) => {
@@ -180,14 +182,7 @@ test.describe('bad model files', () => {
     rmSync(local, { recursive: true, force: true });
     mkdirSync(local, { recursive: true });
     writeFileSync(join(local, 'config.json'), '{"hello":"world"}');
-    await page.evaluate(() => {
-      const input = document.createElement('input');
-      input.type = 'file';
-      input.id = 'folder';
-      input.webkitdirectory = true;
-      document.body.append(input);
-    });
-    await page.locator('#folder').setInputFiles(local);
+    await chooseFolder(page, local);
     const picked = await page.evaluate(() => window.harness.loadFromInput('#folder').then(() => 'loaded', (e: Error) => e.message));
     expect(picked).toContain('the chosen folder has no manifest.json');
     rmSync(local, { recursive: true, force: true });
@@ -362,17 +357,6 @@ test.describe('faults', () => {
     await expect(box.getByRole('alert')).toContainText('reload the model');
     await expect(panel).toHaveAttribute('data-status', 'error');
     await expect(panel).toContainText('The GPU was lost');
-    await expect(page.getByTestId('run')).toHaveCount(1);
-    await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'error');
-    await expect(page.getByTestId('video-info')).toContainText('box_h264.mp4');
-
-    await loadTinyByUrl(page);
-    await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
-    await box.getByLabel('Question').fill('Describe this image.');
-    await box.getByLabel('Question').press('Enter');
-    await expect(box.getByTestId('answer')).not.toBeEmpty({ timeout: 240_000 });
-    await page.keyboard.press('Escape');
-    await expect(box).toHaveAttribute('data-status', /cancelled|done/, { timeout: 120_000 });
-    await expect(page.getByTestId('run')).toHaveCount(2);
+    await expectRunKeptThenAnswersAgain(page);
   });
 });

@@ -8,7 +8,7 @@ import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
 import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
-import { ask, load, openHarness } from './runtime-page.ts';
+import { ask, chooseFolder, load, openHarness } from './runtime-page.ts';
 
 let reference: RuntimeReference;
 let manifest: Manifest;
@@ -234,14 +234,7 @@ test.describe('inference worker', () => {
     const missing = await page.evaluate(() => window.harness.load({ kind: 'url', url: '/models/no-such-model/' }).then(() => 'loaded', (e: Error) => e.message));
     expect(missing).toContain('/models/no-such-model/manifest.json was not found');
 
-    await page.evaluate(() => {
-      const input = document.createElement('input');
-      input.type = 'file';
-      input.id = 'folder';
-      input.webkitdirectory = true;
-      document.body.append(input);
-    });
-    await page.locator('#folder').setInputFiles(MODEL_DIR);
+    await chooseFolder(page, MODEL_DIR);
     const { model } = await page.evaluate(() => window.harness.loadFromInput('#folder', { dtype: 'fp32', warmUp: false }));
     expect(model.from).toBe('source');
     expect(model.storage).toBe('none');

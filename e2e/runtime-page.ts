@@ -37,3 +37,36 @@ export async function loadTinyByUrl(page: Page): Promise<void> {
   await field.fill(new URL(MODEL_URL, page.url()).href);
   await field.press('Enter');
 }
+
+/**
+ * After a failed answer in the app: the run is kept, marked failed, the box clip is still open; the
+ * tiny model then loads again and answers a second run.
+ */
+export async function expectRunKeptThenAnswersAgain(page: Page): Promise<void> {
+  const panel = page.getByTestId('model-panel');
+  const box = page.getByTestId('ask-box');
+  await expect(page.getByTestId('run')).toHaveCount(1);
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'error');
+  await expect(page.getByTestId('video-info')).toContainText('box_h264.mp4');
+
+  await loadTinyByUrl(page);
+  await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
+  await box.getByLabel('Question').fill('Describe this image.');
+  await box.getByLabel('Question').press('Enter');
+  await expect(box.getByTestId('answer')).not.toBeEmpty({ timeout: 240_000 });
+  await page.keyboard.press('Escape');
+  await expect(box).toHaveAttribute('data-status', /cancelled|done/, { timeout: 120_000 });
+  await expect(page.getByTestId('run')).toHaveCount(2);
+}
+
+/** Adds an <input webkitdirectory id="folder"> to the harness page and picks `dir` in it. */
+export async function chooseFolder(page: Page, dir: string): Promise<void> {
+  await page.evaluate(() => {
+    const input = document.createElement('input');
+    input.type = 'file';
+    input.id = 'folder';
+    input.webkitdirectory = true;
+    document.body.append(input);
+  });
+  await page.locator('#folder').setInputFiles(dir);
+}

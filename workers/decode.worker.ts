@@ -71,9 +71,11 @@ async function probe(file: File): Promise<Opened> {
     const frameTimes = present.map((p) => p.timestamp - first).sort((a, b) => a - b);
     const duration = kept < listed.length ? present.reduce((end, p) => Math.max(end, p.end), 0) - first : (await track.computeDuration()) - first;
     const fps = frameTimes.length > 1 ? (frameTimes.length - 1) / (frameTimes[frameTimes.length - 1] - frameTimes[0] || 1) : 0;
-    // Every track's end (a longer audio track is not a cut), against the declared end, with a frame of slack.
-    const endOfData = kept < listed.length ? undefined : await input.computeDuration().catch(() => undefined);
-    const tailMissing = declared && endOfData !== undefined && declared - endOfData > 0.25 + (fps > 0 ? 1 / fps : 0);
+    // Short of the declared end by more than a frame: first the video's end, then (only then) every
+    // track's end, since a longer audio track is not a cut.
+    const shortOfDeclared = (end: number) => declared !== null && declared - end > 0.25 + (fps > 0 ? 1 / fps : 0);
+    const tailMissing =
+      kept === listed.length && shortOfDeclared(first + duration) && shortOfDeclared(await input.computeDuration().catch(() => Infinity));
     const info: VideoInfo = {
       fileName: file.name,
       fileBytes: file.size,
