@@ -35,6 +35,7 @@ export default defineConfig({
   webServer: {
     command: `node node_modules/vite/bin/vite.js --port ${port} --strictPort --host 127.0.0.1`,
     url: `http://127.0.0.1:${port}`,
+    env: { E2E_STATIC: '1' },
     reuseExistingServer: false,
     timeout: 120_000,
   },

@@ -6,7 +6,14 @@ import { securityPolicy } from './tools/vite-security-policy.ts';
 export default defineConfig({
   // /models/index.json lists the converted models in public/models/; every response carries the CSP.
   plugins: [modelsIndex(), securityPolicy()],
-  server: { port: 5173, strictPort: true, host: '127.0.0.1' },
+  // Browser tests (E2E_STATIC=1) serve a fixed snapshot: no file watching, no HMR, so an edit made
+  // while a test runs can never reload its page.
+  server: {
+    port: 5173,
+    strictPort: true,
+    host: '127.0.0.1',
+    ...(process.env.E2E_STATIC ? { hmr: false, watch: null } : {}),
+  },
   preview: { port: 5173, strictPort: true, host: '127.0.0.1' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
