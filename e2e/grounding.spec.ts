@@ -4,11 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test, type Download, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { CSV_COLUMNS } from '../src/molmo2/export/csv.ts';
 import { importResultJson } from '../src/molmo2/export/result.ts';
-import { trackStyle } from '../src/ui/results/overlay-model.ts';
+import { trackStyle } from '../src/overlay/overlay-model.ts';
 import { CLIP, h264Clip, testsrc720pClip } from './fixtures/clips.ts';
+import { expectMarker, expectNoMarker, hex, installBackend, near, overlayPixel, saved, shownFrame } from './fixtures/grounding-page.ts';
 
 // The white box's centre in frame f is (10 f + 10, 120) in the 320×240 clip. The range 0.5–2.9 s is
 // sampled as a clip at 0, 0.5, …, 2.0, 2.4 s → frames 5, 10, 15, 20, 25, 29. Object 1 follows the box;
@@ -24,56 +25,8 @@ const TRACK_ANSWER =
   '">box</tracks>';
 const COUNT_ANSWER = 'Counting the <points coords="1 1 500 500">boxes</points> shows a total of 1.';
 
-const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
 const COLOR_1 = hex(trackStyle(1).color);
 const COLOR_2 = hex(trackStyle(2).color);
-
-async function installBackend(page: Page, answers: string[], delayMs = 10, maxPromptTokens?: number) {
-  await page.evaluate(
-    async ({ answers, delayMs, maxPromptTokens }) => {
-      const client = (await import(String('/src/ui/model/inference-client.ts'))) as typeof import('../src/ui/model/inference-client.ts');
-      const { scriptedBackend } = (await import(String('/e2e/fixtures/scripted-backend.ts'))) as typeof import('../e2e/fixtures/scripted-backend.ts');
-      const { RELEASED_PROCESSOR_SETTINGS: settings } = (await import(String('/src/molmo2/config.ts'))) as typeof import('../src/molmo2/config.ts');
-      const { RELEASED_GEOMETRY: geometry } = (await import(String('/src/molmo2/image.ts'))) as typeof import('../src/molmo2/image.ts');
-      const limits = maxPromptTokens
-        ? { maxContext: 4096, maxPromptTokens, maxPrefillTokens: 4096, maxFrames: 3, maxCropsPerVisionRun: 16, settings, geometry }
-        : undefined;
-      const backend = scriptedBackend({ answers, delayMs, limits });
-      (window as unknown as { scripted: typeof backend }).scripted = backend;
-      client.setInferenceBackend(backend);
-      const { useModelStore } = (await import(String('/src/ui/model/model-store.ts'))) as typeof import('../src/ui/model/model-store.ts');
-      await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
-    },
-    { answers, delayMs, maxPromptTokens },
-  );
-}
-
-async function shownFrame(page: Page, index: number) {
-  await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', String(index));
-}
-
-/** RGBA of the overlay canvas at a frame pixel (the overlay is drawn at the frame's displayed scale). */
-async function overlayPixel(page: Page, x: number, y: number): Promise<number[]> {
-  return page.evaluate(
-    ([x, y]) => {
-      const frame = document.querySelector<HTMLCanvasElement>('[data-testid=frame-canvas]')!;
-      const overlay = document.querySelector<HTMLCanvasElement>('.overlay canvas')!;
-      const scale = (frame.clientWidth / frame.width) * (overlay.width / overlay.clientWidth);
-      return Array.from(overlay.getContext('2d')!.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data);
-    },
-    [x, y],
-  );
-}
-
-const near = (a: number[], b: number[], tol: number) => b.every((v, i) => Math.abs(a[i] - v) <= tol);
-
-async function expectMarker(page: Page, x: number, y: number, color: number[]) {
-  await expect.poll(async () => near(await overlayPixel(page, x, y), [...color, 255], 2), { message: `marker ${color} at (${x}, ${y})` }).toBe(true);
-}
-
-async function expectNoMarker(page: Page, x: number, y: number) {
-  await expect.poll(async () => (await overlayPixel(page, x, y))[3], { message: `nothing drawn at (${x}, ${y})` }).toBe(0);
-}
 
 async function gotoFrame(page: Page, f: number) {
   await page.getByTestId('filmstrip').focus();
@@ -100,13 +53,6 @@ async function askTrack(page: Page) {
   await expect(box.getByTestId('ask-sends')).toContainText('6 frames as video');
   await box.getByLabel('Question').press('Enter');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
-}
-
-async function saved(download: Download): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'molmo2-export-'));
-  const path = join(dir, download.suggestedFilename());
-  await download.saveAs(path);
-  return path;
 }
 
 test('a range question draws its tracks on the right frames, through playback, with swimlanes and a results list', async ({ page }) => {
@@ -201,6 +147,9 @@ test('every export downloads and validates; the history survives a reload; an im
   const p20 = json.result.points.find((p) => p.trackId === 1 && p.frame === 20)!;
   expect(Math.abs(p20.xPx - boxX(20))).toBeLessThan(1);
   expect(p20.timeS).toBeCloseTo(2.0, 6);
+  // A point of a clip says so, and keeps the clip time the model wrote (video time 2.0 = clip 1.5).
+  expect(json.result.points.every((p) => p.kind === 'video')).toBe(true);
+  expect(p20).toMatchObject({ kind: 'video', clipTimeS: 1.5 });
 
   const csv = readFileSync(await exportAs('CSV'), 'utf8').trim().split(/\r?\n/);
   expect(csv[0]).toBe(CSV_COLUMNS.join(','));

@@ -58,7 +58,7 @@ test('overlay draw time per frame with 20 tracks, 720p', async ({ page }) => {
     const client = (await import(String('/src/ui/model/inference-client.ts'))) as typeof import('../src/ui/model/inference-client.ts');
     const { scriptedBackend } = (await import(String('/e2e/fixtures/scripted-backend.ts'))) as typeof import('../e2e/fixtures/scripted-backend.ts');
     client.setInferenceBackend(scriptedBackend({ answers: [a], chunk: 4000, delayMs: 0 }));
-    const { useModelStore } = (await import(String('/src/ui/model/model-store.ts'))) as typeof import('../src/ui/model/model-store.ts');
+    const { useModelStore } = (await import(String('/src/state/model-store.ts'))) as typeof import('../src/state/model-store.ts');
     await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
   }, answer);
   const baseline = await seekThrough(page, false);

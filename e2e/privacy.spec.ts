@@ -46,12 +46,18 @@ test('the security policy is sent as a header and a meta tag, and blocks request
     expect(policyText()).toContain("connect-src 'self';");
     const blocked = await page.evaluate(async (target) => {
       const violations: string[] = [];
-      document.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+      const reported = new Promise<void>((r) =>
+        document.addEventListener('securitypolicyviolation', (e) => {
+          violations.push(`${e.violatedDirective} ${e.blockedURI}`);
+          r();
+        }),
+      );
       const fetched = await fetch(`${target}/x`).then(
         () => 'fetched',
         () => 'refused',
       );
-      await new Promise((r) => setTimeout(r, 100));
+      // The violation is reported as an event after the refusal: wait for it.
+      if (fetched === 'refused') await reported;
       return { fetched, violations };
     }, proxy.origin.replace('127.0.0.1', 'localhost'));
     expect(blocked.fetched).toBe('refused');

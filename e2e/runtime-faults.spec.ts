@@ -220,11 +220,16 @@ test.describe('faults', () => {
     await openHarness(page);
     const devices = await keepDevices(page);
     await load(page, fp32);
-    await page.evaluate(() => {
-      const w = window as unknown as { pending: Promise<string> };
-      w.pending = window.harness.ask('Describe everything.', { kind: 'none' }, { maxNewTokens: 2000 }).then((r) => `answered: ${r.done.stoppedBy}`, (e: Error) => e.message);
-    });
-    await page.waitForTimeout(2000);
+    // Resolves once the first token streamed: the device is destroyed while the answer is decoding.
+    await page.evaluate(
+      () =>
+        new Promise<void>((decoding) => {
+          const w = window as unknown as { pending: Promise<string> };
+          const onEvent = (e: { type: string }) => e.type === 'token' && decoding();
+          w.pending = window.harness.ask('Describe everything.', { kind: 'none' }, { maxNewTokens: 2000, onEvent }).then((r) => `answered: ${r.done.stoppedBy}`, (e: Error) => e.message);
+          void w.pending.then(() => decoding());
+        }),
+    );
     expect(await devices.destroy()).toBeGreaterThan(0);
     const outcome = await page.evaluate(() => (window as unknown as { pending: Promise<string> }).pending);
     expect(outcome).toMatch(/^The GPU was lost \(.+\), so this answer was stopped and the model unloaded\. Your results are kept; reload the model to continue\.$/);
@@ -239,13 +244,16 @@ test.describe('faults', () => {
 
   test('cancel during download and during GPU preparation leaves no model and no partial file; the next load works', async ({ page }) => {
     await openHarness(page);
-    // Hold one file back, so the cancel lands while the download is under way.
+    // Hold one file back until the load has ended, so the cancel lands while the download is under way.
     const target = fileOf('decoder_fp32.onnx_data');
+    let release = () => {};
+    const loadEnded = new Promise<void>((r) => (release = r));
     await page.route(`**/models/${MODEL_NAME}/${target.path}`, async (route) => {
-      await new Promise((r) => setTimeout(r, 3000));
+      await loadEnded;
       await route.continue().catch(() => {});
     });
     const download = await page.evaluate(([u, o]) => window.harness.loadCancelAt({ kind: 'url', url: u }, o, 'download'), [MODEL_URL, fp32] as const);
+    release();
     expect(download).toEqual({ cancelled: true, error: 'the model load was cancelled' });
     expect(await page.evaluate(() => window.harness.current())).toBeUndefined();
     expect(await blobs(page)).not.toContain(target.sha256);

@@ -1,8 +1,10 @@
 // Page side of the runtime test harness: Playwright calls `window.harness.*` through page.evaluate.
-// It drives the real inference worker (workers/inference.worker.ts) and small test workers, and can
-// edit the browser cache (OPFS) to simulate corruption and interrupted downloads.
+// It drives the app's inference engine in the harness's worker (runtime-harness-inference.worker.ts:
+// the app worker's interface plus test switches) and small test workers, and can edit the browser
+// cache (OPFS) to simulate corruption and interrupted downloads.
 import * as Comlink from 'comlink';
-import { startInferenceWorker, type InferenceWorker } from '../workers/inference-api.ts';
+import { installErrorTransfer } from '../workers/worker-error.ts';
+import type { HarnessInferenceApi, TunedAskRequest } from './runtime-harness-inference.worker.ts';
 import type { AskEvent, AskRequest, ImageInput, LoadOptions, LoadProgress, ModelSource } from '../src/runtime/api-types.ts';
 import type { FeedSpec, HarnessWorkerApi } from './runtime-harness.worker.ts';
 
@@ -40,7 +42,22 @@ async function timeGraph(model: number[] | string, feeds: PlainFeeds, runs: numb
 
 // ---- the inference worker ----
 
-let rt: InferenceWorker | undefined;
+installErrorTransfer();
+
+/** The harness's inference worker; its script URL names it "inference.worker" like the app's. */
+function startInference(): { api: Comlink.Remote<HarnessInferenceApi>; terminate(): void } {
+  const worker = new Worker(new URL('./runtime-harness-inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' });
+  const api = Comlink.wrap<HarnessInferenceApi>(worker);
+  return {
+    api,
+    terminate: () => {
+      api[Comlink.releaseProxy]();
+      worker.terminate();
+    },
+  };
+}
+
+let rt: ReturnType<typeof startInference> | undefined;
 const need = () => {
   if (!rt) throw new Error('call harness.start() first');
   return rt.api;
@@ -87,7 +104,7 @@ const harness = {
 
   start() {
     rt?.terminate();
-    rt = startInferenceWorker();
+    rt = startInference();
   },
 
   started: () => rt !== undefined,
@@ -96,9 +113,14 @@ const harness = {
 
   async load(source: ModelSource, options: LoadOptions = {}) {
     const progress: LoadProgress[] = [];
-    const model = await need().loadModel(source, options, Comlink.proxy((p: LoadProgress) => void progress.push(p)));
-    // Progress messages are sent without waiting: let the last ones arrive.
-    await new Promise((r) => setTimeout(r, 50));
+    let readyReported = () => {};
+    const ready = new Promise<void>((r) => (readyReported = r));
+    const model = await need().loadModel(source, options, Comlink.proxy((p: LoadProgress) => {
+      progress.push(p);
+      if (p.stage === 'ready') readyReported();
+    }));
+    // Progress messages travel on their own port: wait for the last one ('ready') to arrive.
+    await ready;
     return { model, progress };
   },
 
@@ -153,7 +175,7 @@ const harness = {
    * Asks a question; `cancelAfter` cancels once that many tokens streamed. Returns the final event,
    * every streamed event, and the main thread's long tasks (ms) observed meanwhile.
    */
-  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; cancelAtStage?: string; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean } = {}) {
+  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; cancelAtStage?: string; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean; onEvent?: (e: AskEvent) => void; history?: AskRequest['history'] } = {}) {
     const api = need();
     let v: AskRequest['visual'] = { kind: 'none' };
     const transfer: Transferable[] = [];
@@ -172,18 +194,23 @@ const harness = {
     const events: AskEvent[] = [];
     let tokens = 0;
     let cancelled = false;
+    let doneReported = () => {};
+    const doneEvent = new Promise<void>((r) => (doneReported = r));
     const onEvent = Comlink.proxy((e: AskEvent) => {
       events.push(e);
+      o.onEvent?.(e);
+      if (e.type === 'done') doneReported();
       if (e.type === 'token' && ++tokens === o.cancelAfter) void api.cancel();
       if (e.type === 'stage' && e.stage === o.cancelAtStage && !cancelled) {
         cancelled = true;
         void api.cancel();
       }
     });
-    const request: AskRequest & { returnLogits?: boolean; overlap?: boolean } = { question, visual: v, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap };
+    const request: TunedAskRequest = { question, visual: v, history: o.history, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap };
     try {
       const done = await api.ask(Comlink.transfer(request, transfer), onEvent);
-      await new Promise((r) => setTimeout(r, 50));
+      // Events travel on their own port: wait for the 'done' event, the last one sent.
+      await doneEvent;
       return { done: { ...done, logits: done.logits?.map((l) => Array.from(l)) }, events, longTasks };
     } finally {
       observer.disconnect();
@@ -194,13 +221,10 @@ const harness = {
   clearCaches: (which?: { features?: boolean; prefix?: boolean }) => need().clearCaches(which),
 
   /** A synthetic keyed clip made in the page (no pixels cross from Node): `count` frames of w×h at 0.5 s steps. */
-  async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number; overlap?: boolean } = {}) {
-    return need().ask({ question, visual: syntheticClip(count, width, height), maxNewTokens: o.maxNewTokens, overlap: o.overlap });
+  async askClip(question: string, count: number, width: number, height: number, o: { maxNewTokens?: number; overlap?: boolean; reusePrefix?: boolean } = {}) {
+    return need().ask({ question, visual: syntheticClip(count, width, height), maxNewTokens: o.maxNewTokens, overlap: o.overlap, reusePrefix: o.reusePrefix });
   },
 
-  /** Decode loop vs bare session.run on the same inputs (the benchmark's overhead ratio), after a clip question. */
-  decodeOverhead: (question: string, count: number, width: number, height: number, steps: number, rounds?: number) =>
-    need().decodeOverhead({ question, visual: count > 0 ? syntheticClip(count, width, height) : { kind: 'none' } }, steps, rounds),
   unload: () => need().unload(),
   list: () => need().listCachedModels(),
   remove: (id: string) => need().deleteCachedModel(id),

@@ -110,7 +110,7 @@ test.describe('inference worker', () => {
     expectReference(b.done, wantRange);
   });
 
-  test('cancel() stops within one decode step and leaves the worker ready; the main thread stays responsive', async ({ page }) => {
+  test('cancel() stops within one decode step and leaves the worker ready', async ({ page }) => {
     await openHarness(page);
     await load(page, { dtype: 'fp32', warmUp: false });
     const a = await ask(page, 'Describe everything.', { kind: 'none' }, { maxNewTokens: 60, cancelAfter: 2 });
@@ -123,8 +123,6 @@ test.describe('inference worker', () => {
     const b = await ask(page, 'Point to the dog.', { kind: 'images', images: [picture(40, 40, 3)] }, { maxNewTokens: 3 });
     expect(b.done.tokens.length).toBeGreaterThan(0);
     expect(b.done.stoppedBy).not.toBe('cancel');
-    // No long task (> 100 ms) on the page's main thread while the worker generated.
-    for (const r of [a, b]) expect(Math.max(0, ...r.longTasks)).toBeLessThanOrEqual(100);
   });
 
   test('a second page load takes the model from the cache with the network to the model blocked; list and delete', async ({ page }) => {

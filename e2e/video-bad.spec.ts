@@ -32,6 +32,7 @@ import {
 } from './fixtures/bad-clips.ts';
 import { CLIP, h264Clip } from './fixtures/clips.ts';
 import { boxLeft } from './fixtures/frame-pixels.ts';
+import { framesDecoded } from './fixtures/decode-count.ts';
 
 const open = (page: Page, path: string) => page.getByTestId('video-input').setInputFiles(path);
 
@@ -44,14 +45,6 @@ async function pixel(page: Page, x: number, y: number): Promise<number> {
   return page.getByTestId('frame-canvas').evaluate((c: HTMLCanvasElement, [x, y]) => c.getContext('2d')!.getImageData(x, y, 1, 1).data[0], [x, y]);
 }
 
-/** Frames the app's decode worker has decoded so far (its diagnostics counter). */
-async function framesDecoded(page: Page): Promise<number> {
-  return page.evaluate(async () => {
-    const { decoder } = (await import(String('/src/ui/video/decode-client.ts'))) as typeof import('../src/ui/video/decode-client.ts');
-    return (await decoder().stats()).framesDecoded;
-  });
-}
-
 /** Opens the good H.264 clip and asks one question (recorded answer), so there is a result to keep. */
 async function openGoodClipWithRun(page: Page) {
   await page.goto('/');
@@ -61,7 +54,7 @@ async function openGoodClipWithRun(page: Page) {
     const client = (await import(String('/src/ui/model/inference-client.ts'))) as typeof import('../src/ui/model/inference-client.ts');
     const { scriptedBackend } = (await import(String('/e2e/fixtures/scripted-backend.ts'))) as typeof import('./fixtures/scripted-backend.ts');
     client.setInferenceBackend(scriptedBackend({ answers: ['Counting the <points coords="1 1 500 500">boxes</points> shows a total of 1.'], delayMs: 1 }));
-    const { useModelStore } = (await import(String('/src/ui/model/model-store.ts'))) as typeof import('../src/ui/model/model-store.ts');
+    const { useModelStore } = (await import(String('/src/state/model-store.ts'))) as typeof import('../src/state/model-store.ts');
     await useModelStore.getState().load({ kind: 'url', url: '/scripted/' }, 'Scripted answers');
   });
   const ask = page.getByTestId('ask-box');

@@ -1,37 +1,30 @@
 // `npm run bench:convert`: converts a synthetic checkpoint with the real widths of Molmo2-4B (2 decoder
-// layers) to q4f16 and prints, measured in one run: MB/s of safetensors processed by the converter,
-// MB/s of reading the same files alone (every tensor through the checkpoint reader, the target's
-// baseline), their ratio, and the converter's peak RSS; then, for context, MB/s of streaming the
-// shards through one reused buffer (page-cache copy speed, no allocation) and where the converter's
-// time went (encoder threads: read, decode, encode; main thread: hashing, writing).
-// Each phase runs in its own process so its peak RSS is its own.
+// layers) to q4f16 and prints, measured in one run: MB/s of safetensors processed by the converter
+// against MB/s of plain streaming reads of the same shard files (start to end through one 16 MiB
+// buffer, from the page cache: the most any converter could reach), their ratio, the converter's peak
+// RSS, and where the converter's time went (encoder threads: read, decode, encode; main thread:
+// hashing, writing). Each phase runs in its own process so its peak RSS is its own.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convertCheckpoint, type ConvertProfile } from './lib/converter.ts';
-import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
+import { readCheckpointFolder } from './lib/checkpoint.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 
 const root = join(import.meta.dirname, '..');
 const checkpointDir = join(root, '.cache', 'bench-checkpoint');
 const outDir = join(root, '.cache', 'bench-converted');
+// Measured here (2 cores): convert / streaming read ≈ TBD. Fails if the converter gets much slower.
+const RATIO_TARGET = 0.1;
+// The largest tensor (the 151936 × 2560 embedding) is 0.78 GB as BF16 and 1.56 GB as f32.
+const RSS_TARGET_MIB = 1024;
 
 interface PhaseResult {
   bytes: number;
   seconds: number;
   peakRssMiB: number;
   profile?: ConvertProfile;
-}
-
-async function readPhase(): Promise<PhaseResult> {
-  const folder = await readCheckpointFolder(checkpointDir);
-  const weights = await SafetensorsCheckpoint.open(folder);
-  const started = performance.now();
-  let bytes = 0;
-  for (const name of weights.names()) bytes += (await weights.read(name)).byteLength;
-  await weights.close();
-  return { bytes, seconds: (performance.now() - started) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 /** The shards read start to end through one 16 MiB buffer. */
@@ -73,7 +66,6 @@ function runPhase(phase: string): PhaseResult {
 
 async function main() {
   const phase = process.argv.find((a) => a.startsWith('--phase='))?.slice(8);
-  if (phase === 'read') return console.log(JSON.stringify(await readPhase()));
   if (phase === 'stream') return console.log(JSON.stringify(await streamPhase()));
   if (phase === 'convert') return console.log(JSON.stringify(await convertPhase()));
 
@@ -81,19 +73,24 @@ async function main() {
     console.log('writing the benchmark checkpoint (Molmo2-4B widths, 2 decoder layers; ~5.7 GB) …');
     await makeTinyCheckpoint({ outDir: checkpointDir, size: 'bench', seed: 0 });
   }
-  // Read once untimed so both timed phases see the same (warm) page cache.
-  runPhase('read');
-  const read = runPhase('read');
+  // Stream once untimed so every timed phase sees the same (warm) page cache; then time the streaming
+  // reads on both sides of the conversion and keep the faster, so load on the machine from elsewhere
+  // cannot lower the baseline.
+  runPhase('stream');
+  const before = runPhase('stream');
   const convert = runPhase('convert');
-  const stream = runPhase('stream');
+  const after = runPhase('stream');
   const mbps = (r: PhaseResult) => r.bytes / 1e6 / r.seconds;
+  const stream = mbps(before) >= mbps(after) ? before : after;
+  const ratio = mbps(convert) / mbps(stream);
   console.log('\nconversion benchmark (q4f16, webgpu target, Molmo2-4B widths with 2 decoder layers)');
   console.log(`  safetensors size        ${(convert.bytes / 1e9).toFixed(2)} GB`);
-  console.log(`  read alone              ${mbps(read).toFixed(0)} MB/s (${read.seconds.toFixed(1)} s, peak RSS ${read.peakRssMiB.toFixed(0)} MiB)`);
+  console.log(
+    `  streaming read          ${mbps(stream).toFixed(0)} MB/s (${stream.seconds.toFixed(2)} s; the shards through one 16 MiB buffer, page cache; faster of ${mbps(before).toFixed(0)} and ${mbps(after).toFixed(0)} MB/s, before and after converting)`,
+  );
   console.log(`  convert                 ${mbps(convert).toFixed(0)} MB/s (${convert.seconds.toFixed(1)} s)`);
-  console.log(`  ratio convert / read    ${(mbps(convert) / mbps(read)).toFixed(2)}   (target ≥ 0.5)`);
-  console.log(`  converter peak RSS      ${convert.peakRssMiB.toFixed(0)} MiB   (target < 2048 MiB)`);
-  console.log(`  for context: streaming the shards through one 16 MiB buffer ${mbps(stream).toFixed(0)} MB/s (page cache, no allocation)`);
+  console.log(`  ratio convert / streaming read   ${ratio.toFixed(3)}   (target ≥ ${RATIO_TARGET})`);
+  console.log(`  converter peak RSS      ${convert.peakRssMiB.toFixed(0)} MiB   (target < ${RSS_TARGET_MIB} MiB)`);
   const p = convert.profile;
   if (p) {
     const e = p.encoder;

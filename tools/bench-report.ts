@@ -1,6 +1,7 @@
 // Results of the benchmark child processes and bench/REPORT.md. A benchmark reports either a last
 // `BENCH_RESULT {json}` line (bench-page.ts printResult) or plain lines ending in "(target ≥ x)" /
 // "(target < x unit)", which are parsed so any benchmark that prints its targets is collected.
+// TARGETS says, for each target, what would make it fail; the report prints it beside the figure.
 
 export type Op = '>=' | '>' | '<=' | '<';
 
@@ -28,6 +29,59 @@ export interface BenchResult {
   output?: string;
   /** ISO time of the run this result comes from (earlier runs for skipped benchmarks). */
   at?: string;
+}
+
+/** A benchmark's target as the report describes it: the measure's printed name (a prefix of it) and what a failure means. */
+export interface TargetGuard {
+  bench: string;
+  /** The start of the measure's name as the benchmark prints it. */
+  measure: string;
+  /** The target as written, for a benchmark with no figures in this report. */
+  target: string;
+  /** The regression that makes the target fail. */
+  failsIf: string;
+}
+
+export const TARGETS: TargetGuard[] = [
+  {
+    bench: 'convert',
+    measure: 'ratio convert / streaming read',
+    target: '≥ 0.1',
+    failsIf:
+      'the converter gets about twice as slow against the disk reads it cannot avoid: e.g. encoding on one thread instead of a pool, reading each tensor whole through an extra copy, or hashing the output in a second pass',
+  },
+  {
+    bench: 'convert',
+    measure: 'converter peak RSS',
+    target: '< 1024 MiB',
+    failsIf: 'a whole shard, or the largest tensor as f32 (the 151936 × 2560 embedding: 1.56 GB), is held in memory instead of being streamed in blocks',
+  },
+  {
+    bench: 'browser',
+    measure: 'follow-up vs from-scratch (features cached) TTFT',
+    target: '≥ 5',
+    failsIf:
+      'prefix reuse is off: the follow-up then prefills the whole prompt (BOS + the visual blocks + the question) as the from-scratch run does, and the ratio falls to about 1 (vision is cached in both, so it does not count)',
+  },
+  {
+    bench: 'sampling',
+    measure: 'decode worker frames/s ÷ ffmpeg frames/s',
+    target: '≥ 0.8',
+    failsIf:
+      'framesAt decodes from the key frame again for each sample time (a seek per time, several times the frames ffmpeg decodes in one pass), or frames take an extra copy or read-back on their way out',
+  },
+  {
+    bench: 'preprocess',
+    measure: 'preprocessing per frame, CPU ms ÷ GPU ms',
+    target: '≥ 3 on a real GPU',
+    failsIf:
+      'the GPU path reads pixels back to the CPU or falls back to the CPU path (judged only on a real GPU: on a fallback adapter the "GPU" is the CPU)',
+  },
+];
+
+/** What makes a target fail, from TARGETS; undefined for a target nobody described. */
+export function failsIf(bench: string, measure: string): string | undefined {
+  return TARGETS.find((g) => g.bench === bench && measure.startsWith(g.measure))?.failsIf;
 }
 
 const OPS: Record<string, Op> = { '≥': '>=', '>=': '>=', '>': '>', '≤': '<=', '<=': '<=', '<': '<' };
@@ -114,18 +168,23 @@ export function renderReport(m: Machine, results: BenchResult[], at: string, com
     '',
     '## Targets',
     '',
-    '| benchmark | measure | measured | target | result |',
-    '|---|---|---|---|---|',
+    '| benchmark | measure | measured | target | result | fails if |',
+    '|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const when = r.status === 'skipped' && r.at ? ` (earlier run, ${r.at})` : '';
     if (r.targets.length === 0) {
-      lines.push(`| ${r.name} | — | — | — | ${r.status === 'ok' ? 'no target printed' : `${r.status}${r.note ? `: ${r.note}` : ''}`} |`);
+      // Not measured here: its targets, from TARGETS, as pending.
+      const why = r.status === 'ok' ? 'no target printed' : `${r.status}${r.note ? `: ${r.note}` : ''}`;
+      const guards = TARGETS.filter((g) => g.bench === r.name);
+      if (guards.length === 0) lines.push(`| ${r.name} | — | — | — | ${why} | — |`);
+      for (const g of guards) lines.push(`| ${r.name} | ${g.measure} | — | ${g.target} | ${r.status === 'ok' ? why : `pending (${why})`} | ${g.failsIf} |`);
       continue;
     }
     for (const t of r.targets) {
       const unit = t.unit ? ` ${t.unit}` : '';
-      lines.push(`| ${r.name}${when} | ${t.name} | ${fmt(t.value)}${unit} | ${opText[t.op]} ${t.target}${unit} | ${verdict(t)} |`);
+      const guard = failsIf(r.name, t.name) ?? 'not described (add it to TARGETS in tools/bench-report.ts)';
+      lines.push(`| ${r.name}${when} | ${t.name} | ${fmt(t.value)}${unit} | ${opText[t.op]} ${t.target}${unit} | ${verdict(t)} | ${guard} |`);
     }
   }
   lines.push('', '## Runs', '');

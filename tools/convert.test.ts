@@ -9,8 +9,7 @@ import { promisify } from 'node:util';
 import type { Manifest } from '../src/molmo2/manifest.ts';
 import { names } from '../src/molmo2/tensors.ts';
 import { MOLMO2_4B_ASSETS } from './lib/assets.ts';
-import { convertCheckpoint, ConvertError, planConversion } from './lib/converter.ts';
-import { GRAPH_BUILDER_PATH, type ExportVariant } from './lib/graph-builder.ts';
+import { convertCheckpoint, ConvertError, planConversion, type ExportVariant } from './lib/converter.ts';
 import { makeTinyCheckpoint, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { convertedModels } from './prepare-default-model.ts';
 
@@ -232,7 +231,7 @@ describe('output folder', () => {
     expect((await readdir(models)).sort()).toEqual(['tiny', `tiny.tmp-${process.ppid}`]);
   });
 
-  it.skipIf(!existsSync(GRAPH_BUILDER_PATH))('converts the tiny checkpoint with the real graph builder', async () => {
+  it('converts the tiny checkpoint with the real graph builder', async () => {
     const out = join(root, 'models-real', 'tiny');
     const { manifest } = await convertCheckpoint({ source: ck.outDir, out, dtypes: ['q4', 'fp32'], targets: ['webgpu'] });
     expect(manifest!.variants.length).toBe(2);

@@ -2,9 +2,8 @@
 //   [--target webgpu,cpu] [--revision rev] [--dry-run]`
 // Converts a Hugging Face Molmo2 checkpoint into a web model folder (ONNX graphs + manifest).
 import { parseArgs } from 'node:util';
-import type { Dtype, Target } from '../src/molmo2/manifest.ts';
-import { convertCheckpoint, ConvertError, DEFAULT_DTYPES, DEFAULT_TARGETS, describePlan, DTYPES, TARGETS } from './lib/converter.ts';
-import { GraphBuilderUnavailable } from './lib/graph-builder.ts';
+import { DTYPES, TARGETS, type Dtype, type Target } from '../src/molmo2/manifest.ts';
+import { convertCheckpoint, ConvertError, DEFAULT_DTYPES, DEFAULT_TARGETS, describePlan } from './lib/converter.ts';
 import { formatProgress, HubError } from './lib/hub.ts';
 
 const USAGE = `usage: npm run convert -- <hf-repo-id | local-dir> [options]
@@ -72,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof ConvertError) console.error(e.lines.map((l, i) => (i === 0 ? `error: ${l}` : `  ${l}`)).join('\n'));
-    else if (e instanceof HubError || e instanceof GraphBuilderUnavailable) console.error(`error: ${e.message}`);
+    else if (e instanceof HubError) console.error(`error: ${e.message}`);
     else console.error(`error: ${(e as Error).stack ?? e}`);
     return 1;
   }

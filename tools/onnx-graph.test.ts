@@ -6,8 +6,13 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
-import { ExternalData, float, Graph, ModelFile } from '../src/molmo2/onnx/graph.ts';
+import { ExternalData } from '../src/molmo2/onnx/external-data.ts';
+import { float, Graph } from '../src/molmo2/onnx/graph.ts';
+import { ModelFile } from '../src/molmo2/onnx/model-file.ts';
+import { exportVariant } from '../src/molmo2/onnx/export.ts';
 import { linear } from '../src/molmo2/onnx/layers.ts';
+import type { Dtype, Target } from '../src/molmo2/manifest.ts';
+import { randomTensors, tinyConfig, tinyConfigJson } from '../src/molmo2/reference/testing.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -148,4 +153,65 @@ describe('graph construction', () => {
     expect(g.int64([1, 2])).toBe(g.int64([1, 2]));
     expect(g.int64([1, 2])).not.toBe(g.int64([2, 1]));
   });
+});
+
+describe('node names', () => {
+  it('names nodes after the scope they are built in, restored after an async block', async () => {
+    const g = new Graph('g');
+    g.input('x', 'float32', [2]);
+    const y = await g.scope('/model/layers.0', async () => {
+      await Promise.resolve();
+      return g.scope('attn', () => g.op('Neg', ['x']));
+    });
+    const z = g.scope('/lm_head', () => g.op('Neg', [g.op('Neg', [y])]));
+    g.op('Abs', [z]);
+    expect(g.nodes.map((n) => n.name)).toEqual(['/model/layers.0/attn/Neg', '/lm_head/Neg', '/lm_head/Neg_1', '/Abs']);
+    expect(y).toBe('/model/layers.0/attn/Neg/output_0');
+    expect(() => g.scope('/model', () => g.scope('mlp', () => g.op('Missing', [], { bad: 0.5 })))).toThrow(/float\(\)/);
+    expect(g.scopePath).toBe('');
+  });
+
+  // Head dim 16 lets the WebGPU target build its static-cache decoder (GroupQueryAttention, If branches).
+  const json = tinyConfigJson();
+  (json.text_config as Record<string, unknown>).head_dim = 16;
+  const config = tinyConfig(json);
+  const tensors = randomTensors(config, 5);
+
+  type Node = onnxProto.onnx.INodeProto;
+  /** Every node of a graph and of its subgraphs. */
+  const allNodes = (nodes: Node[]): Node[] => nodes.flatMap((n) => [n, ...(n.attribute ?? []).flatMap((a) => (a.g ? allNodes(a.g.node ?? []) : []))]);
+
+  for (const [dtype, target] of [
+    ['q4', 'cpu'],
+    ['q4f16', 'webgpu'],
+    ['fp32', 'webgpu'],
+  ] as [Dtype, Target][]) {
+    it(`${dtype}/${target}: every node name is unique and starts with its block's path`, async () => {
+      const files = new Map<string, Uint8Array>();
+      const [vision, decoder] = await exportVariant({ config, weights: tensors, dtype, target, write: async (p, b) => void files.set(p, b) });
+      const graphs = [
+        { file: vision.model, root: /^\/vision\/(patch_embed|blocks\.\d+|features|pooling|projector)\//, block: /resblocks\.(\d+)\./, scope: (i: string) => `/vision/blocks.${i}/`, blocks: config.vitBlocksUsed },
+        { file: decoder.model, root: /^\/(model\/(embed_tokens|positions|attn_mask|rotary|layers\.\d+|norm)|lm_head)\//, block: /(?:blocks|past_key_values|present)\.(\d+)\./, scope: (i: string) => `/model/layers.${i}/`, blocks: config.text.numLayers },
+      ];
+      for (const { file, root, block, scope, blocks } of graphs) {
+        const model = onnxProto.onnx.ModelProto.decode(files.get(file)!);
+        const nodes = allNodes(model.graph!.node ?? []);
+        const names = nodes.map((n) => n.name ?? '');
+        expect(new Set(names).size, file).toBe(names.length);
+        for (const n of nodes) {
+          expect(n.name, file).toMatch(root);
+          // A node that reads or writes one layer's weights or cache belongs to that layer (a Shape
+          // reads only the cache's length, for the positions).
+          if (n.opType === 'Shape') continue;
+          for (const value of [...(n.input ?? []), ...(n.output ?? [])]) {
+            const layer = block.exec(value)?.[1];
+            if (layer !== undefined) expect(n.name, `${file}: ${value}`).toContain(scope(layer));
+          }
+        }
+        const layers = new Set(names.map((n) => /(?:layers|blocks)\.(\d+)\//.exec(n)?.[1]).filter((i) => i !== undefined));
+        expect([...layers].sort(), file).toEqual(Array.from({ length: blocks }, (_, i) => String(i)).sort());
+      }
+      expect(files.size).toBeGreaterThan(2);
+    });
+  }
 });

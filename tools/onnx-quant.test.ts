@@ -2,7 +2,7 @@
 // against their definitions and against onnxruntime's own MatMulNBits kernel.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { float16Bits, float16Value, fromFloat16, toFloat16 } from '../src/molmo2/onnx/fp16.ts';
+import { float16Bits, float16Value, fromFloat16, toFloat16 } from '../src/molmo2/fp16.ts';
 import { Graph } from '../src/molmo2/onnx/graph.ts';
 import { matMulNBits } from '../src/molmo2/onnx/layers.ts';
 import { dequantizeQ4, quantizeQ4, sliceQ4Rows } from '../src/molmo2/onnx/quant.ts';

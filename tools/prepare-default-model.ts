@@ -6,7 +6,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertCheckpoint, ConvertError } from './lib/converter.ts';
-import { GraphBuilderUnavailable } from './lib/graph-builder.ts';
 import { MANIFEST_FILE } from './lib/manifest-writer.ts';
 import { makeTinyCheckpoint, scaledConfigJson } from './lib/tiny-checkpoint.ts';
 
@@ -23,7 +22,7 @@ export async function convertedModels(modelsDir: string): Promise<string[]> {
     .sort();
 }
 
-export async function prepareDefaultModel(root = ROOT, log: (m: string) => void = (m) => console.error(`[prepare] ${m}`)): Promise<'existing' | 'built' | 'skipped'> {
+export async function prepareDefaultModel(root = ROOT, log: (m: string) => void = (m) => console.error(`[prepare] ${m}`)): Promise<'existing' | 'built'> {
   const modelsDir = join(root, 'public', 'models');
   const existing = await convertedModels(modelsDir);
   if (existing.length) {
@@ -35,23 +34,15 @@ export async function prepareDefaultModel(root = ROOT, log: (m: string) => void 
     log(`no converted model found; writing a tiny random-weight checkpoint to ${checkpointDir}`);
     await makeTinyCheckpoint({ outDir: checkpointDir, seed: 0, size: 'tiny' });
   }
-  try {
-    await convertCheckpoint({
-      source: checkpointDir,
-      out: join(modelsDir, DEMO_MODEL_NAME),
-      dtypes: ['q4', 'fp32'],
-      targets: ['webgpu'],
-      name: 'Molmo2 tiny (random weights)',
-      sourceLabel: { repo: 'molmo2-web/tiny-random', revision: 'seed-0' },
-      log,
-    });
-  } catch (e) {
-    if (e instanceof GraphBuilderUnavailable) {
-      log(`skipping the demo model: ${e.message}`);
-      return 'skipped';
-    }
-    throw e;
-  }
+  await convertCheckpoint({
+    source: checkpointDir,
+    out: join(modelsDir, DEMO_MODEL_NAME),
+    dtypes: ['q4', 'fp32'],
+    targets: ['webgpu'],
+    name: 'Molmo2 tiny (random weights)',
+    sourceLabel: { repo: 'molmo2-web/tiny-random', revision: 'seed-0' },
+    log,
+  });
   log(`built the demo model public/models/${DEMO_MODEL_NAME} (random weights: its answers are meaningless)`);
   return 'built';
 }

@@ -1,5 +1,5 @@
 // Typed interface of the export worker (comlink): burns the overlay into a copy of the video.
-import type { MarkerOptions, OverlayTrack } from '../src/ui/results/overlay-model.ts';
+import type { MarkerOptions, OverlayTrack } from '../src/overlay/overlay-model.ts';
 
 export interface AnnotateRequest {
   file: File;
@@ -26,7 +26,7 @@ export interface AnnotatedVideo {
 }
 
 export interface AnnotateApi {
-  /** Encodes the frames with the overlay drawn on them; rejects with "cancelled" after cancel(). */
+  /** Encodes the frames with the overlay drawn on them; rejects with code 'cancelled' after cancel(). */
   annotate(request: AnnotateRequest, onProgress: (p: AnnotateProgress) => void): Promise<AnnotatedVideo>;
   cancel(): void;
 }

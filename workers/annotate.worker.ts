@@ -15,27 +15,33 @@ import {
   WebMOutputFormat,
   getFirstEncodableVideoCodec,
 } from 'mediabunny';
-import { drawMarkers } from '../src/ui/results/draw-overlay.ts';
-import { markerRadius, markersAt } from '../src/ui/results/overlay-model.ts';
+import { drawMarkers } from '../src/overlay/draw-overlay.ts';
+import { markerRadius, markersAt } from '../src/overlay/overlay-model.ts';
 import type { AnnotateApi } from './annotate-api.ts';
+import { annotateStillImage } from './annotate-still.ts';
+import { isStillImage } from './still-image.ts';
+import { installErrorTransfer, WorkerError } from './worker-error.ts';
+
+installErrorTransfer();
 
 let cancelled = false;
 
 const api: AnnotateApi = {
   async annotate(req, onProgress) {
     cancelled = false;
+    if (isStillImage(req.file)) return annotateStillImage(req);
     const input = new Input({ source: new BlobSource(req.file), formats: ALL_FORMATS });
     let output: Output | undefined;
     try {
       const track = await input.getPrimaryVideoTrack();
-      if (!track) throw new Error('The video has no video track.');
+      if (!track) throw new WorkerError('bad-input', 'The video has no video track.');
       const width = track.displayWidth;
       const height = track.displayHeight;
       // Encoders want even sizes.
       const outW = width - (width % 2);
       const outH = height - (height % 2);
       const codec = await getFirstEncodableVideoCodec(['avc', 'vp9', 'vp8'], { width: outW, height: outH });
-      if (!codec) throw new Error('This browser cannot encode video (no H.264, VP9 or VP8 encoder).');
+      if (!codec) throw new WorkerError('unsupported', 'This browser cannot encode video (no H.264, VP9 or VP8 encoder).');
       const mp4 = codec === 'avc';
       const target = new BufferTarget();
       output = new Output({ format: mp4 ? new Mp4OutputFormat({ fastStart: 'in-memory' }) : new WebMOutputFormat(), target });
@@ -65,7 +71,7 @@ const api: AnnotateApi = {
         done++;
         if (done % 5 === 0 || done === total) onProgress({ framesDone: done, framesTotal: total });
       }
-      if (cancelled) throw new Error('cancelled');
+      if (cancelled) throw new WorkerError('cancelled', 'cancelled');
       await output.finalize();
       const data = target.buffer!;
       return Comlink.transfer({ data, mimeType: output.format.mimeType, extension: output.format.fileExtension, codec, frames: done }, [data]);

@@ -30,6 +30,4 @@ export interface DecodeApi {
   framesAt(times: number[], height?: number): Promise<ImageBitmap[]>;
   /** `count` thumbnails evenly spread over the video, each `height` pixels high. */
   thumbnails(count: number, height: number): Promise<{ time: number; bitmap: ImageBitmap }[]>;
-  /** Diagnostics: frames WebCodecs has decoded in this worker so far (all files). */
-  stats(): Promise<{ framesDecoded: number }>;
 }

@@ -3,9 +3,10 @@ import * as Comlink from 'comlink';
 import { ALL_FORMATS, BlobSource, CanvasSink, EncodedPacketSink, Input, type InputVideoTrack } from 'mediabunny';
 import { formatTime, presentedFrameIndex } from '../src/molmo2/video.ts';
 import type { DecodeApi, VideoInfo } from './decode-api.ts';
-import { countDecodedFrames, framesDecoded } from './decode-count.ts';
+import { isStillImage, openStillImage, type StillImage } from './still-image.ts';
+import { installErrorTransfer, WorkerError } from './worker-error.ts';
 
-countDecodedFrames();
+installErrorTransfer();
 
 // WebCodecs and canvases have per-browser limits; beyond this the page would run out of memory.
 const MAX_PIXELS = 8192 * 8192;
@@ -18,36 +19,41 @@ interface Opened {
 }
 
 let current: Opened | null = null;
+/** An open still image (then `current` is null). */
+let still: StillImage | null = null;
+
+/** A file this app cannot open; the message names it and says why. */
+const unreadable = (message: string) => new WorkerError('bad-input', message);
 
 async function probe(file: File): Promise<Opened> {
-  if (file.size === 0) throw new Error(`“${file.name}” is empty (0 bytes).`);
+  if (file.size === 0) throw unreadable(`“${file.name}” is empty (0 bytes).`);
   const input = new Input({ source: new BlobSource(file), formats: ALL_FORMATS });
   try {
     let format;
     try {
       format = await input.getFormat();
     } catch {
-      throw new Error(`“${file.name}” is not a video this app can read: its format was not recognised (the file may be damaged, or not a video at all).`);
+      throw unreadable(`“${file.name}” is not a video this app can read: its format was not recognised (the file may be damaged, or not a video at all).`);
     }
     if ((await input.getTracks()).length === 0) {
       // E.g. an MP4 cut short before its index (moov), which ffmpeg and most cameras write last.
-      throw new Error(`“${file.name}” has no readable tracks: it is probably incomplete (a download cut short?) or damaged.`);
+      throw unreadable(`“${file.name}” has no readable tracks: it is probably incomplete (a download cut short?) or damaged.`);
     }
     const track = await input.getPrimaryVideoTrack();
     if (!track) {
       const audio = await input.getPrimaryAudioTrack().catch(() => null);
-      throw new Error(audio ? `“${file.name}” has only audio, no video track.` : `“${file.name}” has no video track.`);
+      throw unreadable(audio ? `“${file.name}” has only audio, no video track.` : `“${file.name}” has no video track.`);
     }
     const codec = track.codec ?? 'unknown';
     const codecString = await track.getCodecParameterString().catch(() => null);
     // Size first: a decoder asked about a huge frame may just say "unsupported", which hides why.
     if (track.displayWidth * track.displayHeight > MAX_PIXELS) {
-      throw new Error(
+      throw unreadable(
         `“${file.name}” is ${track.displayWidth}×${track.displayHeight}, larger than this app can decode (at most ${Math.round(MAX_PIXELS / 1e6)} megapixels, e.g. 8192×8192). Scale it down first, e.g. to 3840×2160.`,
       );
     }
     if (!(await track.canDecode())) {
-      throw new Error(`This browser cannot decode the ${codec.toUpperCase()} video in “${file.name}”${codecString ? ` (${codecString})` : ''}. Try an H.264, VP9 or AV1 file.`);
+      throw new WorkerError('unsupported', `This browser cannot decode the ${codec.toUpperCase()} video in “${file.name}”${codecString ? ` (${codecString})` : ''}. Try an H.264, VP9 or AV1 file.`);
     }
     // One pass over the index (no sample data is read): timestamps in decode order.
     const first = await track.getFirstTimestamp();
@@ -59,14 +65,14 @@ async function probe(file: File): Promise<Opened> {
     // drops a cluster that is not whole): compare what the header says with what is there.
     const declared = await input.getDurationFromMetadata().catch(() => null);
     if (listed.length === 0) {
-      throw new Error(
+      throw unreadable(
         declared && declared > 0
           ? `“${file.name}” is cut short before its first complete frame: its header says it lasts ${formatTime(declared)}, but no frame is whole in the file (an interrupted download?). Nothing to show.`
           : `“${file.name}” has a video track but no frames in it (nothing to show).`,
       );
     }
     const kept = await packetsInFile(new EncodedPacketSink(track), listed.map((p) => p.timestamp));
-    if (kept === 0) throw new Error(`“${file.name}” is cut short before its first frame (an interrupted download?): nothing to show.`);
+    if (kept === 0) throw unreadable(`“${file.name}” is cut short before its first frame (an interrupted download?): nothing to show.`);
     const present = listed.slice(0, kept);
     const frameTimes = present.map((p) => p.timestamp - first).sort((a, b) => a - b);
     const duration = kept < listed.length ? present.reduce((end, p) => Math.max(end, p.end), 0) - first : (await track.computeDuration()) - first;
@@ -99,12 +105,13 @@ async function probe(file: File): Promise<Opened> {
     // Decode the first frame now so a file that demuxes but cannot decode fails here, not later.
     const opened: Opened = { input, track, info, sinks: new Map() };
     const check = await sinkFor(opened).getCanvas(first);
-    if (!check) throw new Error(`“${file.name}”: its first frame could not be decoded (the file may be damaged or cut short).`);
+    if (!check) throw unreadable(`“${file.name}”: its first frame could not be decoded (the file may be damaged or cut short).`);
     return opened;
   } catch (e) {
     input.dispose();
-    const message = e instanceof Error ? e.message : String(e);
-    throw new Error(message.startsWith('“') || message.startsWith('This browser') ? message : `“${file.name}” could not be opened: ${message}`);
+    // The messages above name the file already; anything else is said about the file.
+    if (e instanceof WorkerError) throw e;
+    throw unreadable(`“${file.name}” could not be opened: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -147,13 +154,22 @@ async function toBitmap(canvas: HTMLCanvasElement | OffscreenCanvas): Promise<Im
 
 const api: DecodeApi = {
   async open(file) {
+    if (isStillImage(file)) {
+      const image = await openStillImage(file, MAX_PIXELS).catch((e: Error) => Promise.reject(unreadable(e.message)));
+      current?.input.dispose();
+      current = null;
+      still = image;
+      return image.info;
+    }
     const next = await probe(file);
     current?.input.dispose();
     current = next;
+    still = null;
     return next.info;
   },
 
   async frameAt(index, height) {
+    if (still) return Comlink.transfer(await still.frame(height), []);
     const o = need();
     const i = Math.min(Math.max(0, Math.round(index)), o.info.frameCount - 1);
     const first = await o.track.getFirstTimestamp();
@@ -163,6 +179,10 @@ const api: DecodeApi = {
   },
 
   async framesAt(times, height) {
+    if (still) {
+      const frames = await Promise.all(times.map(() => still!.frame(height)));
+      return Comlink.transfer(frames, frames);
+    }
     const o = need();
     const first = await o.track.getFirstTimestamp();
     // Address each frame by its own timestamp so the decoder returns exactly the presented frame.
@@ -176,18 +196,14 @@ const api: DecodeApi = {
   },
 
   async thumbnails(count, height) {
-    const o = need();
-    const n = Math.max(1, Math.min(count, o.info.frameCount));
-    const times = Array.from({ length: n }, (_, k) => (n === 1 ? 0 : (k * o.info.duration) / n));
+    const info = still?.info ?? need().info;
+    const n = Math.max(1, Math.min(count, info.frameCount));
+    const times = Array.from({ length: n }, (_, k) => (n === 1 ? 0 : (k * info.duration) / n));
     const bitmaps = await api.framesAt(times, height);
     return Comlink.transfer(
       bitmaps.map((bitmap, k) => ({ time: times[k], bitmap })),
       bitmaps,
     );
-  },
-
-  async stats() {
-    return { framesDecoded: framesDecoded() };
   },
 };
 

@@ -1,39 +1,61 @@
-// Typed interface of the inference worker (comlink) and the page-side helper that starts it.
+// Typed interface of the inference worker (comlink) and the page-side helper that starts it. This is
+// the page's only way into the runtime: the types and the few pure helpers it needs are named here.
 // Callbacks must be wrapped with Comlink.proxy(); ImageBitmaps in a request can be transferred with
-// Comlink.transfer(request, bitmaps).
+// Comlink.transfer(request, bitmaps). A call rejects with a WorkerError: act on its `code`, show its message.
 import * as Comlink from 'comlink';
-import type { DecodeOverhead } from '../src/runtime/engine.ts';
 import type { DoneEvent } from '../src/runtime/generate.ts';
 import type {
+  AdapterSummary,
   AskEvent,
   AskRequest,
+  AskVisual,
   CachedModel,
   Capabilities,
+  FileProgress,
+  ImageInput,
   LoadedModel,
   LoadOptions,
   LoadProgress,
+  LoadStage,
   ModelSource,
+  RgbaImage,
+  StageTimings,
   StorageInfo,
 } from '../src/runtime/api-types.ts';
+import { installErrorTransfer } from './worker-error.ts';
 
-export type * from '../src/runtime/api-types.ts';
-export type { DecodeOverhead, DoneEvent };
+export type {
+  AdapterSummary,
+  AskEvent,
+  AskRequest,
+  AskVisual,
+  CachedModel,
+  Capabilities,
+  DoneEvent,
+  FileProgress,
+  ImageInput,
+  LoadedModel,
+  LoadOptions,
+  LoadProgress,
+  LoadStage,
+  ModelSource,
+  RgbaImage,
+  StageTimings,
+  StorageInfo,
+};
 export { checkAskLimits, estimatePromptTokens, type AskLimits, type AskShape, type LimitCheck } from '../src/runtime/limits.ts';
+export { formatBytes, formatDuration } from '../src/runtime/progress.ts';
+export { errorCode, WorkerError, type WorkerErrorCode } from './worker-error.ts';
 
 export interface InferenceApi {
   /** What this device's WebGPU adapter offers, and the weights dtype it should use. */
   capabilities(): Promise<Capabilities>;
   /** Loads a converted model (download + cache + GPU sessions); replaces the loaded one. */
   loadModel(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel>;
-  /**
-   * Answers a question about images or video frames, streaming events; resolves with the final event.
-   * `overlap: false` turns off the pipelining of vision batches (measurements).
-   */
-  ask(request: AskRequest & { returnLogits?: boolean; overlap?: boolean }, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
+  /** Answers a question about images or video frames, streaming events; resolves with the final event. */
+  ask(request: AskRequest, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
   /** Forgets cached vision features and/or the cached prompt prefix (default both: the next question runs cold). */
   clearCaches(which?: { features?: boolean; prefix?: boolean }): Promise<void>;
-  /** Benchmark: the decode loop's time per token against bare session.run calls on the same inputs. */
-  decodeOverhead(request: AskRequest, steps: number, rounds?: number): Promise<DecodeOverhead>;
   /** Stops the answer in progress within one decode step (or aborts a model download). */
   cancel(): void;
   /** Releases the model's GPU memory. */
@@ -54,6 +76,7 @@ export interface InferenceWorker {
  * worker fails outside any call (an uncaught error, a script that cannot load, a lost process).
  */
 export function startInferenceWorker(onCrash?: (message: string) => void): InferenceWorker {
+  installErrorTransfer();
   const worker = new Worker(new URL('./inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' });
   worker.addEventListener('error', (e) => {
     e.preventDefault();
@@ -68,14 +91,4 @@ export function startInferenceWorker(onCrash?: (message: string) => void): Infer
       worker.terminate();
     },
   };
-}
-
-/** Asks the browser to keep cached models (only the page can ask; workers cannot). */
-export async function requestPersistentStorage(): Promise<boolean> {
-  try {
-    if (await navigator.storage?.persisted?.()) return true;
-    return (await navigator.storage?.persist?.()) ?? false;
-  } catch {
-    return false;
-  }
 }

@@ -303,6 +303,9 @@ export const RELEASED_PROCESSOR_SETTINGS: ProcessorSettings = {
   useFrameSpecialTokens: false,
 };
 
+/** Tokens an answer may run to unless a request says otherwise (dense video tracks are long). */
+export const DEFAULT_MAX_NEW_TOKENS = 2048;
+
 /** Reads the three processor config files; absent files or fields keep the released values. */
 export function parseProcessorSettings(files: { preprocessor?: Json; processor?: Json; video?: Json }): ProcessorSettings {
   const s: ProcessorSettings = structuredClone(RELEASED_PROCESSOR_SETTINGS);

@@ -111,7 +111,7 @@ describe('resizeBilinearU8', () => {
 });
 
 describe('planImage', () => {
-  // The token-count table of the Molmo2 spec (§9), all six rows.
+  // Token counts computed with the official tiling code (listed in src/molmo2/README.md), six sizes.
   const table: [number, number, [number, number], [number, number], [number, number], number, number][] = [
     // width, height, tiling, hi-res resize [h, w], pooled hi-res grid, tokens, crops
     [378, 378, [1, 1], [378, 378], [14, 14], 410, 2],

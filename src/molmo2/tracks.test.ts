@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseAnswer } from './answer.ts';
+import { parseAnswer, videoPoints } from './answer.ts';
 import { frameIndexAt, groupTracks, nearestSampleIndex, placePoints, type Timeline } from './tracks.ts';
 
 // A 30 fps clip of 3 s sampled at 2 fps; "uniform_last_frame"-style sampled times that are not on the
@@ -46,8 +46,8 @@ describe('timestamp → sampled time → frame', () => {
 
   it('keeps each point’s coordinates and adds time and frame, warning on a timestamp far from every sample', () => {
     const r = parseAnswer('<points coords="1.5 1 500 500;3.0 2 100 100;7.0 3 200 200">x</points>', [{ width: 100, height: 100 }], { fps: 2 });
-    const placed = placePoints(r.points, timeline);
-    expect(placed.points.map((p) => [p.id, p.key, p.time, p.sampleIndex, p.frameIndex, p.x])).toEqual([
+    const placed = placePoints(videoPoints(r.points), timeline);
+    expect(placed.points.map((p) => [p.id, p.clipTimeS, p.time, p.sampleIndex, p.frameIndex, p.x])).toEqual([
       [1, 1.5, 1.5, 3, 45, 50],
       [2, 3, 2.9667, 6, 89, 10],
       [3, 7, 2.9667, 6, 89, 20],
@@ -62,7 +62,7 @@ describe('tracks', () => {
   const frames = [{ width: 640, height: 360 }];
 
   it('groups by id in time order with gaps at sampled times where the object is missing', () => {
-    const { tracks, warnings } = groupTracks(parseAnswer(text, frames, { fps: 2 }).points, timeline);
+    const { tracks, warnings } = groupTracks(videoPoints(parseAnswer(text, frames, { fps: 2 }).points), timeline);
     expect(warnings).toEqual([]);
     expect(tracks.map((t) => t.id)).toEqual([1, 2, 3, 4]);
     expect(tracks.every((t) => t.label === 'cars')).toBe(true);
@@ -81,20 +81,20 @@ describe('tracks', () => {
 
   it('orders points by time even when the answer lists groups out of order', () => {
     const r = parseAnswer('<tracks coords="2.0 1 100 100;0.0 1 300 300">x</tracks>', frames, { fps: 2 });
-    const { tracks } = groupTracks(r.points, timeline);
+    const { tracks } = groupTracks(videoPoints(r.points), timeline);
     expect(tracks[0].points.map((p) => p.time)).toEqual([0, 2]);
   });
 
   it('keeps the first of two points of one id that land on the same sampled time', () => {
     const r = parseAnswer('<tracks coords="0.4 1 100 100;0.6 1 300 300">x</tracks>', frames, { fps: 2 });
-    const { tracks, warnings } = groupTracks(r.points, timeline);
+    const { tracks, warnings } = groupTracks(videoPoints(r.points), timeline);
     expect(tracks[0].points.map((p) => p.x)).toEqual([64]);
     expect(warnings.join()).toMatch(/two points at 0.5 s/);
   });
 
   it('without sampled times, points keep their timestamps', () => {
     const r = parseAnswer('<tracks coords="0.0 1 100 100;1.0 1 300 300">x</tracks>', frames, { fps: 2 });
-    const { tracks, warnings } = groupTracks(r.points, { sampledTimes: [], frameTimestamps });
+    const { tracks, warnings } = groupTracks(videoPoints(r.points), { sampledTimes: [], frameTimestamps });
     expect(tracks[0].steps.map((s) => [s.time, s.frameIndex, s.point !== null])).toEqual([
       [0, 0, true],
       [1, 30, true],

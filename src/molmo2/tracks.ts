@@ -1,11 +1,11 @@
 // Places parsed video points on the video's timeline and groups them into tracks. Platform-free.
 //
-// Time → frame rule (product.md §1, the Ai2 demo's rule): the model writes each timestamp as
+// Time → frame rule (the Ai2 demo's, see docs/molmo2-answers.md): the model writes each timestamp as
 // round(t, 1) of a sampled time t, so a key maps to the nearest sampled time (ties → the earlier one),
 // and that time maps to the frame presented then: the last decoded frame whose timestamp is
 // ≤ t + 1e-6 (the epsilon absorbs float noise of timestamps computed as i / fps).
 
-import type { ParsedPoint } from './answer.ts';
+import type { VideoPoint } from './answer.ts';
 
 export interface Timeline {
   /** Times in seconds of the frames shown to the model, ascending. */
@@ -14,7 +14,7 @@ export interface Timeline {
   frameTimestamps: number[];
 }
 
-export interface TimedPoint extends ParsedPoint {
+export interface TimedPoint extends VideoPoint {
   /** The sampled time the point belongs to, in seconds. */
   time: number;
   /** Index into `sampledTimes` (-1 when there are none). */
@@ -68,14 +68,14 @@ export function frameIndexAt(t: number, frameTimestamps: number[]): number {
 }
 
 /** Maps each point's timestamp key to a sampled time and a frame. */
-export function placePoints(points: ParsedPoint[], timeline: Timeline): { points: TimedPoint[]; warnings: string[] } {
+export function placePoints(points: VideoPoint[], timeline: Timeline): { points: TimedPoint[]; warnings: string[] } {
   const warnings: string[] = [];
   if (timeline.sampledTimes.length === 0 && points.length > 0) warnings.push('no sampled times given: points keep their own timestamps');
   const placed = points.map((p) => {
-    const sampleIndex = nearestSampleIndex(p.key, timeline.sampledTimes);
-    const time = sampleIndex < 0 ? p.key : timeline.sampledTimes[sampleIndex];
-    if (sampleIndex >= 0 && Math.abs(time - p.key) > KEY_TOLERANCE) {
-      warnings.push(`timestamp ${p.key} s is not one of the sampled times; placed at ${time} s`);
+    const sampleIndex = nearestSampleIndex(p.clipTimeS, timeline.sampledTimes);
+    const time = sampleIndex < 0 ? p.clipTimeS : timeline.sampledTimes[sampleIndex];
+    if (sampleIndex >= 0 && Math.abs(time - p.clipTimeS) > KEY_TOLERANCE) {
+      warnings.push(`timestamp ${p.clipTimeS} s is not one of the sampled times; placed at ${time} s`);
     }
     return { ...p, time, sampleIndex, frameIndex: frameIndexAt(time, timeline.frameTimestamps) };
   });
@@ -87,7 +87,7 @@ export function placePoints(points: ParsedPoint[], timeline: Timeline): { points
  * sampled time between the track's first and last point. Two points of one id at one sampled time
  * keep the first, as the reference parser does.
  */
-export function groupTracks(points: ParsedPoint[], timeline: Timeline): { tracks: Track[]; warnings: string[] } {
+export function groupTracks(points: VideoPoint[], timeline: Timeline): { tracks: Track[]; warnings: string[] } {
   const placed = placePoints(points, timeline);
   const warnings = [...placed.warnings];
   const byId = new Map<number, TimedPoint[]>();

@@ -1,5 +1,5 @@
-// Molmo2's video frame sampling ("uniform_last_frame", molmo2.md §10) and the time → frame rules the
-// player and the model share. Platform-free.
+// Molmo2's video frame sampling ("uniform_last_frame" of video_processing_molmo2.py in allenai/molmo2's
+// remote code) and the time → frame rules the player and the model share. Platform-free.
 
 export interface SampleOptions {
   /** Highest sampling rate (released configs: 2 fps). */

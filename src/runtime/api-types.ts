@@ -2,6 +2,7 @@
 // (plain objects, typed arrays, ImageBitmap, FileSystemDirectoryHandle, File).
 import type { Dtype, Manifest, Target } from '../molmo2/manifest.ts';
 import type { ChatTurn } from '../molmo2/prompt.ts';
+import type { WorkerErrorCode } from '../../workers/worker-error.ts';
 import type { AskLimits } from './limits.ts';
 
 export interface AdapterSummary {
@@ -208,4 +209,5 @@ export type AskEvent =
   | { type: 'stage'; stage: 'preprocess' | 'vision' | 'prefill' | 'decode'; promptTokens?: number; done?: number; total?: number }
   | { type: 'token'; tokenId: number; text: string; generated: number }
   | { type: 'done'; text: string; tokens: number[]; stoppedBy: 'eos' | 'max-tokens' | 'cancel'; timings: StageTimings }
-  | { type: 'error'; message: string };
+  /** The answer failed: `code` says what kind of failure, `message` says it in plain words. */
+  | { type: 'error'; code: WorkerErrorCode; message: string };

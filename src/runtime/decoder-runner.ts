@@ -8,6 +8,7 @@
 //   stay on the GPU (gpu-buffer) and are fed back as the next step's past, the old ones disposed.
 //
 // Either way only the next token id (static) or the last logits row (dynamic) is read back per step.
+import { fromFloat16 } from '../molmo2/fp16.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from '../molmo2/onnx/io.ts';
 import { ort } from './ort.ts';
 import { inputShape, inputType } from './sessions.ts';
@@ -86,20 +87,8 @@ function floatTensor(type: ort.Tensor.Type, dims: number[]): ort.Tensor {
 async function readLogits(t: ort.Tensor): Promise<Float32Array> {
   const data = await t.getData();
   if (data instanceof Float32Array) return data;
-  if (data instanceof Uint16Array) return float16ToFloat32(data);
+  if (data instanceof Uint16Array) return fromFloat16(data);
   throw new Error(`logits have an unexpected type ${t.type}`);
-}
-
-function float16ToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const f = h & 0x3ff;
-    out[i] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
-  }
-  return out;
 }
 
 abstract class BaseRunner {

@@ -1,7 +1,7 @@
 // Decisions that depend on the device: which weights dtype to use, which variant of a converted model
 // to load, whether it can fit, and how to say so in plain language. Pure functions (no DOM), so they
 // are unit-tested in Node.
-import type { Dtype, Manifest, ModelVariant, Target } from '../molmo2/manifest.ts';
+import { DTYPES, TARGETS, type Dtype, type Manifest, type ModelVariant, type Target } from '../molmo2/manifest.ts';
 
 export interface DeviceFacts {
   webgpu: boolean;
@@ -18,7 +18,7 @@ export function preferredDtype(f: Pick<DeviceFacts, 'shaderF16'>): Dtype {
 
 /** Dtypes this device can run, best first. */
 export function dtypeOrder(f: Pick<DeviceFacts, 'shaderF16'>): Dtype[] {
-  return f.shaderF16 ? ['q4f16', 'q4', 'fp16', 'fp32'] : ['q4', 'fp32'];
+  return f.shaderF16 ? [...DTYPES] : ['q4', 'fp32'];
 }
 
 /**
@@ -98,7 +98,7 @@ export function chooseVariant(
   }
   const order = opts.dtype ? [opts.dtype] : runnable;
   let variant: ModelVariant | undefined;
-  const targets: Target[] = opts.target ? [opts.target] : ['webgpu', 'cpu'];
+  const targets: readonly Target[] = opts.target ? [opts.target] : TARGETS;
   const runs = (v: ModelVariant) => facts.shaderF16 || !needsShaderF16(v.dtype, v.target);
   for (const dtype of order) {
     for (const target of targets) {

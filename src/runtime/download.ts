@@ -4,9 +4,15 @@
 import type { ManifestFile } from '../molmo2/manifest.ts';
 import { isQuotaError, type BlobWriter, type ModelCache } from './opfs-cache.ts';
 import type { LoadProgressTracker } from './progress.ts';
+import { WorkerError } from '../../workers/worker-error.ts';
 import { SourceError, type SourceReader } from './sources.ts';
 
-export class IntegrityError extends Error {}
+/** A file whose bytes do not match the manifest's SHA-256, twice. */
+export class IntegrityError extends WorkerError {
+  constructor(message: string) {
+    super('model-file', message);
+  }
+}
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);

@@ -37,8 +37,6 @@ export interface GenerateOptions {
   onEvent: (e: AskEvent) => void;
   /** Keep the cached prefix when it matches (default true). */
   reusePrefix?: boolean;
-  /** Keep decoding after <|im_end|> until maxNewTokens (benchmarks). */
-  ignoreEos?: boolean;
   /** Also return the logits that chose each token (diagnostics and tests). */
   returnLogits?: boolean;
 }
@@ -123,7 +121,7 @@ export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: G
   for (;;) {
     tokens.push(step.next);
     if (step.logits && o.returnLogits) logits.push(step.logits);
-    if (step.next === ctx.eosId && !o.ignoreEos) {
+    if (step.next === ctx.eosId) {
       timings.decodeMs = performance.now() - t;
       return finish('eos');
     }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { allocChecked, gpuLostMessage, isGpuLostMessage, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
+import { errorCode } from '../../workers/worker-error.ts';
+import { allocChecked, GpuLostError, gpuLostMessage, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
 
 describe('GPU faults', () => {
   it('words a lost device plainly and marks it for the page', () => {
     const m = gpuLostMessage('Device was destroyed.');
     expect(m).toBe('The GPU was lost (Device was destroyed.), so this answer was stopped and the model unloaded. Your results are kept; reload the model to continue.');
-    expect(isGpuLostMessage(m)).toBe(true);
-    expect(isGpuLostMessage('the model load was cancelled')).toBe(false);
+    expect(errorCode(new GpuLostError(m))).toBe('gpu-lost');
     expect(gpuLostMessage('')).toMatch(/^The GPU was lost, so/);
   });
 

@@ -1,19 +1,27 @@
 // GPU faults a user can act on: a lost device (driver reset, laptop sleep, another tab) and memory the
 // GPU cannot allocate. Turns them into plain messages; the engine unloads and stays ready.
+import { WorkerError } from '../../workers/worker-error.ts';
 
-/** The GPU device went away; the sessions on it are gone and the model must be loaded again. */
-export class GpuLostError extends Error {}
+/**
+ * The GPU device went away; the sessions on it are gone and the model must be loaded again. Its code
+ * tells the page to replace the worker (onnxruntime keeps one device per worker).
+ */
+export class GpuLostError extends WorkerError {
+  constructor(message: string) {
+    super('gpu-lost', message);
+  }
+}
 
-/** Marks GPU-lost messages so the page can restart the worker (onnxruntime keeps one device per worker). */
-export const GPU_LOST_PREFIX = 'The GPU was lost';
+/** The GPU could not allocate what was asked. */
+export class GpuMemoryError extends WorkerError {
+  constructor(message: string) {
+    super('out-of-memory', message);
+  }
+}
 
 export function gpuLostMessage(reason: string | undefined): string {
   const why = reason?.trim() ? ` (${reason.trim()})` : '';
-  return `${GPU_LOST_PREFIX}${why}, so this answer was stopped and the model unloaded. Your results are kept; reload the model to continue.`;
-}
-
-export function isGpuLostMessage(message: string): boolean {
-  return message.startsWith(GPU_LOST_PREFIX);
+  return `The GPU was lost${why}, so this answer was stopped and the model unloaded. Your results are kept; reload the model to continue.`;
 }
 
 /** Resolves with the loss reason once `device` is lost (never, otherwise). */

@@ -7,9 +7,15 @@ import { imagePixelValues, planImage, planVideoFrame, videoFramePixelValues, typ
 import { buildPrompt, type BuiltPrompt, type VisualInput } from '../molmo2/prompt.ts';
 import type { TextTokenizer } from '../molmo2/tokenizer.ts';
 import type { AskRequest, ImageInput, RgbaImage } from './api-types.ts';
+import { WorkerError } from '../../workers/worker-error.ts';
 import type { AskShape } from './limits.ts';
 
-export class InputError extends Error {}
+/** A request that cannot be used as given (the message says why). */
+export class InputError extends WorkerError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}
 
 /** Packed RGB bytes of an RGBA image or an ImageBitmap (drawn on an OffscreenCanvas). */
 export function toRgb(image: ImageInput): { rgb: Uint8Array; width: number; height: number } {

@@ -1,7 +1,12 @@
 // Validates a converted model's manifest.json before anything is downloaded. Pure; unit-tested.
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type GraphFiles, type Manifest } from '../molmo2/manifest.ts';
+import { DTYPES, MANIFEST_FORMAT, MANIFEST_VERSION, TARGETS, type GraphFiles, type Manifest } from '../molmo2/manifest.ts';
+import { WorkerError } from '../../workers/worker-error.ts';
 
-export class ManifestError extends Error {}
+export class ManifestError extends WorkerError {
+  constructor(message: string) {
+    super('model-file', message);
+  }
+}
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -62,8 +67,8 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   if (!Array.isArray(json.variants) || variants.length === 0) problems.push('variants is empty');
   variants.forEach((v, i) => {
     if (!isObj(v)) return problems.push(`variants[${i}] is not an object`);
-    if (!['q4f16', 'q4', 'fp16', 'fp32'].includes(v.dtype as string)) problems.push(`variants[${i}].dtype ${JSON.stringify(v.dtype)} is unknown`);
-    if (!['webgpu', 'cpu'].includes(v.target as string)) problems.push(`variants[${i}].target ${JSON.stringify(v.target)} is unknown`);
+    if (!(DTYPES as readonly unknown[]).includes(v.dtype)) problems.push(`variants[${i}].dtype ${JSON.stringify(v.dtype)} is unknown`);
+    if (!(TARGETS as readonly unknown[]).includes(v.target)) problems.push(`variants[${i}].target ${JSON.stringify(v.target)} is unknown`);
     graph(v.vision, `variants[${i}].vision`);
     graph(v.decoder, `variants[${i}].decoder`);
   });

@@ -71,7 +71,7 @@ export class ModelCache {
   async partialWriter(sha256: string, keep: number): Promise<BlobWriter> {
     const handle = (await this.fileHandle(`${sha256}.part`, true))!;
     const sync = (handle as unknown as { createSyncAccessHandle?: () => Promise<SyncHandle> }).createSyncAccessHandle;
-    if (typeof sync === 'function' && typeof WorkerGlobalScope !== 'undefined') {
+    if (typeof sync === 'function' && 'WorkerGlobalScope' in globalThis) {
       const h = await sync.call(handle);
       h.truncate(keep);
       let at = keep;

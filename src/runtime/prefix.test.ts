@@ -85,12 +85,12 @@ describe('byte-bounded LRU', () => {
 });
 
 describe('streamed text', () => {
-  it('equals decoding the whole sequence at every step, multi-byte characters split across tokens included', () => {
+  it('equals decoding the whole sequence at every step, less a multi-byte character still split across tokens', () => {
     // Byte-level tokens: each id is one UTF-8 byte; a partial character decodes to U+FFFD.
     const decode = (ids: number[]) => new TextDecoder().decode(Uint8Array.from(ids));
     const bytes = Array.from(new TextEncoder().encode('a→b 🐦 ok'));
     const stream = new TextStream(decode);
-    bytes.forEach((b, i) => expect(stream.push(b)).toBe(decode(bytes.slice(0, i + 1))));
+    bytes.forEach((b, i) => expect(stream.push(b)).toBe(decode(bytes.slice(0, i + 1)).replace(/\uFFFD+$/, '')));
     expect(stream.text).toBe('a→b 🐦 ok');
   });
 });

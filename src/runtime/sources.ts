@@ -2,9 +2,15 @@
 // /models/<name>/ or any server with CORS), a folder picked with the File System Access API, or the
 // files of an <input webkitdirectory>.
 import type { ModelSource } from './api-types.ts';
+import { WorkerError } from '../../workers/worker-error.ts';
 import { isSafeRelativePath } from './manifest-check.ts';
 
-export class SourceError extends Error {}
+/** A model file that cannot be read: missing or unusable ('model-file'), or a source not reached ('network'). */
+export class SourceError extends WorkerError {
+  constructor(message: string, code: 'model-file' | 'network' = 'model-file') {
+    super(code, message);
+  }
+}
 
 export interface OpenedFile {
   stream: ReadableStream<Uint8Array>;
@@ -61,6 +67,7 @@ export function urlReader(url: string): SourceReader {
       throw new SourceError(
         `could not fetch ${u}: ${(e as Error).message}` +
           (crossOrigin ? '. The server may be offline or may not allow cross-origin requests (CORS).' : '. The network may be offline.'),
+        'network',
       );
     }
     if (!res.ok) throw new SourceError(describeHttpFailure(u, res.status, path));

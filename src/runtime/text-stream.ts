@@ -8,11 +8,11 @@ export class TextStream {
 
   constructor(private readonly decode: (ids: number[]) => string) {}
 
-  /** Adds a token; returns the text of every token so far. */
+  /** Adds a token; returns the text of every token so far, less a character still incomplete at the end. */
   push(id: number): string {
     this.pending.push(id);
     const tail = this.decode(this.pending);
-    if (tail.endsWith('\uFFFD')) return this.settled + tail;
+    if (tail.endsWith('\uFFFD')) return this.settled;
     this.settled += tail;
     this.pending = [];
     return this.settled;

@@ -6,17 +6,18 @@ import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
-import type { Dtype, Manifest, ModelVariant, Target } from '../../src/molmo2/manifest.ts';
+import { formatBytes } from '../../src/molmo2/format-bytes.ts';
+import { DTYPES, TARGETS, type Dtype, type Manifest, type ModelVariant, type Target } from '../../src/molmo2/manifest.ts';
+import { exportVariant as buildVariant } from '../../src/molmo2/onnx/export.ts';
 import { expectedTensors, type Shape } from '../../src/molmo2/tensors.ts';
 import { checkConfig, checkTensors, describeTensorCheck, readCheckpointFolder, SafetensorsCheckpoint, type CheckpointFolder, type TensorCheck } from './checkpoint.ts';
 import { WorkerEncoder, type EncoderStats } from './encoder-pool.ts';
-import { loadGraphBuilder, visionAndDecoder, type ExportVariant } from './graph-builder.ts';
-import { CONFIG_FILES, downloadCheckpoint, formatBytes, isRepoId, type HubOptions } from './hub.ts';
+import { CONFIG_FILES, downloadCheckpoint, isRepoId, type HubOptions } from './hub.ts';
 import { HashedOutput, type OutputStats } from './hashed-output.ts';
 import { writeManifest } from './manifest-writer.ts';
 
-export const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
-export const TARGETS: readonly Target[] = ['webgpu', 'cpu'];
+/** Builds the vision and decoder graphs of one variant: [vision, decoder]. */
+export type ExportVariant = typeof buildVariant;
 export const DEFAULT_DTYPES: Dtype[] = ['q4f16', 'q4'];
 export const DEFAULT_TARGETS: Target[] = ['webgpu'];
 export const CONVERTER_VERSION = '0.1.0';
@@ -46,7 +47,7 @@ export interface ConvertOptions {
   /** Overrides the manifest's source (e.g. for generated checkpoints that have no repository). */
   sourceLabel?: { repo: string; revision: string };
   log?: (msg: string) => void;
-  /** Graph builder to use instead of src/molmo2/onnx/export.ts. */
+  /** Graph builder to use instead of src/molmo2/onnx/export.ts (tests). */
   exportVariant?: ExportVariant;
   /** Encoder threads (default os.availableParallelism()). */
   threads?: number;
@@ -288,13 +289,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     throw new ConvertError([`${plan.source.repo}: ${missingRequired.join(' and ')} missing; the runtime needs them`]);
   }
 
-  let exportVariant = opts.exportVariant;
-  try {
-    exportVariant ??= await loadGraphBuilder();
-  } catch (e) {
-    await reader.close();
-    throw e;
-  }
+  const exportVariant = opts.exportVariant ?? buildVariant;
   const outDir = plan.outDir;
   const tmp = `${outDir}.tmp-${process.pid}`;
   await removeStaleTempFolders(outDir, log);
@@ -316,7 +311,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     for (const v of plan.variants) {
       log(`building ${v.dtype}/${v.target}`);
       const started = performance.now();
-      const result = await exportVariant({
+      const [vision, decoder] = await exportVariant({
         config: plan.config,
         weights: reader,
         dtype: v.dtype,
@@ -326,8 +321,8 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
         openChunk: (relPath) => output.open(relPath),
         encoder,
       });
-      const graphs = visionAndDecoder(result);
-      variants.push({ target: v.target, dtype: v.dtype, vision: graphs.vision, decoder: graphs.decoder });
+      if (!vision || !decoder) throw new Error(`the graph builder did not return vision and decoder graphs for ${v.dtype}/${v.target}`);
+      variants.push({ target: v.target, dtype: v.dtype, vision, decoder });
       log(`built ${v.dtype}/${v.target} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
     const manifestStarted = performance.now();

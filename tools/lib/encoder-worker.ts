@@ -5,7 +5,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { blockOutputSizes, encodeBlock } from '../../src/molmo2/onnx/encode.ts';
-import { float16Value } from '../../src/molmo2/onnx/fp16.ts';
+import { float16Value } from '../../src/molmo2/fp16.ts';
 import { q4Simd } from '../../src/molmo2/onnx/q4-simd.ts';
 import type { WorkerJob, WorkerReply } from './encoder-pool.ts';
 

@@ -5,7 +5,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ChunkSink } from '../../src/molmo2/onnx/graph.ts';
+import type { ChunkSink } from '../../src/molmo2/onnx/external-data.ts';
 import type { ManifestFile } from '../../src/molmo2/manifest.ts';
 
 /** Pieces below this size are gathered before they are written. */

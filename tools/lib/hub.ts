@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import { headerLength, parseHeader } from '../../src/molmo2/safetensors.ts';
 import { VERBATIM_CONFIG_FILES } from './assets.ts';
 import { INDEX_FILE, SINGLE_FILE, readCheckpointFolder } from './checkpoint.ts';
@@ -346,17 +347,7 @@ class ProgressMeter {
   }
 }
 
-const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-export function formatBytes(n: number): string {
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-/** A progress line for stderr: "file  1.2 GB / 5.0 GB  24%  35.1 MB/s  ETA 1m48s". */
+/** A progress line for stderr: "file  1.20 GB / 5.00 GB  24%  35.1 MB/s  ETA 1m48s". */
 export function formatProgress(p: Progress): string {
   const eta = p.etaSeconds === undefined ? '' : `  ETA ${Math.floor(p.etaSeconds / 60)}m${String(Math.round(p.etaSeconds % 60)).padStart(2, '0')}s`;
   const of = p.total === undefined ? '' : ` / ${formatBytes(p.total)}  ${Math.floor((100 * p.received) / Math.max(1, p.total))}%`;

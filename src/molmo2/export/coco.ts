@@ -1,4 +1,4 @@
-// COCO Keypoints 1.0 with TAO-style video fields (product.md §5.1): one image per sampled frame, one
+// COCO Keypoints 1.0 with TAO-style video fields: one image per sampled frame, one
 // single-keypoint category per label, one annotation per point with `track_id` (also under
 // `attributes.track_id`, as CVAT writes it). A point becomes keypoints [x, y, 2] (2 = visible) and a
 // small box centred on it (COCO tools need a non-empty box and area).

@@ -1,4 +1,4 @@
-// CSV, one row per point (product.md §5.2 long format), quoted per RFC 4180: CRLF line ends, a field
+// CSV, one row per point (long format), quoted per RFC 4180: CRLF line ends, a field
 // with a comma, quote, CR or LF is wrapped in quotes and its quotes doubled.
 
 import type { ResultJson } from './result.ts';

@@ -1,5 +1,5 @@
-// MOT Challenge text (product.md §5.1). Lossy: MOT has boxes only, so each point becomes a box of
-// `boxSize` pixels centred on it; labels and normalised coordinates are dropped. Lines are
+// MOT Challenge text. Lossy: MOT has boxes only, so each point becomes a box of `boxSize` pixels
+// centred on it; labels and normalised coordinates are dropped. Lines are
 // `frame,id,bb_left,bb_top,bb_width,bb_height,conf,x,y,z` with 1-based frames and ids, conf 1 and
 // x, y, z = -1.
 

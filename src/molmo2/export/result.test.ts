@@ -1,13 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildResult, exportResultJson, importResultJson } from './result.ts';
+import { buildResult, exportResultJson, importResultJson, type ResultPoint } from './result.ts';
 import { trackingInput, trackingResult } from './test-fixture.ts';
+
+/** What the model wrote before a group's points: the image index or the clip time. */
+const keyOf = (p: ResultPoint) => (p.kind === 'image' ? p.image : p.clipTimeS);
+
+/** A point as version 1 of the format wrote it. */
+function asVersion1(p: ResultPoint) {
+  const { trackId, label, tag, timeS, frame, xPx, yPx, xNorm, yNorm } = p;
+  return { trackId, label, kind: tag, key: keyOf(p), timeS, frame, xPx, yPx, xNorm, yNorm };
+}
 
 describe('buildResult', () => {
   it('parses the answer and places every point on a sampled time and its decoded frame', () => {
     const r = trackingResult();
     expect(r.video.sampledFrames).toEqual([0, 15, 30, 45, 60, 75, 89]);
-    expect(r.points.map((p) => [p.trackId, p.key, p.timeS, p.frame, Math.round(p.xPx * 1e6) / 1e6, Math.round(p.yPx * 1e6) / 1e6])).toEqual([
+    expect(r.points.map((p) => [p.trackId, keyOf(p), p.timeS, p.frame, Math.round(p.xPx * 1e6) / 1e6, Math.round(p.yPx * 1e6) / 1e6])).toEqual([
       [1, 0, 0, 0, 128, 36],
       [1, 1, 1, 30, 160, 54],
       [2, 1, 1, 30, 384, 324],
@@ -15,7 +24,8 @@ describe('buildResult', () => {
       [2, 2, 2, 60, 416, 342],
       [1, 3, 2.9667, 89, 224, 90],
     ]);
-    expect(r.points[0]).toMatchObject({ kind: 'tracks', xNorm: 0.2, yNorm: 0.1, label: `red, "fast" & 'small' cars\nline2` });
+    expect(r.points.every((p) => p.kind === 'video')).toBe(true);
+    expect(r.points[0]).toMatchObject({ tag: 'tracks', xNorm: 0.2, yNorm: 0.1, label: `red, "fast" & 'small' cars\nline2` });
     expect(r.count).toBeNull();
     expect(r.warnings).toEqual([]);
     expect(r.rawText).toBe(trackingInput().rawText);
@@ -44,7 +54,7 @@ describe('buildResult', () => {
       query: { ...input.query, clipStartS: start },
     });
     expect(r.warnings).toEqual([]);
-    expect(r.points.filter((p) => p.trackId === 1).map((p) => [p.key, p.timeS, p.frame])).toEqual([
+    expect(r.points.filter((p) => p.trackId === 1).map((p) => [keyOf(p), p.timeS, p.frame])).toEqual([
       [0, 10, 300],
       [1, 11, 330],
       [2, 12, 360],
@@ -62,7 +72,8 @@ describe('buildResult', () => {
       }),
     );
     expect(r.count).toBe(3);
-    expect(r.points.map((p) => [p.key, p.trackId, p.timeS, p.frame])).toEqual([
+    expect(r.points.every((p) => p.kind === 'image')).toBe(true);
+    expect(r.points.map((p) => [keyOf(p), p.trackId, p.timeS, p.frame])).toEqual([
       [1, 1, 0, 0],
       [3, 2, 1, 30],
       [3, 3, 1, 30],
@@ -81,7 +92,7 @@ describe('native JSON', () => {
     expect(importResultJson('{')).toMatchObject({ ok: false, errors: [expect.stringMatching(/^not JSON/)] });
     expect(importResultJson('[]')).toEqual({ ok: false, errors: ['the file: expected an object, found []'] });
     expect(importResultJson('{"format":"other"}')).toEqual({ ok: false, errors: ['format: expected "molmo2-web-result", found "other"'] });
-    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads version 1, the file has 9/)] });
+    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads versions 1 and 2, the file has 9/)] });
 
     const broken = JSON.parse(exportResultJson(trackingResult()));
     broken.points[2].xPx = '384';
@@ -98,6 +109,37 @@ describe('native JSON', () => {
         'points[2].xPx: expected a number, found "384"',
       ]);
     }
+  });
+
+  it('writes version 2, each point saying whether it is on an image or a video', () => {
+    const file = JSON.parse(exportResultJson(trackingResult()));
+    expect(file.version).toBe(2);
+    expect(file.points[0]).toMatchObject({ kind: 'video', clipTimeS: 0, tag: 'tracks' });
+    expect(file.points[0]).not.toHaveProperty('key');
+  });
+
+  it('reads version 1 files as version 2: the key becomes a clip time or an image index', () => {
+    const video = trackingResult();
+    const images = buildResult(trackingInput({ query: { text: 'How many cups?', task: 'count', mode: 'images' }, rawText: 'There are 2 <points coords="1 1 100 100;3 2 500 500">cups</points>.' }));
+    for (const r of [video, images]) {
+      // The same result as version 1 wrote it: `key` for the image index or clip time, `kind` for the tag.
+      const v1 = { ...r, version: 1, points: r.points.map(asVersion1) };
+      expect(JSON.stringify(v1)).not.toMatch(/clipTimeS|"image"|"tag"/);
+      expect(importResultJson(JSON.stringify(v1))).toEqual({ ok: true, result: r });
+    }
+    expect(images.points.map((p) => (p.kind === 'image' ? p.image : NaN))).toEqual([1, 3]);
+  });
+
+  it('names the version 1 field that is wrong, and a point of the wrong kind', () => {
+    const v1 = { ...JSON.parse(exportResultJson(trackingResult())), version: 1 };
+    v1.points = v1.points.map(asVersion1);
+    v1.points[1].key = 'soon';
+    expect(importResultJson(JSON.stringify(v1))).toEqual({ ok: false, errors: ['points[1].key: expected a number, found "soon"'] });
+
+    const v2 = JSON.parse(exportResultJson(trackingResult()));
+    v2.points[0] = { ...v2.points[0], kind: 'image', image: 1 };
+    delete v2.points[0].clipTimeS;
+    expect(importResultJson(JSON.stringify(v2))).toEqual({ ok: false, errors: ['points[0].kind: expected one of video, found "image"'] });
   });
 
   it('never throws on arbitrary JSON or text (fixed seed)', () => {

@@ -1,20 +1,19 @@
-// The native result file: lossless JSON with a documented schema (product.md §5.2). Every other export
-// format is derived from it. Platform-free.
+// The native result file: lossless JSON with a documented schema (README.md, "Result files"). Every
+// other export format is derived from it. Platform-free.
 
-import { parseAnswer } from '../answer.ts';
+import { parseAnswer, videoPoints, type FrameSize, type ParseOptions, type ParsedAnswer, type ParsedPoint } from '../answer.ts';
 import { frameIndexAt, placePoints } from '../tracks.ts';
 
 export const RESULT_FORMAT = 'molmo2-web-result';
-export const RESULT_VERSION = 1;
+export const RESULT_VERSION = 2;
 
-export interface ResultPoint {
+interface ResultPointFields {
   /** Object id written by the model; stable across time for tracks, running for points. */
   trackId: number;
   label: string | null;
-  kind: 'points' | 'tracks';
-  /** The key as the model wrote it: timestamp in seconds (video) or 1-based image index (images). */
-  key: number;
-  /** Sampled time the point belongs to, seconds. */
+  /** The tag the model wrote the point in. */
+  tag: 'points' | 'tracks';
+  /** Sampled video time the point belongs to, seconds. */
   timeS: number;
   /** 0-based decoded frame index presented at timeS (-1 when unknown). */
   frame: number;
@@ -23,6 +22,22 @@ export interface ResultPoint {
   xNorm: number;
   yNorm: number;
 }
+
+/** A point of a question sent as separate images. */
+export interface ImageResultPoint extends ResultPointFields {
+  kind: 'image';
+  /** 1-based image index as the model wrote it (image k is the k-th of `video.sampledTimesS`). */
+  image: number;
+}
+
+/** A point of a question sent as a video clip. */
+export interface VideoResultPoint extends ResultPointFields {
+  kind: 'video';
+  /** Timestamp as the model wrote it: seconds from the clip's start (`query.clipStartS`). */
+  clipTimeS: number;
+}
+
+export type ResultPoint = ImageResultPoint | VideoResultPoint;
 
 export interface ResultJson {
   format: typeof RESULT_FORMAT;
@@ -85,37 +100,49 @@ export interface ResultInput {
   createdAt?: string;
 }
 
-/** Parses the model's answer and places its points on the video's timeline. */
-export function buildResult(input: ResultInput): ResultJson {
+/** How the answer to this question is parsed: the size of each image sent (or of the video's frames), and the mode. */
+export function answerLayout(input: Pick<ResultInput, 'video' | 'query'>): { frames: FrameSize[]; opts: ParseOptions } {
+  const size = { width: input.video.width, height: input.video.height };
+  const frames = input.query.mode === 'images' ? input.video.sampledTimesS.map(() => size) : [size];
+  return { frames, opts: { mode: input.query.mode } };
+}
+
+/**
+ * Parses the model's answer and places its points on the video's timeline. `parsed` is the answer
+ * already parsed (while it streams in, `rawText` so far read by the streaming parser).
+ */
+export function buildResult(input: ResultInput, parsed?: ParsedAnswer): ResultJson {
   const { frameTimestampsS, ...video } = input.video;
   const frameTimes =
     frameTimestampsS ?? (video.fps ? Array.from({ length: video.decodedFrameCount }, (_, i) => i / video.fps!) : []);
-  const size = { width: video.width, height: video.height };
   const images = input.query.mode === 'images';
-  const frames = images ? video.sampledTimesS.map(() => size) : [size];
-  const parsed = parseAnswer(input.rawText, frames, { mode: input.query.mode });
+  if (!parsed) {
+    const { frames, opts } = answerLayout(input);
+    parsed = parseAnswer(input.rawText, frames, opts);
+  }
   const warnings = [...parsed.warnings];
   const sampledFrames = video.sampledTimesS.map((t) => frameIndexAt(t, frameTimes));
 
   let points: ResultPoint[];
   if (images) {
     // Image k is the k-th sampled frame.
-    points = parsed.points.map((p) => ({
-      ...common(p),
-      timeS: video.sampledTimesS[p.key - 1],
-      frame: sampledFrames[p.key - 1],
-    }));
+    points = parsed.points.flatMap((p) =>
+      p.kind === 'image' ? [{ ...common(p), kind: 'image' as const, image: p.image, timeS: video.sampledTimesS[p.image - 1], frame: sampledFrames[p.image - 1] }] : [],
+    );
   } else {
     // Keys are clip times; place them on the clip's sampled times, then report video times and frames.
     const start = input.query.clipStartS ?? 0;
     const clipTimes = video.sampledTimesS.map((t) => t - start);
-    const placed = placePoints(parsed.points, { sampledTimes: clipTimes, frameTimestamps: [] });
+    const placed = placePoints(videoPoints(parsed.points), { sampledTimes: clipTimes, frameTimestamps: [] });
     warnings.push(...placed.warnings);
-    points = placed.points.map((p) =>
-      p.sampleIndex >= 0
-        ? { ...common(p), timeS: video.sampledTimesS[p.sampleIndex], frame: sampledFrames[p.sampleIndex] }
-        : { ...common(p), timeS: p.key + start, frame: frameIndexAt(p.key + start, frameTimes) },
-    );
+    points = placed.points.map((p) => ({
+      ...common(p),
+      kind: 'video' as const,
+      clipTimeS: p.clipTimeS,
+      ...(p.sampleIndex >= 0
+        ? { timeS: video.sampledTimesS[p.sampleIndex], frame: sampledFrames[p.sampleIndex] }
+        : { timeS: p.clipTimeS + start, frame: frameIndexAt(p.clipTimeS + start, frameTimes) }),
+    }));
   }
   return {
     format: RESULT_FORMAT,
@@ -134,8 +161,8 @@ export function buildResult(input: ResultInput): ResultJson {
   };
 }
 
-function common(p: ReturnType<typeof parseAnswer>['points'][number]) {
-  return { trackId: p.id, label: p.label ?? null, kind: p.kind, key: p.key, xPx: p.x, yPx: p.y, xNorm: p.xNorm, yNorm: p.yNorm };
+function common(p: ParsedPoint) {
+  return { trackId: p.id, label: p.label ?? null, tag: p.tag, xPx: p.x, yPx: p.y, xNorm: p.xNorm, yNorm: p.yNorm };
 }
 
 /** The result as a JSON file (stable key order, 2-space indent). */
@@ -145,7 +172,10 @@ export function exportResultJson(result: ResultJson): string {
 
 export type ImportOutcome = { ok: true; result: ResultJson } | { ok: false; errors: string[] };
 
-/** Reads a result file, checking every field; never throws. */
+/**
+ * Reads a result file, checking every field; never throws. Version 1 files (whose points had one
+ * `key`, clip seconds or image index, and `kind` for the tag) are read as version 2.
+ */
 export function importResultJson(text: string): ImportOutcome {
   let data: unknown;
   try {
@@ -157,9 +187,30 @@ export function importResultJson(text: string): ImportOutcome {
   const v = new Checker(errors);
   if (!v.object(data, '')) return { ok: false, errors };
   if (data.format !== RESULT_FORMAT) errors.push(`format: expected "${RESULT_FORMAT}", found ${JSON.stringify(data.format)}`);
-  else if (data.version !== RESULT_VERSION) errors.push(`version: this app reads version ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
+  else if (data.version !== RESULT_VERSION && data.version !== 1) {
+    errors.push(`version: this app reads versions 1 and ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
+  }
   if (errors.length) return { ok: false, errors };
+  if (data.version === 1) data = fromVersion1(data, v);
+  if (errors.length) return { ok: false, errors: errors.slice(0, 20) };
+  return checkResult(data as Loose, v, errors);
+}
 
+/** A version 1 file as version 2: each point's `key` becomes an image index or clip time (by the query's mode), `kind` its tag. */
+function fromVersion1(data: Loose, v: Checker): Loose {
+  const query = data.query;
+  const points = data.points;
+  if (!v.object(query, 'query') || !v.oneOf(query.mode, ['video', 'images'], 'query.mode') || !v.array(points, 'points')) return data;
+  const converted = points.map((p, i) => {
+    const at = `points[${i}]`;
+    if (!v.object(p, at) || !v.number(p.key, `${at}.key`) || !v.oneOf(p.kind, ['points', 'tracks'], `${at}.kind`)) return p;
+    const { key, kind, ...rest } = p;
+    return query.mode === 'images' ? { ...rest, tag: kind, kind: 'image', image: key } : { ...rest, tag: kind, kind: 'video', clipTimeS: key };
+  });
+  return { ...data, version: RESULT_VERSION, points: converted };
+}
+
+function checkResult(data: Loose, v: Checker, errors: string[]): ImportOutcome {
   v.string(data.createdAt, 'createdAt');
   const { app, model, sampling } = data;
   if (v.object(app, 'app')) for (const k of ['name', 'version']) v.string(app[k], `app.${k}`);
@@ -190,8 +241,11 @@ export function importResultJson(text: string): ImportOutcome {
       const at = `points[${i}]`;
       if (!v.object(p, at)) return;
       if (p.label !== null) v.string(p.label, `${at}.label`);
-      v.oneOf(p.kind, ['points', 'tracks'], `${at}.kind`);
-      for (const k of ['trackId', 'key', 'timeS', 'frame', 'xPx', 'yPx', 'xNorm', 'yNorm']) v.number(p[k], `${at}.${k}`);
+      v.oneOf(p.tag, ['points', 'tracks'], `${at}.tag`);
+      // A point's kind follows from how the question was sent.
+      const kind = (data.query as Loose | undefined)?.mode === 'images' ? 'image' : 'video';
+      if (v.oneOf(p.kind, [kind], `${at}.kind`)) v.number(kind === 'image' ? p.image : p.clipTimeS, `${at}.${kind === 'image' ? 'image' : 'clipTimeS'}`);
+      for (const k of ['trackId', 'timeS', 'frame', 'xPx', 'yPx', 'xNorm', 'yNorm']) v.number(p[k], `${at}.${k}`);
     });
   }
   if (v.array(data.warnings, 'warnings')) data.warnings.forEach((w, i) => v.string(w, `warnings[${i}]`));

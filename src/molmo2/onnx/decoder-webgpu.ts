@@ -19,10 +19,11 @@
 // P+S positions, as in io.ts.
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
-import { applyRope, attentionBias, blockOps, buildDecoder as buildPortableDecoder, embedTokens, groupedQueryAttention, ropeTables, type DecoderBuilder, type RopeTables } from './decoder.ts';
-import { float, Graph } from './graph.ts';
+import { buildDecoder as buildPortableDecoder, type DecoderBuilder } from './decoder.ts';
+import { addImageFeatures, attentionBias, attentionInputs, attentionOutputAndMlp, embedTokens, finalLogits, groupedQueryAttention, layerScope, ropeTables, type LayerSettings, type RopeTables } from './decoder-parts.ts';
+import { float, Graph, ONNX_TYPE } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
-import { cast, DEFAULT_Q4, linear, quantizeRowsInto, rmsNorm, silu, type Precision, type Q4Settings, type Q4Slots } from './layers.ts';
+import { cast, DEFAULT_Q4, quantizeRowsInto, type Precision, type Q4Slots } from './layers.ts';
 
 /** Symbolic size of the cache buffers (chosen by the runtime when it allocates them). */
 export const CACHE_LENGTH_DIM = 'max_cache_length';
@@ -35,7 +36,7 @@ export function supportsStaticCache(headDim: number): boolean {
 export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   const t = w.config.text;
   const { act } = o.precision;
-  const q4 = o.q4 ?? DEFAULT_Q4;
+  const s: LayerSettings = { w, p: o.precision, q4: o.q4 ?? DEFAULT_Q4 };
   if (t.numLayers < 1) throw new Error('the decoder needs at least one layer');
   if (o.mask === 'causal' || o.logits === 'all') throw new Error('the WebGPU decoder builds only the Molmo2 mask and last-position logits');
   // Released Molmo2 decoders have head_dim 128; tiny test widths may not fit GroupQueryAttention, and
@@ -56,30 +57,30 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   }));
 
   let x = await webgpuEmbeddings(g, w, inputIds, imageFeatures, o.precision);
-  const query = g.op('Reshape', [positionIds, g.int64([-1])]); // [S]
-  const total = g.op('Cast', [g.op('Reshape', [totalLength, g.int64([1])])], { to: 7 }); // int64 [1]
-  const key = g.op('Range', [g.scalarInt64(0), g.op('Squeeze', [total, g.int64([0])]), g.scalarInt64(1)]); // [T]
+  const { query, key, total, isPrefill } = g.scope('/model/positions', () => {
+    const query = g.op('Reshape', [positionIds, g.int64([-1])]); // [S]
+    const total = g.op('Cast', [g.op('Reshape', [totalLength, g.int64([1])])], { to: ONNX_TYPE.int64 }); // int64 [1]
+    const key = g.op('Range', [g.scalarInt64(0), g.op('Squeeze', [total, g.int64([0])]), g.scalarInt64(1)]); // [T]
+    const S = g.op('Shape', [inputIds], { start: 1, end: 2 });
+    const isPrefill = g.op('Squeeze', [g.op('Greater', [S, g.int64([1])]), g.int64([0])]); // bool []
+    return { query, key, total, isPrefill };
+  });
   const bias = attentionBias(g, tokenTypeIds, { query, key }, 'molmo2'); // [1, 1, S, T]
   const rope = ropeTables(g, query, t.headDim, t.ropeTheta);
-  const S = g.op('Shape', [inputIds], { start: 1, end: 2 });
-  const isPrefill = g.op('Squeeze', [g.op('Greater', [S, g.int64([1])]), g.int64([0])]); // bool []
   const shared: Shared = { bias, rope, isPrefill, total, seqlensK, totalLength };
 
-  for (let i = 0; i < t.numLayers; i++) x = await decoderLayer(g, w, i, x, cache[i], shared, o.precision, q4);
+  for (let i = 0; i < t.numLayers; i++) x = await g.scope(layerScope(i), () => decoderLayer(g, s, i, x, cache[i], shared));
 
-  const last = g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
-  const h = await rmsNorm(g, last, { name: 'model.transformer.ln_f', weight: await w.get(names.finalNorm), eps: t.layerNormEps, act });
-  const lmHead = w.has(names.lmHead) ? w.ref(names.lmHead) : w.ref(names.embedding, 0, t.vocabSize);
-  const logits = g.op('Reshape', [await linear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: o.precision.linear, act, q4 }), g.int64([1, t.vocabSize])]);
   // output() renames the producing node's value, so later nodes use the name it returns.
-  const logits32 = g.output(cast(g, logits, act, 'float32'), 'float32', [1, t.vocabSize], DECODER_OUTPUTS.logits);
-  g.output(g.op('ArgMax', [logits32], { axis: -1, keepdims: 0 }), 'int64', [1], WEBGPU_DECODER_OUTPUTS.nextToken);
+  const logits = g.output(await finalLogits(g, s, x), 'float32', [1, t.vocabSize], DECODER_OUTPUTS.logits);
+  const next = g.scope('/lm_head', () => g.op('ArgMax', [logits], { axis: -1, keepdims: 0 }));
+  g.output(next, 'int64', [1], WEBGPU_DECODER_OUTPUTS.nextToken);
 };
 
 /**
- * Token embeddings + image features, as decoder.ts's embedTokens, with a table the device can read:
- * int4 (GatherBlockQuantized, fp32 or fp16 scales) for q4 variants, else the activation type. An
- * fp16 table would need shader-f16 even in the fp32-activation q4 variant, which exists for GPUs
+ * Token embeddings + image features, as decoder-parts.ts's embedTokens, with a table the device can
+ * read: int4 (GatherBlockQuantized, fp32 or fp16 scales) for q4 variants, else the activation type.
+ * An fp16 table would need shader-f16 even in the fp32-activation q4 variant, which exists for GPUs
  * without it; in fp32 the 152k-row Molmo2 table would take 1.5 GB.
  */
 async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, imageFeatures: string, p: Precision): Promise<string> {
@@ -100,18 +101,11 @@ async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, i
   const sources = [w.ref(names.embedding), w.ref(names.newEmbedding)].map((ref) => ({ ref, from: 0, to: ref.rows }));
   await quantizeRowsInto(g, sources, d, { blockSize, symmetric: true, scaleType: p.act }, slots);
   await g.settle();
-  const data = slots.data.name;
-  const scales = slots.scales.name;
-  // uint8 4-bit data without zero points uses the implicit zero point 8, as MatMulNBits does.
-  const x = g.ms('GatherBlockQuantized', [data, inputIds, scales], { gather_axis: 0, quantize_axis: 1, block_size: blockSize, bits: 4 }, 'model.transformer.wte');
-
-  // Image features added at the <im_patch> tokens, exactly as decoder.ts's embedTokens does.
-  const features = g.op('Concat', [cast(g, imageFeatures, 'float32', p.act), g.constant(p.act, [1, d], p.act === 'float16' ? new Uint16Array(d) : new Float32Array(d), 'zero_row')], { axis: 0 });
-  const isPatch = g.op('Equal', [inputIds, g.constant('int64', [], [w.config.tokens.imagePatch], 'image_patch_id')]);
-  const ordinal = g.op('CumSum', [g.op('Cast', [isPatch], { to: 7 }), g.scalarInt64(1)]);
-  const count = g.op('Shape', [imageFeatures], { start: 0, end: 1 });
-  const row = g.op('Min', [g.op('Where', [isPatch, g.op('Sub', [ordinal, g.scalarInt64(1)]), count]), count]);
-  return g.op('Add', [x, g.op('Gather', [features, row], { axis: 0 })]);
+  return g.scope('/model/embed_tokens', () => {
+    // uint8 4-bit data without zero points uses the implicit zero point 8, as MatMulNBits does.
+    const x = g.ms('GatherBlockQuantized', [slots.data.name, inputIds, slots.scales.name], { gather_axis: 0, quantize_axis: 1, block_size: blockSize, bits: 4 });
+    return addImageFeatures(g, w, x, inputIds, imageFeatures, p.act);
+  });
 }
 
 interface Shared {
@@ -125,12 +119,13 @@ interface Shared {
 }
 
 /**
- * A subgraph for an If branch. Subgraph values share one namespace with the outer graph, so every
- * outer name is reserved in the branch before it is built and every branch name in the outer graph
- * after.
+ * A subgraph for an If branch, its nodes under `<scope>/<name>`. Subgraph values share one namespace
+ * with the outer graph, so every outer name is reserved in the branch before it is built and every
+ * branch name in the outer graph after.
  */
 function branch(outer: Graph, name: string, build: (b: Graph) => string): Graph {
-  const b = new Graph(outer.fresh(name), { opset: outer.opset });
+  const scope = `${outer.scopePath}/${name}`;
+  const b = new Graph(outer.fresh(scope), { opset: outer.opset, scope });
   for (const v of outerNames(outer)) b.fresh(v);
   const out = build(b);
   b.output(out, 'float32', [1, 'sequence_length', 'attention_width']);
@@ -146,51 +141,32 @@ function outerNames(g: Graph): string[] {
   ].filter(Boolean);
 }
 
-async function decoderLayer(
-  g: Graph,
-  w: CheckedWeights,
-  i: number,
-  x: string,
-  cache: { key: string; value: string },
-  s: Shared,
-  p: Precision,
-  q4: Q4Settings,
-): Promise<string> {
-  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I } = w.config.text;
-  const { act } = p;
-  const b = names.block(i);
-  const { lin, norm, qkv } = blockOps(g, w, i, p, q4);
-  const [q, k, v] = await qkv(x);
-  const perHead = (heads: number) => g.int64([0, 0, heads, D]);
-  const flat = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads * D])]);
-  // Per-head q/k RMSNorm and rotate-half RoPE in float32 (as decoder.ts), then the cache's type.
-  const qr = flat(applyRope(g, await norm(g.op('Reshape', [q, perHead(H)]), 'self_attn.q_norm', 'float32'), s.rope), H); // [1, S, H·D] fp32
-  const kr = flat(applyRope(g, await norm(g.op('Reshape', [k, perHead(Hkv)]), 'self_attn.k_norm', 'float32'), s.rope), Hkv);
+/** One pre-norm block; GroupQueryAttention writes the new keys/values into the cache in place. */
+async function decoderLayer(g: Graph, s: LayerSettings, i: number, x: string, cache: { key: string; value: string }, shared: Shared): Promise<string> {
+  const { numHeads: H, numKvHeads: Hkv, headDim: D } = s.w.config.text;
+  const { act } = s.p;
+  const { q, k, v } = await attentionInputs(g, s, i, x, shared.rope);
+  const attn = g.scope('attn', () => {
+    const flat = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads * D])]);
+    const qr = flat(q, H); // [1, S, H·D] fp32
+    const kr = flat(k, Hkv);
+    const [causal, key, value] = g.node('GroupQueryAttention', [cast(g, qr, 'float32', act), cast(g, kr, 'float32', act), v, cache.key, cache.value, shared.seqlensK, shared.totalLength], {
+      domain: 'com.microsoft',
+      attrs: { num_heads: H, kv_num_heads: Hkv, scale: float(1 / Math.sqrt(D)) },
+      outputs: 3,
+    });
+    // The cache outputs keep the input's name-free shape: the runtime binds them to the input buffers.
+    const cacheDims = [1, Hkv, CACHE_LENGTH_DIM, D];
+    const presentKey = g.output(key, act, cacheDims, DECODER_OUTPUTS.presentKey(i));
+    const presentValue = g.output(value, act, cacheDims, DECODER_OUTPUTS.presentValue(i));
 
-  const presentKey = DECODER_OUTPUTS.presentKey(i);
-  const presentValue = DECODER_OUTPUTS.presentValue(i);
-  const [causal] = g.node('GroupQueryAttention', [cast(g, qr, 'float32', act), cast(g, kr, 'float32', act), v, cache.key, cache.value, s.seqlensK, s.totalLength], {
-    domain: 'com.microsoft',
-    attrs: { num_heads: H, kv_num_heads: Hkv, scale: float(1 / Math.sqrt(D)) },
-    outputs: [`${b}.self_attn.gqa_out`, presentKey, presentValue],
-    name: `${b}.self_attn.gqa`,
+    const prefill = branch(g, 'prefill', (br) => {
+      const upTo = (c: string) => cast(br, br.op('Slice', [c, br.int64([0]), shared.total, br.int64([2])]), act, 'float32'); // [1, Hkv, P+S, D]
+      return groupedQueryAttention(br, qr, upTo(presentKey), upTo(presentValue), shared.bias, { numHeads: H, numKvHeads: Hkv, headDim: D });
+    });
+    // A branch output must be produced inside the branch, hence the Identity when no Cast is needed.
+    const decode = branch(g, 'decode', (br) => (act === 'float32' ? br.op('Identity', [causal]) : cast(br, causal, act, 'float32')));
+    return g.node('If', [shared.isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1 })[0];
   });
-  // The cache outputs keep the input's name-free shape: the runtime binds them to the input buffers.
-  const cacheDims = [1, Hkv, CACHE_LENGTH_DIM, D];
-  g.output(presentKey, act, cacheDims);
-  g.output(presentValue, act, cacheDims);
-
-  const prefill = branch(g, `${b}.prefill`, (br) => {
-    const upTo = (c: string) => cast(br, br.op('Slice', [c, br.int64([0]), s.total, br.int64([2])]), act, 'float32'); // [1, Hkv, P+S, D]
-    return groupedQueryAttention(br, qr, upTo(presentKey), upTo(presentValue), s.bias, { numHeads: H, numKvHeads: Hkv, headDim: D }, `${b}.self_attn.mha`);
-  });
-  // A branch output must be produced inside the branch, hence the Identity when no Cast is needed.
-  const decode = branch(g, `${b}.decode`, (br) => (act === 'float32' ? br.op('Identity', [causal]) : cast(br, causal, act, 'float32')));
-  const [attn] = g.node('If', [s.isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1, name: `${b}.self_attn.select` });
-
-  x = g.op('Add', [x, await lin(cast(g, attn, 'float32', act), 'self_attn.attn_out', d, H * D)]);
-  // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
-  const f = await lin(await norm(x, 'ff_norm'), 'mlp.ff_proj', 2 * I, d);
-  const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 });
-  return g.op('Add', [x, await lin(g.op('Mul', [silu(g, gate), up]), 'mlp.ff_out', d, I)]);
+  return attentionOutputAndMlp(g, s, i, x, attn);
 }

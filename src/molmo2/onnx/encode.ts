@@ -4,7 +4,7 @@
 // runs them in the calling thread from whole tensors (tests, in-memory weights); the converter
 // supplies one that reads the bytes and encodes them on worker threads (tools/lib/encoder-pool.ts).
 // Platform-free.
-import { float16BitsOfFloat32Bits, float32ToFloat16Into } from './fp16.ts';
+import { float16BitsOfFloat32Bits, float32ToFloat16Into } from '../fp16.ts';
 import { quantizeQ4Into } from './quant.ts';
 
 export type FloatType = 'float32' | 'float16';

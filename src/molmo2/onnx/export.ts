@@ -2,11 +2,13 @@
 // streaming the weights block by block into external-data chunks (through `openChunk` sinks as the
 // bytes arrive, or collected per chunk and written through `write`).
 import type { Molmo2Config } from '../config.ts';
-import type { Dtype, GraphFiles, Target } from '../manifest.ts';
+import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Target } from '../manifest.ts';
 import { CheckedWeights, type WeightSource } from './checked-weights.ts';
-import { buildDecoder, type DecoderBuilder, type DecoderOptions } from './decoder.ts';
+import { buildDecoder as buildPortableDecoder, type DecoderOptions } from './decoder.ts';
+import { buildDecoder as buildWebgpuDecoder } from './decoder-webgpu.ts';
 import type { BlockEncoder } from './encode.ts';
-import { ModelFile, type OpenChunk, type WriteFile } from './graph.ts';
+import type { OpenChunk, WriteFile } from './external-data.ts';
+import { ModelFile } from './model-file.ts';
 import { DEFAULT_Q4, precisionOf, type Q4Settings } from './layers.ts';
 import { buildVision } from './vision.ts';
 
@@ -30,9 +32,6 @@ export interface ExportOptions {
   /** Test hooks for the decoder (mask rule, logits of every position). */
   decoder?: Pick<DecoderOptions, 'mask' | 'logits'>;
 }
-
-const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
-const TARGETS: readonly Target[] = ['webgpu', 'cpu'];
 
 /**
  * Writes `onnx/<target>/vision_<dtype>.onnx` and `onnx/<target>/decoder_<dtype>.onnx` with their
@@ -59,7 +58,7 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
 
     const decoder = new ModelFile(dir, `decoder_${dtype}`, opts.write, fileOptions);
     files.push(decoder);
-    const build = target === 'webgpu' ? await webgpuDecoderBuilder(log) : buildDecoder;
+    const build = target === 'webgpu' ? buildWebgpuDecoder : buildPortableDecoder;
     log(`${dir}/decoder_${dtype}.onnx: building`);
     await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
     const decoderFiles = await decoder.finish();
@@ -69,23 +68,4 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
     for (const f of files) f.external.fail(e);
     throw e;
   }
-}
-
-/** decoder-webgpu.ts's `buildDecoder` when that module exists, else the portable decoder. */
-async function webgpuDecoderBuilder(log: (msg: string) => void): Promise<DecoderBuilder> {
-  const specifier = './decoder-webgpu.ts';
-  let mod: { buildDecoder?: unknown } | undefined;
-  try {
-    mod = (await import(/* @vite-ignore */ specifier)) as { buildDecoder?: unknown };
-  } catch (e) {
-    if (!isModuleNotFound(e)) throw e;
-  }
-  if (typeof mod?.buildDecoder === 'function') return mod.buildDecoder as DecoderBuilder;
-  log('webgpu target: no WebGPU-specific decoder builder (decoder-webgpu.ts); using the portable decoder, which also runs on the WebGPU EP');
-  return buildDecoder;
-}
-
-function isModuleNotFound(e: unknown): boolean {
-  const message = (e as { message?: string })?.message ?? '';
-  return message.includes('decoder-webgpu') && /Cannot find module|Failed to load url|does not exist|not found/i.test(message);
 }

@@ -1,10 +1,11 @@
 // A small ONNX graph builder: typed helpers for nodes, inputs, outputs and initializers, written
-// straight into onnx-proto messages (no tracing). Weights go to external-data chunks through an
-// ExternalData writer as they are added, so a graph never holds all of its weights in memory.
-// Platform-free: bytes leave through the caller's `write` callback.
+// straight into onnx-proto messages (no tracing). Node names are hierarchical, as onnxruntime-genai
+// writes them (`/model/layers.3/attn/qkv/MatMulNBits`), so a profile names each kernel's layer.
+// Weights go to an ExternalData writer as they are added, so a graph never holds all of them in memory.
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { float16Bits } from './fp16.ts';
+import type { ExternalData, WeightSlot } from './external-data.ts';
+import { float16Bits } from '../fp16.ts';
 
 // onnx-proto is CommonJS: take the namespace from its default export.
 export const { onnx } = onnxProto;
@@ -29,21 +30,8 @@ export const float = (v: number): { float: number } => ({ float: v });
 export const MS_DOMAIN = 'com.microsoft';
 export const DEFAULT_OPSET = 17;
 
-/** 1 GiB: the largest external-data chunk (and so the largest single weight tensor). */
-export const MAX_CHUNK_BYTES = 1024 ** 3;
-
-export type WriteFile = (relPath: string, bytes: Uint8Array) => Promise<void>;
-
-/** File names of a written graph, relative to the model folder (cf. manifest GraphFiles). */
-export interface WrittenGraph {
-  model: string;
-  externalData: string[];
-}
-
 const ATTR = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
 const EXTERNAL = 1;
-/** Tensors start at multiples of this inside a chunk (lets loaders view them as typed arrays). */
-const ALIGN = 64;
 
 function attribute(name: string, v: AttrValue): IAttributeProto {
   if (typeof v === 'number') {
@@ -87,276 +75,19 @@ function int64Bytes(values: readonly number[]): Uint8Array {
   return bytesOf(out);
 }
 
-/** Where one external-data file's bytes go, in file order. */
-export interface ChunkSink {
-  write(bytes: Uint8Array): Promise<void>;
-  /** Called once after the last write. */
-  close(): Promise<void>;
-  /** Gives the file up after a failure (default: close()). */
-  abort?(): Promise<void>;
-}
-
-/** Opens a sink for one external-data file (`relPath` relative to the model folder). */
-export type OpenChunk = (relPath: string) => Promise<ChunkSink>;
-
-/** A sink that collects a file in memory and hands it to `write` when closed. */
-function bufferedSink(relPath: string, write: WriteFile, maxBytes: number): ChunkSink {
-  let buffer = new Uint8Array(0);
-  let used = 0;
-  return {
-    async write(bytes) {
-      const need = used + bytes.byteLength;
-      if (need > buffer.byteLength) {
-        // Grows geometrically, never past the chunk limit.
-        const grown = new Uint8Array(Math.min(Math.max(maxBytes, need), Math.max(need, buffer.byteLength * 2, 1 << 16)));
-        grown.set(buffer.subarray(0, used));
-        buffer = grown;
-      }
-      buffer.set(bytes, used);
-      used = need;
-    },
-    async close() {
-      const bytes = buffer.subarray(0, used);
-      buffer = new Uint8Array(0);
-      await write(relPath, bytes);
-    },
-    async abort() {
-      buffer = new Uint8Array(0);
-    },
-  };
-}
-
-/** One place reserved in an external-data file; its bytes arrive later, in any order. */
-export interface WeightSlot {
-  location: string;
-  offset: number;
-  length: number;
-  /**
-   * Stores `bytes` at `at` inside the tensor. Resolves once they are written to the file's sink (or
-   * copied), after which the caller may reuse them; pieces must tile the tensor exactly.
-   */
-  put(at: number, bytes: Uint8Array): Promise<void>;
-}
-
-interface Piece {
-  bytes: Uint8Array;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
-/** One external-data file: bytes are handed to its sink strictly in file order. */
-class Chunk {
-  /** Bytes reserved (tensors and alignment padding). */
-  end = 0;
-  private cursor = 0;
-  private readonly pending = new Map<number, Piece>();
-  private pumping = false;
-  private sealed = false;
-  private error: unknown;
-  private resolveDone!: () => void;
-  private rejectDone!: (e: unknown) => void;
-  /** Resolves when every reserved byte is written and the sink is closed. */
-  readonly done = new Promise<void>((res, rej) => {
-    this.resolveDone = res;
-    this.rejectDone = rej;
-  });
-
-  constructor(
-    readonly name: string,
-    private readonly sink: ChunkSink,
-  ) {
-    this.done.catch(() => {}); // observed through ExternalData
-  }
-
-  put(offset: number, bytes: Uint8Array): Promise<void> {
-    if (this.error !== undefined) return Promise.reject(this.error);
-    if (bytes.byteLength === 0) return Promise.resolve();
-    if (offset < this.cursor || this.pending.has(offset)) return Promise.reject(new Error(`${this.name}: bytes at offset ${offset} were already stored`));
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(offset, { bytes, resolve, reject });
-      void this.pump();
-    });
-  }
-
-  seal(): void {
-    this.sealed = true;
-    void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    let piece: Piece | undefined;
-    try {
-      for (;;) {
-        piece = this.pending.get(this.cursor);
-        if (!piece) break;
-        this.pending.delete(this.cursor);
-        if (this.cursor + piece.bytes.byteLength > this.end) throw new Error(`${this.name}: a piece at ${this.cursor} runs past the reserved ${this.end} bytes`);
-        await this.sink.write(piece.bytes);
-        this.cursor += piece.bytes.byteLength;
-        piece.resolve();
-        piece = undefined;
-      }
-      if (this.sealed && this.cursor === this.end && this.error === undefined) {
-        this.sealed = false; // close once
-        await this.sink.close();
-        this.resolveDone();
-      }
-    } catch (e) {
-      piece?.reject(e);
-      this.fail(e);
-    } finally {
-      this.pumping = false;
-    }
-    // A piece may have arrived while the sink was closing.
-    if (this.error === undefined && this.pending.has(this.cursor)) void this.pump();
-  }
-
-  fail(e: unknown): void {
-    if (this.error !== undefined) return;
-    this.error = e;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-    (this.sink.abort ? this.sink.abort() : this.sink.close()).catch(() => {});
-    this.rejectDone(e);
-  }
-}
-
-/**
- * Writes tensors into `<stem>.onnx_data`, `<stem>.onnx_data_1`, … chunks of at most `maxChunkBytes`.
- * A tensor's place (file, file-local offset, 64-byte aligned) is fixed when it is reserved; its bytes
- * may arrive later and in any order, and go to the file's sink in file order. With `open`, sinks
- * stream to their destination (the converter writes and hashes files as bytes arrive); without it,
- * each chunk is collected in memory and passed to `write` once complete.
- */
-export class ExternalData {
-  readonly files: string[] = [];
-  private readonly chunks: Chunk[] = [];
-  private readonly tracked = new Set<Promise<void>>();
-  private error: unknown;
-
-  constructor(
-    private readonly dir: string,
-    private readonly stem: string,
-    private readonly write: WriteFile,
-    readonly maxChunkBytes = MAX_CHUNK_BYTES,
-    private readonly open?: OpenChunk,
-  ) {
-    if (!(maxChunkBytes >= ALIGN)) throw new Error(`external-data chunks must hold at least ${ALIGN} bytes`);
-  }
-
-  private fileName(index: number): string {
-    return index === 0 ? `${this.stem}.onnx_data` : `${this.stem}.onnx_data_${index}`;
-  }
-
-  private relPath(name: string): string {
-    return this.dir ? `${this.dir}/${name}` : name;
-  }
-
-  private throwIfFailed(): void {
-    if (this.error !== undefined) throw this.error;
-  }
-
-  /** Reserves the place of one tensor of `length` bytes; a full chunk is sealed and a new one opened. */
-  async reserve(length: number): Promise<WeightSlot> {
-    this.throwIfFailed();
-    if (length > this.maxChunkBytes) throw new Error(`a ${length}-byte tensor does not fit in a ${this.maxChunkBytes}-byte external-data chunk; split it`);
-    let chunk = this.chunks.at(-1);
-    let offset = chunk ? Math.ceil(chunk.end / ALIGN) * ALIGN : 0;
-    if (!chunk || offset + length > this.maxChunkBytes) {
-      chunk?.seal();
-      const name = this.fileName(this.files.length);
-      this.files.push(name);
-      const path = this.relPath(name);
-      const sink = this.open ? await this.open(path) : bufferedSink(path, this.write, this.maxChunkBytes);
-      chunk = new Chunk(name, sink);
-      this.chunks.push(chunk);
-      offset = 0;
-    }
-    const c = chunk;
-    const padFrom = c.end;
-    c.end = offset + length;
-    if (offset > padFrom) this.track(c.put(padFrom, new Uint8Array(offset - padFrom))); // alignment padding
-    return {
-      location: c.name,
-      offset,
-      length,
-      put: (at, bytes) => {
-        if (at < 0 || at + bytes.byteLength > length) return Promise.reject(new Error(`${c.name}: ${bytes.byteLength} bytes at ${at} do not fit a ${length}-byte tensor`));
-        return c.put(offset + at, bytes);
-      },
-    };
-  }
-
-  /** Appends one tensor given as consecutive byte pieces (copied); returns where it lives. */
-  async add(pieces: Uint8Array[]): Promise<{ location: string; offset: number; length: number }> {
-    const length = pieces.reduce((s, p) => s + p.byteLength, 0);
-    const before = this.chunks.at(-1);
-    const slot = await this.reserve(length);
-    let at = 0;
-    for (const p of pieces) {
-      this.track(slot.put(at, p.slice()));
-      at += p.byteLength;
-    }
-    // A chunk this tensor did not fit in leaves memory before the next one fills.
-    if (before && before !== this.chunks.at(-1)) await this.settle(before);
-    return { location: slot.location, offset: slot.offset, length: slot.length };
-  }
-
-  private async settle(chunk: Chunk): Promise<void> {
-    await chunk.done.catch((e) => {
-      this.fail(e);
-      throw e;
-    });
-  }
-
-  /** Watches work that stores bytes: its failure fails the whole file set. */
-  track(p: Promise<unknown>): void {
-    const t: Promise<void> = p.then(
-      () => {
-        this.tracked.delete(t);
-      },
-      (e: unknown) => {
-        this.tracked.delete(t);
-        this.fail(e);
-      },
-    );
-    this.tracked.add(t);
-  }
-
-  /** Gives up: pending stores reject, sinks are closed without completing. */
-  fail(e: unknown): void {
-    if (this.error !== undefined) return;
-    this.error = e;
-    for (const c of this.chunks) c.fail(e);
-  }
-
-  /** Seals the open chunk and waits until every tracked store and every chunk is written. */
-  async flush(): Promise<void> {
-    this.chunks.at(-1)?.seal();
-    while (this.tracked.size > 0) await Promise.all([...this.tracked]);
-    this.throwIfFailed();
-    for (const c of this.chunks) await this.settle(c);
-    this.throwIfFailed();
-  }
-
-  /** Relative paths (from the model folder) of every chunk written. */
-  paths(): string[] {
-    return this.files.map((f) => this.relPath(f));
-  }
-}
-
 export interface GraphOptions {
   /** ai.onnx opset (default 17). */
   opset?: number;
   /** Where weights go; without it, weights are stored inline (small test graphs, subgraphs). */
   external?: ExternalData;
+  /** Scope of the node names at the start (a subgraph continues its outer graph's scope). */
+  scope?: string;
 }
 
 /**
  * One ONNX graph under construction. Values are referred to by name (plain strings); helpers make
- * unique names so builders can compose freely.
+ * unique names so builders can compose freely. Nodes are named `<scope>/<op>` (`_1`, `_2`, … when
+ * repeated) and their outputs `<node>/output_<k>`; `scope()` sets the path while a block is built.
  */
 export class Graph {
   readonly nodes: INodeProto[] = [];
@@ -366,7 +97,9 @@ export class Graph {
   private readonly names = new Set<string>();
   private readonly constants = new Map<string, string>();
   private readonly pending: Promise<unknown>[] = [];
-  private counter = 0;
+  /** Last suffix used per name hint. */
+  private readonly counters = new Map<string, number>();
+  private path: string;
   readonly opset: number;
   readonly external?: ExternalData;
 
@@ -376,14 +109,45 @@ export class Graph {
   ) {
     this.opset = opts.opset ?? DEFAULT_OPSET;
     this.external = opts.external;
+    this.path = opts.scope ?? '';
   }
 
-  /** A fresh value name starting with `hint`. */
+  /** A fresh name starting with `hint`. */
   fresh(hint: string): string {
     let name = hint;
-    while (this.names.has(name)) name = `${hint}_${++this.counter}`;
+    let n = this.counters.get(hint) ?? 0;
+    while (this.names.has(name)) name = `${hint}_${++n}`;
+    this.counters.set(hint, n);
     this.names.add(name);
     return name;
+  }
+
+  /** The current scope of node names, e.g. `/model/layers.3/attn` ('' at the top). */
+  get scopePath(): string {
+    return this.path;
+  }
+
+  /**
+   * Runs `build` with node names under `path`: `/model/norm` from the top, or `attn/qkv` below the
+   * current scope. Graph building is sequential, so an async `build` keeps the scope until it settles.
+   */
+  scope<T>(path: string, build: () => T): T {
+    const outer = this.path;
+    this.path = path.startsWith('/') ? path : `${outer}/${path}`;
+    let result: T;
+    try {
+      result = build();
+    } catch (e) {
+      this.path = outer;
+      throw e;
+    }
+    if (!(result instanceof Promise)) {
+      this.path = outer;
+      return result;
+    }
+    return result.finally(() => {
+      this.path = outer;
+    }) as T;
   }
 
   private claim(name: string): string {
@@ -417,31 +181,27 @@ export class Graph {
   }
 
   /**
-   * Adds a node. `outputs` is either a count (auto-named after the op) or explicit names. Empty
-   * strings in `inputs` mark omitted optional inputs.
+   * Adds a node named `<scope>/<op>`. `outputs` is either a count (named after the node) or explicit
+   * names. Empty strings in `inputs` mark omitted optional inputs.
    */
-  node(
-    op: string,
-    inputs: string[],
-    o: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[]; name?: string } = {},
-  ): string[] {
-    const outs =
-      typeof o.outputs === 'object' ? o.outputs.map((n) => (n === '' ? '' : this.claim(n))) : Array.from({ length: o.outputs ?? 1 }, () => this.fresh(`${o.name ?? op}_out`));
+  node(op: string, inputs: string[], o: { attrs?: Record<string, AttrValue>; domain?: string; outputs?: number | string[] } = {}): string[] {
+    const name = this.fresh(`${this.path}/${op}`);
+    const outs = typeof o.outputs === 'object' ? o.outputs.map((n) => (n === '' ? '' : this.claim(n))) : Array.from({ length: o.outputs ?? 1 }, (_, k) => this.fresh(`${name}/output_${k}`));
     const attrs = Object.entries(o.attrs ?? {})
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => attribute(k, v));
-    this.nodes.push({ opType: op, domain: o.domain ?? '', name: this.fresh(`${o.name ?? op}_node`), input: inputs, output: outs, attribute: attrs });
+    this.nodes.push({ opType: op, domain: o.domain ?? '', name, input: inputs, output: outs, attribute: attrs });
     return outs;
   }
 
   /** A single-output ai.onnx node. */
-  op(op: string, inputs: string[], attrs?: Record<string, AttrValue>, name?: string): string {
-    return this.node(op, inputs, { attrs, name })[0];
+  op(op: string, inputs: string[], attrs?: Record<string, AttrValue>): string {
+    return this.node(op, inputs, { attrs })[0];
   }
 
   /** A single-output com.microsoft node. */
-  ms(op: string, inputs: string[], attrs?: Record<string, AttrValue>, name?: string): string {
-    return this.node(op, inputs, { attrs, domain: MS_DOMAIN, name })[0];
+  ms(op: string, inputs: string[], attrs?: Record<string, AttrValue>): string {
+    return this.node(op, inputs, { attrs, domain: MS_DOMAIN })[0];
   }
 
   /** An inline constant (shapes, axes, scalars); identical constants are shared. */
@@ -585,28 +345,3 @@ export class Graph {
   }
 }
 
-/**
- * Graph plus its external-data writer for a model file `<dir>/<stem>.onnx`; `finish()` flushes the
- * last chunk and writes the graph.
- */
-export class ModelFile {
-  readonly graph: Graph;
-  readonly external: ExternalData;
-
-  constructor(
-    readonly dir: string,
-    readonly stem: string,
-    private readonly write: WriteFile,
-    opts: { maxChunkBytes?: number; opset?: number; open?: OpenChunk } = {},
-  ) {
-    this.external = new ExternalData(dir, stem, write, opts.maxChunkBytes, opts.open);
-    this.graph = new Graph(stem, { external: this.external, opset: opts.opset });
-  }
-
-  async finish(): Promise<WrittenGraph> {
-    await this.external.flush();
-    const model = this.dir ? `${this.dir}/${this.stem}.onnx` : `${this.stem}.onnx`;
-    await this.write(model, this.graph.toModelBytes());
-    return { model, externalData: this.external.paths() };
-  }
-}

@@ -2,11 +2,16 @@
 // int4 or float MatMul), float tables and row lookups, norms computed in float32, casts, activations.
 import type { Dtype } from '../manifest.ts';
 import { arrayRef, type BlockEncoding, type EncodedBlock, type WeightRef } from './encode.ts';
-import { toFloat16 } from './fp16.ts';
-import { float, ONNX_TYPE, type Graph, type TensorType, type WeightSlot } from './graph.ts';
+import { toFloat16 } from '../fp16.ts';
+import type { WeightSlot } from './external-data.ts';
+import { float, ONNX_TYPE, type Graph, type TensorType } from './graph.ts';
 import { q4RowBytes, type Q4Weight } from './quant.ts';
 
 export type FloatType = 'float32' | 'float16';
+
+/** Masked attention scores: far below any real score, finite so a fully masked row gives no NaN. */
+export const MASKED = -1e30;
+
 /** How a linear layer's weight is stored. */
 export type WeightFormat = 'q4' | 'float16' | 'float32';
 
@@ -239,7 +244,7 @@ export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string
       await quantizeRowsInto(g, [{ ref, from, to }], K, q, slots);
       const inputs = [x, slots.data.name, slots.scales.name];
       if (slots.zeroPoints) inputs.push(slots.zeroPoints.name);
-      parts.push(g.ms('MatMulNBits', inputs, { K, N: n, bits: 4, block_size: q.blockSize, accuracy_level: q4.accuracyLevel }, name));
+      parts.push(g.ms('MatMulNBits', inputs, { K, N: n, bits: 4, block_size: q.blockSize, accuracy_level: q4.accuracyLevel }));
     }
     y = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: -1 });
   } else {
@@ -277,13 +282,13 @@ export async function matMulNBits(g: Graph, x: string, q: Q4Weight, name: string
   const scales = await g.weight(`${name}.q4.scales`, act, [q.N * q.blocksPerRow], q.scales);
   const inputs = [x, B, scales];
   if (q.zeroPoints) inputs.push(await g.weight(`${name}.q4.zero_points`, 'uint8', [q.zeroPoints.length], q.zeroPoints));
-  return g.ms('MatMulNBits', inputs, { K: q.K, N: q.N, bits: 4, block_size: q.blockSize, accuracy_level: accuracyLevel }, name);
+  return g.ms('MatMulNBits', inputs, { K: q.K, N: q.N, bits: 4, block_size: q.blockSize, accuracy_level: accuracyLevel });
 }
 
 /** RMSNorm over the last axis, computed in float32: x / sqrt(mean(x²) + eps) · w. */
 export async function rmsNorm(g: Graph, x: string, o: { name: string; weight: Float32Array; eps: number; act: FloatType; out?: FloatType }): Promise<string> {
   const w = await g.weight(`${o.name}.weight`, 'float32', [o.weight.length], o.weight);
-  const y = g.op('SimplifiedLayerNormalization', [cast(g, x, o.act, 'float32'), w], { axis: -1, epsilon: float(o.eps) }, o.name);
+  const y = g.op('SimplifiedLayerNormalization', [cast(g, x, o.act, 'float32'), w], { axis: -1, epsilon: float(o.eps) });
   return cast(g, y, 'float32', o.out ?? o.act);
 }
 
@@ -295,7 +300,7 @@ export async function layerNorm(
 ): Promise<string> {
   const w = await g.weight(`${o.name}.weight`, 'float32', [o.weight.length], o.weight);
   const b = await g.weight(`${o.name}.bias`, 'float32', [o.bias.length], o.bias);
-  const y = g.op('LayerNormalization', [cast(g, x, o.act, 'float32'), w, b], { axis: -1, epsilon: float(o.eps) }, o.name);
+  const y = g.op('LayerNormalization', [cast(g, x, o.act, 'float32'), w, b], { axis: -1, epsilon: float(o.eps) });
   return cast(g, y, 'float32', o.out ?? o.act);
 }
 

@@ -8,7 +8,7 @@
 // magnitude to code 0 (scale = that value / −8) so all 16 codes are used and no zero_points tensor is
 // needed (the kernels' implicit zero point is 8); every fast MatMulNBits path on WebGPU and the CPU
 // handles it. Asymmetric (min/max with a zero point per block) is available for comparison.
-import { float16Bits, float16Value } from './fp16.ts';
+import { float16Bits, float16Value } from '../fp16.ts';
 
 export interface Q4Options {
   blockSize?: number;

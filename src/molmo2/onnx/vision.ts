@@ -6,7 +6,7 @@ import { names } from '../tensors.ts';
 import { VISION_INPUTS, VISION_OUTPUTS } from './io.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { float, ONNX_TYPE, type Graph } from './graph.ts';
-import { cast, DEFAULT_Q4, floatTable, geluTanh, wholeTable, layerNorm, linear, silu, type FloatType, type Precision, type Q4Settings, type WeightFormat } from './layers.ts';
+import { cast, DEFAULT_Q4, floatTable, geluTanh, layerNorm, linear, MASKED, silu, wholeTable, type FloatType, type Precision, type Q4Settings, type WeightFormat } from './layers.ts';
 
 export interface VisionOptions {
   precision: Precision;
@@ -17,9 +17,6 @@ export interface VisionOptions {
   quantizeVision?: boolean;
   q4?: Q4Settings;
 }
-
-/** Masked scores: far below any real score but finite, so a window that is all padding gives no NaN. */
-const MASKED = -1e30;
 
 export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions): Promise<void> {
   const c = w.config;
@@ -35,55 +32,64 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
   const pooledIdx = g.input(VISION_INPUTS.pooledIdx, 'int64', ['num_tokens', 'pool_size']);
 
   // Patch embedding (588 inputs in (row, col, channel) order, matching pixel_values) + positions.
-  const pe = names.patchEmbedding;
-  let x = await linear(g, cast(g, pixels, 'float32', act), {
-    name: pe,
-    weight: w.ref(`${pe}.weight`),
-    N: d,
-    K: patchDim,
-    bias: await w.get(`${pe}.bias`),
-    format: act,
-    act,
+  let x = await g.scope('/vision/patch_embed', async () => {
+    const pe = names.patchEmbedding;
+    const bias = await w.get(`${pe}.bias`);
+    const patches = await linear(g, cast(g, pixels, 'float32', act), { name: pe, weight: w.ref(`${pe}.weight`), N: d, K: patchDim, bias, format: act, act });
+    return g.op('Add', [patches, wholeTable(g, await floatTable(g, names.positionalEmbedding, [w.ref(names.positionalEmbedding)], d, act))]);
   });
-  x = g.op('Add', [x, wholeTable(g, await floatTable(g, names.positionalEmbedding, [w.ref(names.positionalEmbedding)], d, act))]);
 
   const kept = new Map<number, string>();
   for (let i = 0; i < c.vitBlocksUsed; i++) {
-    x = await vitBlock(g, w, i, x, act, format, q4);
+    const input = x;
+    x = await g.scope(`/vision/blocks.${i}`, () => vitBlock(g, w, i, input, act, format, q4));
     if (a.vitLayers.includes(i)) kept.set(i, x);
   }
   const inDim = a.vitLayers.length * d;
-  const perLayer = a.vitLayers.map((l) => kept.get(l) as string);
-  const concat = perLayer.length === 1 ? perLayer[0] : g.op('Concat', perLayer, { axis: -1 });
-  const features = g.op('Reshape', [concat, g.int64([-1, inDim])]); // [n_crops·patches, inDim], crop-major
+  const features = g.scope('/vision/features', () => {
+    const perLayer = a.vitLayers.map((l) => kept.get(l) as string);
+    const concat = perLayer.length === 1 ? perLayer[0] : g.op('Concat', perLayer, { axis: -1 });
+    return g.op('Reshape', [concat, g.int64([-1, inDim])]); // [n_crops·patches, inDim], crop-major
+  });
 
-  const pooled = await attentionPool(g, w, features, pooledIdx, act, format, q4);
-  const out = await projector(g, w, pooled, act, format, q4);
-  g.output(cast(g, out, act, 'float32'), 'float32', ['num_tokens', a.textHiddenSize], VISION_OUTPUTS.imageFeatures);
+  const pooled = await g.scope('/vision/pooling', () => attentionPool(g, w, features, pooledIdx, act, format, q4));
+  const out = await g.scope('/vision/projector', async () => cast(g, await projector(g, w, pooled, act, format, q4), act, 'float32'));
+  g.output(out, 'float32', ['num_tokens', a.textHiddenSize], VISION_OUTPUTS.imageFeatures);
 }
 
-/** x += wo(MHA(LN1(x))); x += w2(gelu_tanh(w1(LN2(x)))). */
+/** x += wo(MHA(LN1(x))); x += w2(gelu_tanh(w1(LN2(x)))). Nodes go under the caller's block scope. */
 async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
   const v = w.config.vit;
   const d = v.hiddenSize;
   const b = names.vitBlock(i);
-  const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, input, { name: `${b}.${tensor}`, weight: w.ref(`${b}.${tensor}.weight`), N, K, bias: await w.get(`${b}.${tensor}.bias`), format, act, q4 });
+  const lin = async (scope: string, input: string, tensor: string, N: number, K: number) => {
+    const bias = await w.get(`${b}.${tensor}.bias`);
+    return g.scope(scope, () => linear(g, input, { name: `${b}.${tensor}`, weight: w.ref(`${b}.${tensor}.weight`), N, K, bias, format, act, q4 }));
+  };
+  const norm = async (scope: string, input: string, n: string) => {
+    const weight = await w.get(`${b}.${n}.weight`);
+    const bias = await w.get(`${b}.${n}.bias`);
+    return g.scope(scope, () => layerNorm(g, input, { name: `${b}.${n}`, weight, bias, eps: v.layerNormEps, act }));
+  };
 
-  const norm = (n: string) => async (input: string) =>
-    layerNorm(g, input, { name: `${b}.${n}`, weight: await w.get(`${b}.${n}.weight`), bias: await w.get(`${b}.${n}.bias`), eps: v.layerNormEps, act });
-
-  const h = await norm('attention_norm')(x);
+  const h = await norm('attn_norm', x, 'attention_norm');
   const width = v.numHeads * v.headDim;
-  const q = cast(g, await lin(h, 'attention.wq', width, d), act, 'float32');
-  const k = cast(g, await lin(h, 'attention.wk', width, d), act, 'float32');
-  const vv = cast(g, await lin(h, 'attention.wv', width, d), act, 'float32');
-  const attn = g.ms('MultiHeadAttention', [q, k, vv], { num_heads: v.numHeads, scale: float(1 / Math.sqrt(v.headDim)) }, `${b}.attention`);
-  x = g.op('Add', [x, await lin(cast(g, attn, 'float32', act), 'attention.wo', d, width)]);
+  const attn = await g.scope('attn', async () => {
+    const q = cast(g, await lin('q_proj', h, 'attention.wq', width, d), act, 'float32');
+    const k = cast(g, await lin('k_proj', h, 'attention.wk', width, d), act, 'float32');
+    const vv = cast(g, await lin('v_proj', h, 'attention.wv', width, d), act, 'float32');
+    const heads = g.ms('MultiHeadAttention', [q, k, vv], { num_heads: v.numHeads, scale: float(1 / Math.sqrt(v.headDim)) });
+    return lin('o_proj', cast(g, heads, 'float32', act), 'attention.wo', d, width);
+  });
+  x = g.op('Add', [x, attn]);
 
-  const h2 = await norm('ffn_norm')(x);
-  const f = geluTanh(g, await lin(h2, 'feed_forward.w1', v.intermediateSize, d));
-  return g.op('Add', [x, await lin(f, 'feed_forward.w2', d, v.intermediateSize)]);
+  const h2 = await norm('mlp_norm', x, 'ffn_norm');
+  const mlp = await g.scope('mlp', async () => {
+    const hidden = await lin('fc1', h2, 'feed_forward.w1', v.intermediateSize, d);
+    const f = g.scope('act_fn', () => geluTanh(g, hidden));
+    return lin('fc2', f, 'feed_forward.w2', d, v.intermediateSize);
+  });
+  return g.op('Add', [x, mlp]);
 }
 
 /**
@@ -112,11 +118,13 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
     query = g.op('ReduceMean', [toPool, g.int64([1])], { keepdims: 1 });
   }
 
-  const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, cast(g, input, 'float32', act), { name: `${p}.${tensor}`, weight: w.ref(`${p}.${tensor}.weight`), N, K, bias: await w.get(`${p}.${tensor}.bias`), format, act, q4 });
-  const q = cast(g, await lin(query, 'wq', width, inDim), act, 'float32'); // [T, 1, W]
-  const k = cast(g, await lin(toPool, 'wk', width, inDim), act, 'float32'); // [T, P, W]
-  const v = cast(g, await lin(toPool, 'wv', width, inDim), act, 'float32');
+  const lin = async (scope: string, input: string, tensor: string, N: number, K: number) => {
+    const bias = await w.get(`${p}.${tensor}.bias`);
+    return g.scope(scope, () => linear(g, cast(g, input, 'float32', act), { name: `${p}.${tensor}`, weight: w.ref(`${p}.${tensor}.weight`), N, K, bias, format, act, q4 }));
+  };
+  const q = cast(g, await lin('q_proj', query, 'wq', width, inDim), act, 'float32'); // [T, 1, W]
+  const k = cast(g, await lin('k_proj', toPool, 'wk', width, inDim), act, 'float32'); // [T, P, W]
+  const v = cast(g, await lin('v_proj', toPool, 'wv', width, inDim), act, 'float32');
 
   const heads = g.int64([0, -1, a.numHeads, a.headDim]);
   const qh = g.op('Transpose', [g.op('Reshape', [q, heads])], { perm: [0, 2, 1, 3] }); // [T, H, 1, hd]
@@ -130,25 +138,16 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
   const probs = g.op('Softmax', [scores], { axis: -1 });
   const heads1 = g.op('Transpose', [g.op('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [T, 1, H, hd]
   const attended = g.op('Reshape', [heads1, g.int64([-1, width])]); // [T, W]
-  return linear(g, cast(g, attended, 'float32', act), {
-    name: `${p}.wo`,
-    weight: w.ref(`${p}.wo.weight`),
-    N: a.hiddenSize,
-    K: width,
-    bias: await w.get(`${p}.wo.bias`),
-    format,
-    act,
-    q4,
-  });
+  return lin('o_proj', attended, 'wo', a.hiddenSize, width);
 }
 
 /** w2(silu(w1(x)) · w3(x)), no biases: [T, adapter.hidden] → [T, d_model]. */
 async function projector(g: Graph, w: CheckedWeights, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
   const a = w.config.adapter;
   const r = names.projector;
-  const lin = async (input: string, tensor: string, N: number, K: number) =>
-    linear(g, input, { name: `${r}.${tensor}`, weight: w.ref(`${r}.${tensor}.weight`), N, K, format, act, q4 });
+  const lin = (input: string, tensor: string, N: number, K: number) =>
+    g.scope(tensor, () => linear(g, input, { name: `${r}.${tensor}`, weight: w.ref(`${r}.${tensor}.weight`), N, K, format, act, q4 }));
   const gate = await lin(x, 'w1', a.intermediateSize, a.hiddenSize);
   const up = await lin(x, 'w3', a.intermediateSize, a.hiddenSize);
-  return lin(g.op('Mul', [silu(g, gate), up]), 'w2', a.textHiddenSize, a.intermediateSize);
+  return lin(g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up])), 'w2', a.textHiddenSize, a.intermediateSize);
 }

@@ -1,15 +1,17 @@
 // The ask panel: presets (Point, Count, Track, Ask, Describe), what the question is about (this
-// frame, the selected frames, the selected range) with what will be sent, the question (Enter asks,
-// Shift+Enter is a new line, Esc stops), and the answer as it streams.
+// frame, the selected frames, the selected range, or an opened image) with what will be sent, the
+// question (Enter asks, Shift+Enter is a new line, Esc stops), and the answer as it streams (read from
+// its run, where it is kept).
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import type { Preset } from '../../state/results-types.ts';
-import { useModelStore } from '../model/model-store.ts';
+import { useModelStore } from '../../state/model-store.ts';
 import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
-import { askAboutVideo } from './ask-video.ts';
-import { useAskStore } from './ask-store.ts';
+import { askQuestion } from './ask-run.ts';
+import { useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
-import { imageFileSource } from './frame-source.ts';
+import { openVideoFile } from '../video/open-file.ts';
 import './ask-box.css';
 
 const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
@@ -29,7 +31,9 @@ export function AskBox() {
   const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
   const dtype = useModelStore((s) => s.loaded?.dtype);
   const limits = useModelStore((s) => s.loaded?.limits);
-  const { question, preset, setQuestion, setPreset, cancel, status, stage, stageProgress, answer, timings, error, promptTokens } = useAskStore();
+  const { question, preset, setQuestion, setPreset, cancel, status, stage, stageProgress, timings, error, promptTokens, runId, unattachedAnswer } = useAskStore();
+  const runAnswer = useResultsStore((s) => (runId ? s.runs.find((r) => r.id === runId)?.result.rawText : undefined));
+  const answer = runId ? (runAnswer ?? '') : (unattachedAnswer ?? '');
   const info = useVideoStore((s) => s.info);
   // Re-plan when what would be sent changes.
   useVideoStore((s) => s.selection);
@@ -39,7 +43,6 @@ export function AskBox() {
   const [chosen, setChosen] = useState<ScopeKind | undefined>();
   const scopeKind = chosen && scopes.includes(chosen) ? chosen : scopes[0];
   const plan = scopeKind ? planScope(scopeKind) : undefined;
-  const [image, setImage] = useState<File | undefined>();
   const textRef = useRef<HTMLTextAreaElement>(null);
   const running = status === 'running';
   const selectionKind = useVideoStore((s) => s.selection.kind);
@@ -75,23 +78,15 @@ export function AskBox() {
 
   const submit = async (e?: FormEvent) => {
     e?.preventDefault();
-    if (!ready || running || !question.trim()) return;
-    if (plan) return refused ? undefined : askAboutVideo(question, preset, plan);
-    try {
-      const visual = image ? await imageFileSource(image).collect() : ({ kind: 'none' } as const);
-      await useAskStore.getState().ask(visual);
-    } catch (err) {
-      useAskStore.getState().fail(String((err as Error).message ?? err));
-    }
+    if (!ready || running || !question.trim() || refused) return;
+    await askQuestion(question, preset, plan);
   };
 
   const check = plan && info ? checkScope(plan, info, question, limits) : undefined;
   const refused = check?.ok === false;
   const sends = plan
     ? `${plan.label} · ≈${check!.promptTokens}${check?.maxPromptTokens ? ` of at most ${check.maxPromptTokens}` : ''} prompt tokens${dtype ? ` · ${dtype}` : ''}`
-    : image
-      ? `image ${image.name}`
-      : 'the question only (no frames)';
+    : 'the question only (no frames; open a video or an image to ask about it)';
 
   return (
     <section className="ask-box" aria-label="Ask" data-testid="ask-box" data-status={status}>
@@ -138,11 +133,20 @@ export function AskBox() {
           <button type="button" onClick={cancel} disabled={!running} aria-keyshortcuts="Escape">
             Cancel
           </button>
-          {!info && (
-            <label className="ask-image">
-              Image <input type="file" accept="image/*" onChange={(e) => setImage(e.target.files?.[0])} disabled={running} />
-            </label>
-          )}
+          <label className="ask-image">
+            Open image…
+            <input
+              type="file"
+              accept="image/*"
+              data-testid="image-input"
+              disabled={running}
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                e.target.value = '';
+                if (file) void openVideoFile(file);
+              }}
+            />
+          </label>
         </div>
         <div className="ask-muted" data-testid="ask-sends">
           {!ready ? 'Load a model first.' : `Sends: ${sends}`}

@@ -1,6 +1,6 @@
 // The worker's limits, checked on the page before anything is decoded or sent: the same function
 // the worker enforces (src/runtime/limits.ts), on the planned frames.
-import { checkAskLimits, estimatePromptTokens, type AskLimits, type AskShape, type LimitCheck } from '../../runtime/limits.ts';
+import { checkAskLimits, estimatePromptTokens, type AskLimits, type AskShape, type LimitCheck } from '../../../workers/inference-api.ts';
 import { RELEASED_PROCESSOR_SETTINGS } from '../../molmo2/config.ts';
 import { RELEASED_GEOMETRY } from '../../molmo2/image.ts';
 import type { ScopePlan } from '../../state/results-types.ts';

@@ -1,9 +1,8 @@
 // Model panel: what this device can do, where to load a model from (bundled, URL, local folder),
 // download progress, the loaded model (with a banner for random weights) and the browser cache.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import type { ModelSource } from '../../runtime/api-types.ts';
-import { formatBytes, formatDuration } from '../../runtime/progress.ts';
-import { useModelStore } from './model-store.ts';
+import { formatBytes, formatDuration, type ModelSource } from '../../../workers/inference-api.ts';
+import { useModelStore } from '../../state/model-store.ts';
 import './model-panel.css';
 
 const STAGE_TEXT = { manifest: 'Reading manifest', download: 'Downloading', preparing: 'Preparing the GPU', ready: 'Ready' } as const;

@@ -2,8 +2,7 @@
 // box. When the worker fails, every call in flight is rejected with a plain message, the worker is
 // replaced by a fresh one (with no model), and listeners are told so the panels can say so.
 import type * as Comlink from 'comlink';
-import { isGpuLostMessage } from '../../runtime/gpu-faults.ts';
-import { requestPersistentStorage, startInferenceWorker, type InferenceApi, type InferenceWorker } from '../../../workers/inference-api.ts';
+import { errorCode, startInferenceWorker, type InferenceApi, type InferenceWorker } from '../../../workers/inference-api.ts';
 
 type Api = InferenceWorker['api'];
 
@@ -53,8 +52,7 @@ function supervise(): Api {
       worker ??= start();
       const call = (worker.api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
       return Promise.race([call, crashed!.promise]).catch((e: unknown) => {
-        const message = String((e as Error)?.message ?? e);
-        if (isGpuLostMessage(message)) replaceAfterGpuLoss(message);
+        if (errorCode(e) === 'gpu-lost') replaceAfterGpuLoss(String((e as Error).message));
         throw e;
       });
     },
@@ -88,4 +86,12 @@ export function setInferenceBackend(api: InferenceApi): void {
   replacement = api as unknown as Comlink.Remote<InferenceApi>;
 }
 
-export { requestPersistentStorage };
+/** Asks the browser to keep cached models (only the page can ask; workers cannot). */
+export async function requestPersistentStorage(): Promise<boolean> {
+  try {
+    if (await navigator.storage?.persisted?.()) return true;
+    return (await navigator.storage?.persist?.()) ?? false;
+  } catch {
+    return false;
+  }
+}

@@ -3,7 +3,7 @@
 import { formatTime } from '../../molmo2/video.ts';
 import { useResultsStore } from '../../state/results-store.ts';
 import type { Run } from '../../state/results-types.ts';
-import { runCount } from './overlay-model.ts';
+import { runCount } from '../../overlay/overlay-model.ts';
 
 export function CompareView() {
   const compare = useResultsStore((s) => s.compare);

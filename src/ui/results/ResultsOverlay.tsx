@@ -4,8 +4,8 @@
 import { Circle, Group, Label, Line, Tag, Text } from 'react-konva';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import { markerRadius, markersAt, runCount, shapeOutline } from './overlay-model.ts';
-import { RING_COLOR, SHADOW_COLOR } from './draw-overlay.ts';
+import { markerRadius, markersAt, runCount, shapeOutline } from '../../overlay/overlay-model.ts';
+import { RING_COLOR, SHADOW_COLOR } from '../../overlay/draw-overlay.ts';
 import { useVisibleTracks } from './use-tracks.ts';
 
 export function ResultsOverlay() {

@@ -5,13 +5,14 @@ import { useRef, useState } from 'react';
 import { formatTime } from '../../molmo2/video.ts';
 import { useResultsStore } from '../../state/results-store.ts';
 import type { Run } from '../../state/results-types.ts';
+import { errorCode } from '../../../workers/worker-error.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import { askAboutVideo } from '../ask/ask-video.ts';
-import { useAskStore } from '../ask/ask-store.ts';
-import { useModelStore } from '../model/model-store.ts';
+import { askQuestion } from '../ask/ask-run.ts';
+import { useAskStore } from '../../state/ask-store.ts';
+import { useModelStore } from '../../state/model-store.ts';
 import { cancelAnnotatedVideo, download, EXPORT_FORMATS, exportAnnotatedVideo, exportFile, type ExportFormat } from './export-actions.ts';
 import { runFromResultFile } from './import-run.ts';
-import { markersAt, runCount } from './overlay-model.ts';
+import { markersAt, runCount } from '../../overlay/overlay-model.ts';
 import { tracksOfRun } from './use-tracks.ts';
 import './results.css';
 
@@ -79,6 +80,8 @@ export function ResultsPanel() {
 
 function RunCard({ run }: { run: Run }) {
   const info = useVideoStore((s) => s.info)!;
+  // An opened image is a one-frame video; its annotated copy is an image.
+  const still = info.container === 'image';
   const compare = useResultsStore((s) => s.compare);
   const asking = useAskStore((s) => s.status === 'running');
   const modelReady = useModelStore((s) => s.status === 'ready');
@@ -105,10 +108,10 @@ function RunCard({ run }: { run: Run }) {
     try {
       const out = await exportAnnotatedVideo(run, info, file, useResultsStore.getState().overlay, (p) => setVideo({ done: p.framesDone, total: p.framesTotal }));
       download(out.name, new Blob([out.video.data], { type: out.video.mimeType }));
-      useResultsStore.getState().announce(`Annotated video ready: ${out.video.frames} frames.`);
+      useResultsStore.getState().announce(still ? 'Annotated image ready.' : `Annotated video ready: ${out.video.frames} frames.`);
     } catch (e) {
       const m = e instanceof Error ? e.message : String(e);
-      setVideoError(m === 'cancelled' ? 'Video export stopped.' : `The annotated video could not be made: ${m}`);
+      setVideoError(errorCode(e) === 'cancelled' ? 'Video export stopped.' : `The annotated video could not be made: ${m}`);
     } finally {
       setVideo(null);
     }
@@ -129,7 +132,7 @@ function RunCard({ run }: { run: Run }) {
         {run.error ? ` · ${run.error}` : ''}
       </div>
       <div className="run-actions">
-        <button type="button" onClick={() => void askAboutVideo(run.question, run.preset, run.scope)} disabled={asking || !modelReady || run.status === 'running'}>
+        <button type="button" onClick={() => void askQuestion(run.question, run.preset, run.scope)} disabled={asking || !modelReady || run.status === 'running'}>
           Re-run
         </button>
         <label>
@@ -168,7 +171,7 @@ function RunCard({ run }: { run: Run }) {
           </>
         ) : (
           <button type="button" onClick={() => void annotated()} disabled={run.status === 'running'}>
-            Annotated video
+            {still ? 'Annotated image' : 'Annotated video'}
           </button>
         )}
       </div>

@@ -4,7 +4,7 @@ import { memo } from 'react';
 import { formatTime } from '../../molmo2/video.ts';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import type { OverlayTrack } from './overlay-model.ts';
+import type { OverlayTrack } from '../../overlay/overlay-model.ts';
 import { useVisibleTracks } from './use-tracks.ts';
 
 export function Swimlanes() {

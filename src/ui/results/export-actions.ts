@@ -3,8 +3,9 @@ import * as Comlink from 'comlink';
 import { exportCocoKeypoints, exportCsv, exportCvatVideo, exportMot, exportResultJson } from '../../molmo2/export/index.ts';
 import type { Run } from '../../state/results-types.ts';
 import type { AnnotateApi, AnnotateProgress, AnnotatedVideo } from '../../../workers/annotate-api.ts';
+import { installErrorTransfer } from '../../../workers/worker-error.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
-import { markerRadius, runCount } from './overlay-model.ts';
+import { markerRadius, runCount } from '../../overlay/overlay-model.ts';
 import { tracksOfRun } from './use-tracks.ts';
 import type { OverlaySettings } from '../../state/results-store.ts';
 
@@ -61,6 +62,7 @@ export function download(name: string, blob: Blob): void {
 
 let annotator: Comlink.Remote<AnnotateApi> | undefined;
 function annotateWorker(): Comlink.Remote<AnnotateApi> {
+  installErrorTransfer();
   annotator ??= Comlink.wrap<AnnotateApi>(new Worker(new URL('../../../workers/annotate.worker.ts', import.meta.url), { type: 'module', name: 'annotate' }));
   return annotator;
 }

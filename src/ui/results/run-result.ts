@@ -1,8 +1,10 @@
 // A run's answer as a result document (src/molmo2/export/result.ts): what the model was asked about,
-// its raw text, and its points placed on the video's frames. Rebuilt as the answer streams, so points
-// show as soon as they are complete.
+// its raw text, and its points placed on the video's frames. While the answer streams, `RunAnswer`
+// reads it token by token and rebuilds the points only when they change, so points show as soon as
+// they are complete.
 import pkg from '../../../package.json';
-import { buildResult, type ResultJson } from '../../molmo2/export/result.ts';
+import { createAnswerStream, type AnswerStream } from '../../molmo2/answer-stream.ts';
+import { answerLayout, buildResult, type ResultInput, type ResultJson } from '../../molmo2/export/result.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import type { Preset, ScopePlan } from '../../state/results-types.ts';
 
@@ -25,8 +27,8 @@ export function taskOf(preset: Preset, question: string): ResultJson['query']['t
   return 'other';
 }
 
-export function runResult(q: RunQuery, info: VideoInfo, rawText: string, timingMs: Record<string, number> = {}, createdAt?: string): ResultJson {
-  return buildResult({
+function resultInput(q: RunQuery, info: VideoInfo, rawText: string, timingMs: Record<string, number> = {}, createdAt?: string): ResultInput {
+  return {
     app: APP,
     model: q.model,
     sampling: { mode: q.scope.kind === 'range' ? 'uniform_last_frame' : q.scope.kind, fps: 2, maxFrames: q.scope.maxFrames, maxNewTokens: q.maxNewTokens },
@@ -44,5 +46,40 @@ export function runResult(q: RunQuery, info: VideoInfo, rawText: string, timingM
     rawText,
     timingMs,
     ...(createdAt ? { createdAt } : {}),
-  });
+  };
+}
+
+export function runResult(q: RunQuery, info: VideoInfo, rawText: string, timingMs: Record<string, number> = {}, createdAt?: string): ResultJson {
+  return buildResult(resultInput(q, info, rawText, timingMs, createdAt));
+}
+
+/** The result of an answer that is still streaming in. */
+export class RunAnswer {
+  private readonly stream: AnswerStream;
+  private readonly input: ResultInput;
+  private version = -1;
+  result: ResultJson;
+
+  constructor(q: RunQuery, info: VideoInfo, createdAt: string) {
+    this.input = resultInput(q, info, '', {}, createdAt);
+    const { frames, opts } = answerLayout(this.input);
+    this.stream = createAnswerStream(frames, opts);
+    this.result = buildResult(this.input, this.stream.current());
+  }
+
+  /** The result for the whole answer so far (tokens only ever add to it). */
+  update(text: string): ResultJson {
+    const known = this.input.rawText.length;
+    this.stream.push(text.slice(known));
+    this.input.rawText = text;
+    if (this.stream.version() !== this.version) {
+      // Something the result shows has changed: place the points again.
+      this.version = this.stream.version();
+      this.result = buildResult(this.input, this.stream.current());
+    } else {
+      // Only the text grew: the points (and so the overlay's tracks) stay the same objects.
+      this.result = { ...this.result, rawText: text };
+    }
+    return this.result;
+  }
 }

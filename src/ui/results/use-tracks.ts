@@ -3,15 +3,17 @@ import { useMemo } from 'react';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import type { Run } from '../../state/results-types.ts';
-import { overlayTracks, type OverlayTrack } from './overlay-model.ts';
+import { overlayTracks, type OverlayTrack } from '../../overlay/overlay-model.ts';
 
-const cache = new WeakMap<Run['result'], { frameTimes: number[]; tracks: OverlayTrack[] }>();
+// Keyed by the points list: while an answer streams, a result whose text grew but whose points did
+// not keeps the same list, and its tracks are not rebuilt.
+const cache = new WeakMap<Run['result']['points'], { frameTimes: number[]; tracks: OverlayTrack[] }>();
 
 export function tracksOfRun(run: Run, frameTimes: number[]): OverlayTrack[] {
-  const hit = cache.get(run.result);
+  const hit = cache.get(run.result.points);
   if (hit && hit.frameTimes === frameTimes) return hit.tracks;
   const tracks = overlayTracks(run.id, run.result, frameTimes);
-  cache.set(run.result, { frameTimes, tracks });
+  cache.set(run.result.points, { frameTimes, tracks });
   return tracks;
 }
 

@@ -1,8 +1,8 @@
 // A small stats panel (toggled from the header): where the time of the last question went, the
 // device and the model, and "copy diagnostics" for bug reports.
 import { useState } from 'react';
-import { useAskStore } from '../ask/ask-store.ts';
-import { useModelStore } from '../model/model-store.ts';
+import { useAskStore } from '../../state/ask-store.ts';
+import { useModelStore } from '../../state/model-store.ts';
 import { diagnosticsText, statRows } from './diagnostics.ts';
 
 export function StatsPanel({ onClose }: { onClose(): void }) {

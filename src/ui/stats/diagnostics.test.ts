@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Capabilities, LoadedModel, StageTimings } from '../../runtime/api-types.ts';
+import type { Capabilities, LoadedModel, StageTimings } from '../../../workers/inference-api.ts';
 import { diagnosticsText, statRows } from './diagnostics.ts';
 
 const caps = { adapter: { vendor: 'google', architecture: 'swiftshader', description: '', isFallbackAdapter: true }, shaderF16: false } as Capabilities;

@@ -1,6 +1,6 @@
 // What the stats panel shows and "copy diagnostics" copies: the device, the loaded model and the
 // last question's stage timings. Plain data, no pixels, no file names.
-import type { Capabilities, LoadedModel, StageTimings } from '../../runtime/api-types.ts';
+import type { Capabilities, LoadedModel, StageTimings } from '../../../workers/inference-api.ts';
 
 export interface StatRow {
   name: string;

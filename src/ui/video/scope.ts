@@ -1,7 +1,7 @@
 // What a question about the video is about: the current frame, the selected frames (sent as several
 // images) or the selected range (sampled as Molmo2 samples video and sent as a clip starting at the
 // range start). Planning is synchronous, so the ask panel can show what will be sent before it is.
-import type { AskVisual } from '../../runtime/api-types.ts';
+import type { AskVisual } from '../../../workers/inference-api.ts';
 import { formatTime, presentedFrameIndex } from '../../molmo2/video.ts';
 import { selectionSampleTimes, useVideoStore } from '../../state/video-store.ts';
 import type { ScopePlan } from '../../state/results-types.ts';

@@ -1,16 +1,18 @@
-// Ask state: the question and preset, the streamed answer, the stage and timings of the last request.
+// Ask state: the question and preset, and the progress of the last request (stage, timings, error).
+// The answer itself lives in its run (results-store), the one place it is kept.
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
-import type { AskEvent, AskVisual, StageTimings } from '../../runtime/api-types.ts';
-import type { DoneEvent } from '../../runtime/generate.ts';
-import type { Preset } from '../../state/results-types.ts';
-import { inference } from '../model/inference-client.ts';
+import type { AskEvent, AskVisual, DoneEvent, StageTimings } from '../../workers/inference-api.ts';
+import type { Preset } from './results-types.ts';
+import { inference } from '../ui/model/inference-client.ts';
 
 export type AskStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
 export interface AskOptions {
   question?: string;
   maxNewTokens?: number;
+  /** The run the answer is kept in. */
+  runId?: string;
   /** Called with the whole answer so far after each token. */
   onText?(text: string): void;
 }
@@ -20,7 +22,10 @@ export interface AskState {
   preset: Preset;
   status: AskStatus;
   stage?: 'preprocess' | 'vision' | 'prefill' | 'decode';
-  answer: string;
+  /** The run of the last question (its result holds the answer). */
+  runId?: string;
+  /** The answer to a question asked with no video or image open: it has no run to be kept in. */
+  unattachedAnswer?: string;
   promptTokens?: number;
   /** Progress within the stage (frames or crops done of all), when the worker reports it. */
   stageProgress?: { done: number; total: number };
@@ -45,28 +50,28 @@ export const useAskStore = create<AskState>()((set, get) => ({
   question: '',
   preset: 'ask',
   status: 'idle',
-  answer: '',
   setQuestion: (question) => set({ question }),
   setPreset: (preset) => set({ preset }),
 
   async ask(visual, opts = {}) {
     const question = (opts.question ?? get().question).trim();
     if (!question || get().status === 'running') return undefined;
-    set({ status: 'running', stage: 'preprocess', answer: '', timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
+    const unattached = opts.runId === undefined;
+    set({ status: 'running', stage: 'preprocess', runId: opts.runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
     const onEvent = (e: AskEvent) => {
       if (e.type === 'stage') {
         const { done, total } = e as { done?: number; total?: number };
         set({ stage: e.stage, promptTokens: e.promptTokens ?? get().promptTokens, stageProgress: done !== undefined && total ? { done, total } : undefined });
       }
       else if (e.type === 'token') {
-        set({ answer: e.text });
+        if (unattached) set({ unattachedAnswer: e.text });
         opts.onText?.(e.text);
       }
     };
     try {
       const request = { question, visual, maxNewTokens: opts.maxNewTokens };
       const done = await inference().ask(Comlink.transfer(request, transferables(visual)), Comlink.proxy(onEvent));
-      set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', answer: done.text, timings: done.timings, stage: undefined });
+      set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', timings: done.timings, stage: undefined, ...(unattached ? { unattachedAnswer: done.text } : {}) });
       return done;
     } catch (e) {
       get().fail(errorText(e));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildResult } from '../../molmo2/export/result.ts';
-import { trackingInput } from '../../molmo2/export/test-fixture.ts';
+import { buildResult } from '../molmo2/export/result.ts';
+import { trackingInput } from '../molmo2/export/test-fixture.ts';
 import { markersAt, overlayTracks, runCount, trackStyle, MARKER_SHAPES, TRACK_COLORS } from './overlay-model.ts';
 
 // 30 fps, 90 frames; sampled at 0, 0.5, …, 2.5, 2.9667. Object 1 at 0, 1, 2, 2.9667 (gaps at 0.5 and

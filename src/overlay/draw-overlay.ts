@@ -2,7 +2,8 @@
 // the same shapes, colours, rings, trails and labels as the Konva overlay on the page.
 import { shapeOutline, type Marker } from './overlay-model.ts';
 
-type Ctx = CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;
+// Drawn in the annotate worker, which has no DOM canvas.
+type Ctx = OffscreenCanvasRenderingContext2D;
 
 export const RING_COLOR = '#ffffff';
 export const SHADOW_COLOR = 'rgba(0, 0, 0, 0.85)';

@@ -2,11 +2,11 @@
 // browser), the load in progress and the loaded model.
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
-import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../runtime/api-types.ts';
-import { inference, onInferenceCrash, requestPersistentStorage, restartInference } from './inference-client.ts';
-import { allowModelHost } from '../../security/service-worker.ts';
-import { modelOrigin } from '../../security/csp.ts';
-import type { BundledModel } from '../../molmo2/manifest.ts';
+import type { CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../../workers/inference-api.ts';
+import { inference, onInferenceCrash, requestPersistentStorage, restartInference } from '../ui/model/inference-client.ts';
+import { allowModelHost } from '../security/service-worker.ts';
+import { modelOrigin } from '../security/csp.ts';
+import type { BundledModel } from '../molmo2/manifest.ts';
 
 export type ModelStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'error';
 

@@ -1,8 +1,9 @@
 // What the overlay shows at a frame: each track's marker (held between sampled times, optionally
-// interpolated, hidden in gaps), its trail and its style. Pure data, shared by the Konva overlay and
-// the annotated-video burner, so both draw exactly the same thing.
-import type { ResultJson } from '../../molmo2/export/result.ts';
-import { frameIndexAt, groupTracks } from '../../molmo2/tracks.ts';
+// interpolated, hidden in gaps), its trail and its style. Pure data, shared by the page's Konva overlay
+// and the annotate worker, so both draw exactly the same thing.
+import type { ResultJson } from '../molmo2/export/result.ts';
+import type { VideoPoint } from '../molmo2/answer.ts';
+import { frameIndexAt, groupTracks } from '../molmo2/tracks.ts';
 
 export type MarkerShape = 'circle' | 'square' | 'triangle' | 'diamond' | 'star' | 'cross';
 
@@ -54,9 +55,10 @@ export function overlayTracks(runId: string, result: ResultJson, frameTimes: num
     }
     return [...byId.values()].sort((a, b) => a.id - b.id);
   }
-  // Points already sit on sampled (video) times, so grouping them against those times is exact.
-  const parsedLike = result.points.map((p) => ({ key: p.timeS, id: p.trackId, x: p.xPx, y: p.yPx, xNorm: p.xNorm, yNorm: p.yNorm, kind: p.kind, ...label(p.label) }));
-  const { tracks } = groupTracks(parsedLike, { sampledTimes: sampled, frameTimestamps: frameTimes });
+  // Points already sit on sampled (video) times, so grouping them against those times, with the whole
+  // video as the clip, is exact.
+  const onVideo = result.points.map((p): VideoPoint => ({ kind: 'video', clipTimeS: p.timeS, id: p.trackId, x: p.xPx, y: p.yPx, xNorm: p.xNorm, yNorm: p.yNorm, tag: p.tag, ...label(p.label) }));
+  const { tracks } = groupTracks(onVideo, { sampledTimes: sampled, frameTimestamps: frameTimes });
   return tracks.map((t) => {
     const steps = t.steps.map((s) => ({ time: s.time, frame: s.frameIndex, point: s.point ? { x: s.point.x, y: s.point.y } : null }));
     const last = steps[steps.length - 1];

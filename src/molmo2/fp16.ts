@@ -1,4 +1,5 @@
-// IEEE 754 binary16 conversion (round to nearest, ties to even), for fp16 weights and constants.
+// IEEE 754 binary16 conversion (round to nearest, ties to even) both ways: fp16 weights and constants
+// of the converted graphs, F16 checkpoint tensors, float16 logits read back from a session.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

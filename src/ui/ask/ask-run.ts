@@ -1,23 +1,30 @@
-// Asks a question about the open video and records it as a run: the run appears at once, its points
-// show on the overlay as the answer streams, and the finished run is saved in the video's history.
+// The one way a question is asked: about the open video's current frame, selected frames or range,
+// or about an open image, it becomes a run. The run appears at once, its points show on the overlay
+// as the answer streams in (read token by token by the streaming parser), and the finished run is
+// saved in the file's history. With nothing open, the question is sent alone and has no run.
 import { useResultsStore, newRunId } from '../../state/results-store.ts';
 import type { Preset, ScopePlan } from '../../state/results-types.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import { useModelStore } from '../model/model-store.ts';
-import { runCount } from '../results/overlay-model.ts';
-import { runResult, type RunQuery } from '../results/run-result.ts';
+import { useModelStore } from '../../state/model-store.ts';
+import { runCount } from '../../overlay/overlay-model.ts';
+import { RunAnswer, runResult, type RunQuery } from '../results/run-result.ts';
 import { collectScope } from '../video/scope.ts';
-import { errorText, useAskStore } from './ask-store.ts';
+import { errorText, useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
+import { DEFAULT_MAX_NEW_TOKENS } from '../../molmo2/config.ts';
 
-export const DEFAULT_MAX_NEW_TOKENS = 2048;
-
-export async function askAboutVideo(question: string, preset: Preset, scope: ScopePlan): Promise<void> {
+/** Asks `question` about `scope` (undefined: nothing is open, the question goes alone). */
+export async function askQuestion(question: string, preset: Preset, scope: ScopePlan | undefined): Promise<void> {
+  const loaded = useModelStore.getState().loaded;
+  if (!loaded || useAskStore.getState().status === 'running' || !question.trim()) return;
+  if (!scope) {
+    await useAskStore.getState().ask({ kind: 'none' }, { question });
+    return;
+  }
   const info = useVideoStore.getState().info;
   const fingerprint = useResultsStore.getState().fingerprint;
-  const loaded = useModelStore.getState().loaded;
   const ask = useAskStore.getState();
-  if (!info || !fingerprint || !loaded || ask.status === 'running' || !question.trim()) return;
+  if (!info || !fingerprint) return;
   // Refused before any frame is decoded (the worker checks again with the exact token count).
   const check = checkScope(scope, info, question, loaded.limits);
   if (check.ok === false) return ask.fail(check.message ?? 'This question is too large for the loaded model.');
@@ -25,13 +32,14 @@ export async function askAboutVideo(question: string, preset: Preset, scope: Sco
   const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: DEFAULT_MAX_NEW_TOKENS };
   const createdAt = new Date().toISOString();
   const id = newRunId();
+  const answer = new RunAnswer(query, info, createdAt);
   const results = useResultsStore.getState();
-  results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: runResult(query, info, '', {}, createdAt), visible: true });
+  results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: answer.result, visible: true });
   results.announce('Asking…');
 
   let shownPoints = 0;
   const onText = (text: string) => {
-    const result = runResult(query, info, text, {}, createdAt);
+    const result = answer.update(text);
     useResultsStore.getState().updateRun(id, { result });
     if (result.points.length > shownPoints) {
       shownPoints = result.points.length;
@@ -48,7 +56,7 @@ export async function askAboutVideo(question: string, preset: Preset, scope: Sco
     useResultsStore.getState().updateRun(id, { status: 'error', error: message }, true);
     return;
   }
-  const done = await useAskStore.getState().ask(visual, { question: query.question, maxNewTokens: query.maxNewTokens, onText });
+  const done = await useAskStore.getState().ask(visual, { question: query.question, maxNewTokens: query.maxNewTokens, runId: id, onText });
   if (!done) {
     useResultsStore.getState().updateRun(id, { status: 'error', error: useAskStore.getState().error }, true);
     useResultsStore.getState().announce(`The question failed: ${useAskStore.getState().error ?? ''}`);
@@ -56,6 +64,7 @@ export async function askAboutVideo(question: string, preset: Preset, scope: Sco
   }
   const { timings } = done;
   const timingMs = { preprocessMs: timings.preprocessMs, visionMs: timings.visionMs, prefillMs: timings.prefillMs, decodeMs: timings.decodeMs };
+  // The final result is parsed from the whole text, as an imported or re-opened run would be.
   const result = runResult(query, info, done.text, timingMs, createdAt);
   useResultsStore.getState().updateRun(id, { status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', result }, true);
   const n = result.points.length;

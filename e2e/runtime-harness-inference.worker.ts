@@ -1,0 +1,32 @@
+// The harness's inference worker: the app's engine (src/runtime/engine.ts) behind the same interface
+// as workers/inference.worker.ts, plus the switches only tests and measurements use (logits, vision
+// pipelining, prefix reuse), which the app's worker does not offer.
+import * as Comlink from 'comlink';
+import type { AnswerTuning } from '../src/runtime/answer.ts';
+import { InferenceEngine } from '../src/runtime/engine.ts';
+import type { AskEvent, AskRequest, DoneEvent, InferenceApi } from '../workers/inference-api.ts';
+import { installErrorTransfer } from '../workers/worker-error.ts';
+
+export type TunedAskRequest = AskRequest & AnswerTuning;
+
+export interface HarnessInferenceApi extends InferenceApi {
+  ask(request: TunedAskRequest, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
+}
+
+installErrorTransfer();
+const engine = new InferenceEngine();
+
+const api: HarnessInferenceApi = {
+  capabilities: () => engine.capabilities(),
+  loadModel: (source, options, onProgress) => engine.loadModel(source, options, onProgress),
+  ask: ({ returnLogits, overlap, reusePrefix, ...request }, onEvent) => engine.ask(request, onEvent, { returnLogits, overlap, reusePrefix }),
+  clearCaches: (which) => engine.clearCaches(which),
+  cancel: () => engine.cancel(),
+  unload: () => engine.unload(),
+  current: () => engine.current(),
+  listCachedModels: () => engine.listCachedModels(),
+  deleteCachedModel: (id) => engine.deleteCachedModel(id),
+  storageInfo: () => engine.storageInfo(),
+};
+
+Comlink.expose(api);

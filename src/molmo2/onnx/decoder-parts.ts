@@ -1,0 +1,208 @@
+// The parts both decoder graphs (decoder.ts, decoder-webgpu.ts) are made of: token embeddings with
+// the image features, positions, Molmo2's attention bias, RoPE, grouped-query attention, the start
+// and end of a layer around its attention, and the final norm + LM head. Node scopes follow
+// onnxruntime-genai: /model/embed_tokens, /model/layers.{i}/attn/…, /model/norm, /lm_head.
+import { names } from '../tensors.ts';
+import type { CheckedWeights } from './checked-weights.ts';
+import { float, ONNX_TYPE, type Graph } from './graph.ts';
+import { cast, floatTable, gatherRows, linear, MASKED, rmsNorm, silu, type FloatTable, type FloatType, type Precision, type Q4Settings } from './layers.ts';
+
+/** Node scope of decoder layer i. */
+export const layerScope = (i: number): string => `/model/layers.${i}`;
+
+/** The split-vocabulary table concat(embedding, new_embedding): [vocab + additional, d]. */
+export async function embeddingTable(g: Graph, w: CheckedWeights, type: FloatType): Promise<FloatTable> {
+  const pieces = [w.ref(names.embedding), w.ref(names.newEmbedding)];
+  return floatTable(g, 'model.transformer.wte.table', pieces, w.config.text.hiddenSize, type);
+}
+
+/** Token embeddings [1, S, d] in the activation type from a float table, plus the image features. */
+export async function embedTokens(g: Graph, w: CheckedWeights, inputIds: string, imageFeatures: string, p: Precision): Promise<string> {
+  return g.scope('/model/embed_tokens', async () => {
+    const table = await embeddingTable(g, w, p.table);
+    const x = cast(g, gatherRows(g, table, inputIds), p.table, p.act);
+    return addImageFeatures(g, w, x, inputIds, imageFeatures, p.act);
+  });
+}
+
+/**
+ * Adds row r of image_features to the embedding of the r-th <im_patch> token of input_ids (an
+ * addition, as the reference does). A zero row appended to the features serves every other token,
+ * so F = 0 (text, decode steps) needs no special case; surplus patches clamp to the zero row.
+ */
+export function addImageFeatures(g: Graph, w: CheckedWeights, x: string, inputIds: string, imageFeatures: string, act: FloatType): string {
+  const d = w.config.text.hiddenSize;
+  return g.scope('image_features', () => {
+    const zeroRow = g.constant(act, [1, d], act === 'float16' ? new Uint16Array(d) : new Float32Array(d), 'zero_row');
+    const features = g.op('Concat', [cast(g, imageFeatures, 'float32', act), zeroRow], { axis: 0 });
+    const isPatch = g.op('Equal', [inputIds, g.constant('int64', [], [w.config.tokens.imagePatch], 'image_patch_id')]); // [1, S]
+    const ordinal = g.op('CumSum', [g.op('Cast', [isPatch], { to: ONNX_TYPE.int64 }), g.scalarInt64(1)]); // 1-based among patches
+    const count = g.op('Shape', [imageFeatures], { start: 0, end: 1 }); // [1] = F, the zero row's index
+    const row = g.op('Min', [g.op('Where', [isPatch, g.op('Sub', [ordinal, g.scalarInt64(1)]), count]), count]);
+    return g.op('Add', [x, g.op('Gather', [features, row], { axis: 0 })]);
+  });
+}
+
+export interface Positions {
+  /** Absolute positions of the new tokens, P .. P+S−1: int64 [S]. */
+  query: string;
+  /** Positions of every key, 0 .. P+S−1: int64 [T]. */
+  key: string;
+}
+
+/**
+ * Additive float32 attention bias [1, 1, S, T]: 0 where allowed, MASKED elsewhere.
+ * allowed[q, k] = k ≤ q OR (tt[q] = 1 AND tt[k] = 1); 'causal' keeps only the first term.
+ * Only the 1-D position and type vectors are int64; everything [S, T]-sized is float32 arithmetic,
+ * which the WebGPU EP runs on the GPU (it places int64 math on the CPU).
+ */
+export function attentionBias(g: Graph, tokenTypeIds: string, pos: Positions, mode: 'molmo2' | 'causal'): string {
+  return g.scope('/model/attn_mask', () => {
+    const toFloat = (x: string) => g.op('Cast', [x], { to: ONNX_TYPE.float32 });
+    const keyRow = g.op('Unsqueeze', [toFloat(pos.key), g.int64([0])]); // [1, T]
+    const queryCol = g.op('Unsqueeze', [toFloat(pos.query), g.int64([1])]); // [S, 1] (positions < 2^24: exact)
+    let allowed = toFloat(g.op('LessOrEqual', [keyRow, queryCol])); // [S, T], 1 = allowed
+    if (mode === 'molmo2') {
+      const image = toFloat(g.op('Equal', [g.op('Reshape', [tokenTypeIds, g.int64([-1])]), g.scalarInt64(1)])); // [T]
+      const imageQuery = g.op('Gather', [image, pos.query], { axis: 0 }); // [S]
+      const both = g.op('Mul', [g.op('Unsqueeze', [imageQuery, g.int64([1])]), g.op('Unsqueeze', [image, g.int64([0])])]);
+      allowed = g.op('Max', [allowed, both]);
+    }
+    const bias = g.op('Mul', [g.op('Sub', [allowed, g.scalar('float32', 1)]), g.scalar('float32', -MASKED)]); // 0 or MASKED
+    return g.op('Unsqueeze', [bias, g.int64([0, 1])]);
+  });
+}
+
+export interface RopeTables {
+  /** float32 [1, S, 1, D/2], broadcast over [1, S, heads, D/2]. */
+  cos: string;
+  sin: string;
+  headDim: number;
+}
+
+/** inv_freq[i] = 1 / θ^(2i/D) in float32, as the HF rotary module computes it. */
+export function inverseFrequencies(headDim: number, theta: number): Float32Array {
+  const half = headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(theta ** Math.fround((2 * i) / headDim));
+  return inv;
+}
+
+/** cos/sin of position · inv_freq for the new positions (float32). */
+export function ropeTables(g: Graph, queryPositions: string, headDim: number, theta: number): RopeTables {
+  if (headDim % 2 !== 0) throw new Error(`RoPE needs an even head_dim, got ${headDim}`);
+  return g.scope('/model/rotary', () => {
+    const invFreq = g.constant('float32', [1, headDim / 2], inverseFrequencies(headDim, theta), 'rope_inv_freq');
+    const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [queryPositions], { to: ONNX_TYPE.float32 }), g.int64([1])]), invFreq]); // [S, D/2]
+    const shape = g.int64([1, -1, 1, headDim / 2]);
+    return { cos: g.op('Reshape', [g.op('Cos', [angles]), shape]), sin: g.op('Reshape', [g.op('Sin', [angles]), shape]), headDim };
+  });
+}
+
+/** Rotate-half RoPE on float32 [1, S, heads, D]: (x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin). */
+export function applyRope(g: Graph, x: string, r: RopeTables): string {
+  const half = r.headDim / 2;
+  const [x1, x2] = g.node('Split', [x, g.int64([half, half])], { attrs: { axis: -1 }, outputs: 2 });
+  const first = g.op('Sub', [g.op('Mul', [x1, r.cos]), g.op('Mul', [x2, r.sin])]);
+  const second = g.op('Add', [g.op('Mul', [x2, r.cos]), g.op('Mul', [x1, r.sin])]);
+  return g.op('Concat', [first, second], { axis: -1 });
+}
+
+/**
+ * Grouped-query attention with com.microsoft.MultiHeadAttention on the un-expanded KV heads: the
+ * n_rep query heads sharing a KV head are folded into the query axis ([1, S, H·D] → [1, n_rep·S,
+ * Hkv·D]; row (g, s) holds head Hkv-group h's query h·n_rep + g at position s) and the bias rows are
+ * tiled to match. q: float32 [1, S, H·D]; keys/values: float32 [1, Hkv, T, D]; bias [1, 1, S, T].
+ * Returns float32 [1, S, H·D].
+ */
+export function groupedQueryAttention(g: Graph, q: string, keys: string, values: string, bias: string, heads: { numHeads: number; numKvHeads: number; headDim: number }): string {
+  const { numHeads: H, numKvHeads: Hkv, headDim: D } = heads;
+  const rep = H / Hkv;
+  const q5 = g.op('Reshape', [q, g.int64([0, 0, Hkv, rep, D])]); // [1, S, Hkv, rep, D]
+  const folded = g.op('Reshape', [g.op('Transpose', [q5], { perm: [0, 3, 1, 2, 4] }), g.int64([0, -1, Hkv * D])]); // [1, rep·S, Hkv·D]
+  const tiled = rep === 1 ? bias : g.op('Tile', [bias, g.int64([1, 1, rep, 1])]);
+  const out = g.ms('MultiHeadAttention', [folded, keys, values, '', '', tiled], { num_heads: Hkv, scale: float(1 / Math.sqrt(D)) });
+  const o5 = g.op('Reshape', [out, g.int64([0, rep, -1, Hkv, D])]); // [1, rep, S, Hkv, D]
+  return g.op('Reshape', [g.op('Transpose', [o5], { perm: [0, 2, 3, 1, 4] }), g.int64([0, -1, H * D])]);
+}
+
+/** What every layer of a decoder is built with. */
+export interface LayerSettings {
+  w: CheckedWeights;
+  p: Precision;
+  q4: Q4Settings;
+}
+
+/** A linear layer of decoder block i, read by its tensor suffix, with its nodes under `scope`. */
+async function blockLinear(g: Graph, s: LayerSettings, i: number, scope: string, input: string, tensor: string, N: number, K: number, withBias = false): Promise<string> {
+  const b = names.block(i);
+  const bias = withBias ? await s.w.get(`${b}.${tensor}.bias`) : null;
+  return g.scope(scope, () => linear(g, input, { name: `${b}.${tensor}`, weight: s.w.ref(`${b}.${tensor}.weight`), N, K, bias, format: s.p.linear, act: s.p.act, q4: s.q4 }));
+}
+
+/** An RMSNorm of decoder block i (computed in float32, returned in `out`), its nodes under `scope`. */
+async function blockNorm(g: Graph, s: LayerSettings, i: number, scope: string, input: string, tensor: string, out: FloatType = s.p.act): Promise<string> {
+  const b = names.block(i);
+  const weight = await s.w.get(`${b}.${tensor}.weight`);
+  return g.scope(scope, () => rmsNorm(g, input, { name: `${b}.${tensor}`, weight, eps: s.w.config.text.layerNormEps, act: s.p.act, out }));
+}
+
+/**
+ * The start of layer i, up to the attention: input RMSNorm, fused att_proj split into q | k | v,
+ * per-head q/k RMSNorm and RoPE (float32). Returns q [1, S, H, D] and k [1, S, Hkv, D] in float32,
+ * rotated, and v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
+ */
+export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: string, rope: RopeTables): Promise<{ q: string; k: string; v: string }> {
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias } = s.w.config.text;
+  const normed = await blockNorm(g, s, i, 'input_layernorm', x, 'attn_norm');
+  return g.scope('attn', async () => {
+    const fused = await blockLinear(g, s, i, 'qkv', normed, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
+    const [q, k, v] = g.node('Split', [fused, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
+    const perHead = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads, D])]);
+    const qn = await blockNorm(g, s, i, 'q_norm', perHead(q, H), 'self_attn.q_norm', 'float32');
+    const qr = g.scope('q_rotary', () => applyRope(g, qn, rope));
+    const kn = await blockNorm(g, s, i, 'k_norm', perHead(k, Hkv), 'self_attn.k_norm', 'float32');
+    const kr = g.scope('k_rotary', () => applyRope(g, kn, rope));
+    return { q: qr, k: kr, v };
+  });
+}
+
+/**
+ * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the
+ * post-attention RMSNorm and SwiGLU MLP with its residual. Call it inside the layer's scope.
+ */
+export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: number, x: string, attn: string): Promise<string> {
+  const { hiddenSize: d, numHeads: H, headDim: D, intermediateSize: I } = s.w.config.text;
+  const projected = await g.scope('attn', () => blockLinear(g, s, i, 'o_proj', cast(g, attn, 'float32', s.p.act), 'self_attn.attn_out', d, H * D));
+  const h = g.op('Add', [x, projected]);
+  const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm');
+  const mlp = await g.scope('mlp', async () => {
+    // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
+    const f = await blockLinear(g, s, i, 'up_gate_proj', normed, 'mlp.ff_proj', 2 * I, d);
+    const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 });
+    const act = g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up]));
+    return blockLinear(g, s, i, 'down_proj', act, 'mlp.ff_out', d, I);
+  });
+  return g.op('Add', [h, mlp]);
+}
+
+/**
+ * Final RMSNorm and lm_head on the last position (every position with `all`): float32 logits
+ * [1, vocab] ([1, S, vocab] with `all`). Without `lm_head.weight` the first `vocab` embedding rows
+ * serve (tied weights).
+ */
+export async function finalLogits(g: Graph, s: LayerSettings, x: string, all = false): Promise<string> {
+  const t = s.w.config.text;
+  const { act } = s.p;
+  const weight = await s.w.get(names.finalNorm);
+  const h = await g.scope('/model/norm', () => {
+    const last = all ? x : g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
+    return rmsNorm(g, last, { name: 'model.transformer.ln_f', weight, eps: t.layerNormEps, act });
+  });
+  return g.scope('/lm_head', async () => {
+    const lmHead = s.w.has(names.lmHead) ? s.w.ref(names.lmHead) : s.w.ref(names.embedding, 0, t.vocabSize);
+    let logits = await linear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: s.p.linear, act, q4: s.q4 });
+    if (!all) logits = g.op('Reshape', [logits, g.int64([1, t.vocabSize])]);
+    return cast(g, logits, act, 'float32');
+  });
+}

@@ -1,0 +1,320 @@
+// Loads a converted model: source → manifest → variant → files (cache / download) → sessions and KV
+// cache → warm-up → GPU preprocessor. Returns a loaded-model handle whose one `dispose()` releases
+// everything it holds; a failed or cancelled load releases what it made and keeps nothing.
+import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
+import type { Manifest, ManifestFile, ModelVariant } from '../molmo2/manifest.ts';
+import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
+import { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
+import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error.ts';
+import type { LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
+import type { ProbeResult } from './capabilities.ts';
+import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
+import { chooseVariant } from './device-plan.ts';
+import { fetchModelFiles } from './download.ts';
+import { allocChecked, GpuMemoryError, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
+import { createGpuPreprocessor } from './gpu-preprocess-inputs.ts';
+import type { GpuPreprocessor } from './gpu-preprocess.ts';
+import { askLimits, type AskLimits } from './limits.ts';
+import { parseManifest } from './manifest-check.ts';
+import { notify, type Callback } from './notify.ts';
+import { manifestId, type ModelCache } from './opfs-cache.ts';
+import { ortDevice, setupOrt, type ort } from './ort.ts';
+import { LoadProgressTracker } from './progress.ts';
+import { createGraphSession } from './sessions.ts';
+import { openSource, urlReader, type SourceReader } from './sources.ts';
+import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, runVision } from './vision-features.ts';
+
+/** Files besides the graphs that the runtime reads (the others in the folder are not downloaded). */
+const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
+const PROGRESS_INTERVAL_MS = 100;
+
+/** A model on the GPU, ready to answer. */
+export interface ModelHandle {
+  info: LoadedModel;
+  config: Molmo2Config;
+  settings: ProcessorSettings;
+  tokenizer: Molmo2Tokenizer;
+  vision: ort.InferenceSession;
+  decoder: ort.InferenceSession;
+  runner: DecoderRunner;
+  device: GPUDevice;
+  limits: AskLimits;
+  features: FeatureCache;
+  /** Feature-cache keys are scoped to the model and its dtype/target. */
+  featureScope: string;
+  /** What the decoder cache's image tokens show (prefix reuse). */
+  cacheState: { visualId: string | undefined };
+  /** Pixel values on onnxruntime's device (undefined: the CPU path). */
+  gpuPre?: GpuPreprocessor;
+  /** Crops per vision run (the limit, or less when LoadOptions asks). */
+  cropsPerRun: number;
+  /** Releases everything above that lives on the GPU. */
+  dispose(): Promise<void>;
+}
+
+export interface LoadContext {
+  probe: ProbeResult;
+  /** The browser cache, when it exists (undefined: none offered). */
+  openCache: () => Promise<ModelCache | undefined>;
+  signal: AbortSignal;
+  onProgress?: Callback<LoadProgress>;
+  /** Told of onnxruntime's device as soon as the sessions exist (device-loss watching). */
+  onDevice?: (device: GPUDevice) => void;
+}
+
+export const geometryOf = (c: Molmo2Config) => ({ patchSize: c.vit.patchSize, cropSize: c.vit.imageSize[0] });
+
+/** What was made on the GPU so far, released newest first by one call (at most once). */
+class Holdings {
+  private readonly releases: (() => unknown)[] = [];
+  add(release: () => unknown): void {
+    this.releases.push(release);
+  }
+  /** Releases everything, even after one release fails (that failure is thrown at the end). */
+  async release(): Promise<void> {
+    let failure: unknown;
+    for (const release of this.releases.splice(0).reverse()) {
+      try {
+        await release();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+}
+
+export async function loadModel(source: ModelSource, options: LoadOptions, ctx: LoadContext): Promise<ModelHandle> {
+  const started = performance.now();
+  const { signal } = ctx;
+  const progress = new LoadProgressTracker();
+  let lastEmit = 0;
+  const emit = (force = false) => {
+    const now = performance.now();
+    if (!force && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+    lastEmit = now;
+    notify(ctx.onProgress, progress.snapshot());
+  };
+  progress.stage = 'manifest';
+  progress.message = 'Reading the model manifest';
+  emit(true);
+
+  const caps = ctx.probe.capabilities;
+  if (!caps.webgpu || !ctx.probe.adapter) throw new WorkerError('unsupported', caps.message ?? 'WebGPU is not available');
+  const useCache = options.cache !== false;
+  const cache = useCache ? await ctx.openCache() : undefined;
+
+  const { reader, manifest, id, offline, label } = await resolveSource(source, cache);
+  const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext: options.maxContext });
+  if (!choice.variant || !choice.maxContext) throw new WorkerError('unsupported', choice.error ?? 'no variant of this model can run here');
+  const variant = choice.variant;
+  const maxContext = choice.maxContext;
+  const warnings = [...choice.warnings];
+  if (offline) warnings.push('The model source could not be reached; the cached copy was used.');
+
+  const files = filesFor(manifest, variant);
+  for (const f of files) progress.addFile(f.path, f.bytes);
+  progress.stage = 'download';
+  progress.message = `Getting ${manifest.name} (${variant.dtype})`;
+  emit(true);
+  const t0 = performance.now();
+  const fetched = await fetchModelFiles({ reader, files, cache: reader?.local ? undefined : cache, progress, onUpdate: () => emit(), signal });
+  const downloadMs = performance.now() - t0;
+  if (fetched.quotaExceeded) warnings.push('The browser storage is full, so the model is kept in memory only and will be downloaded again next time. Free space by deleting cached models.');
+  if (useCache && !cache && !reader?.local) warnings.push('This browser offers no storage for caching (OPFS), so the model will be downloaded again next time.');
+  if (cache && fetched.cached.length > 0) {
+    await cache.saveRecord({ id, name: manifest.name, source: label, manifest, paths: fetched.cached }).catch(() => {
+      warnings.push('Could not record the cached model; it may be downloaded again next time.');
+    });
+  }
+
+  progress.stage = 'preparing';
+  progress.message = 'Preparing the GPU (creating sessions, compiling shaders)';
+  emit(true);
+  signal.throwIfAborted();
+  const held = new Holdings();
+  try {
+    const t1 = performance.now();
+    let parts;
+    try {
+      parts = await prepare(manifest, variant, fetched.bytes, maxContext, ctx.probe, held);
+    } catch (e) {
+      const message = errorMessage(e);
+      throw errorCode(e) !== 'out-of-memory' && isMemoryError(message) ? new GpuMemoryError(memoryErrorMessage('load', message, maxContext)) : e;
+    }
+    fetched.bytes.clear();
+    ctx.onDevice?.(parts.device);
+    // A cancel during preparation or warm-up: release what was made, keep no half-loaded model.
+    signal.throwIfAborted();
+    const prepareMs = performance.now() - t1;
+    let warmUpMs = 0;
+    if (options.warmUp !== false) {
+      progress.message = 'Warming up (first run compiles the GPU shaders)';
+      emit(true);
+      const t2 = performance.now();
+      try {
+        await warmUp(parts);
+      } catch (e) {
+        throw explainRunError(e, variant);
+      }
+      warmUpMs = performance.now() - t2;
+      signal.throwIfAborted();
+    }
+    const asked = options.maxCropsPerVisionRun;
+    if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) throw new WorkerError('bad-input', `maxCropsPerVisionRun must be a positive integer, got ${asked}`);
+    const cropsPerRun = Math.min(parts.limits.maxCropsPerVisionRun, asked ?? Infinity);
+    const gpuPre = await gpuPreprocessor(parts, options.gpuPreprocess ?? 'auto', warnings);
+    if (gpuPre) held.add(() => gpuPre.dispose());
+    const features = new FeatureCache(options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
+    held.add(() => features.clear());
+    const info: LoadedModel = {
+      id,
+      name: manifest.name,
+      dtype: variant.dtype,
+      target: variant.target,
+      randomWeights: manifest.architecture.randomWeights,
+      architecture: manifest.architecture,
+      from: fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed',
+      storage: reader?.local ? 'none' : fetched.cached.length === files.length ? 'opfs' : 'memory',
+      maxContext: parts.runner.maxContext,
+      limits: parts.limits,
+      kvCache: parts.runner.kind,
+      timings: { totalMs: performance.now() - started, downloadMs, prepareMs, warmUpMs },
+      warnings,
+      cpuNodes: parts.cpuNodes,
+      preprocess: gpuPre ? 'gpu' : 'cpu',
+    };
+    const { cpuNodes: _cpuNodes, ...state } = parts;
+    progress.stage = 'ready';
+    progress.message = `${manifest.name} is ready`;
+    emit(true);
+    return {
+      ...state,
+      info,
+      features,
+      featureScope: `${id}|${variant.dtype}|${variant.target}`,
+      cacheState: { visualId: undefined },
+      gpuPre,
+      cropsPerRun,
+      dispose: () => held.release(),
+    };
+  } catch (e) {
+    await held.release().catch(() => {});
+    throw e;
+  }
+}
+
+/** Reader and manifest of a source; a URL that cannot be reached falls back to its cached manifest. */
+async function resolveSource(
+  source: ModelSource,
+  cache: ModelCache | undefined,
+): Promise<{ reader?: SourceReader; manifest: Manifest; id: string; offline: boolean; label: string }> {
+  if (!source || typeof source !== 'object') throw new WorkerError('bad-input', 'no model source was given');
+  if (source.kind === 'cached') {
+    const rec = await cache?.record(source.id);
+    if (!rec) throw new WorkerError('model-file', 'that model is no longer in the browser cache');
+    // Files missing or corrupt in the cache are fetched again from where they came from.
+    const reader = /^https?:/.test(rec.source) ? urlReader(rec.source) : undefined;
+    return { reader, manifest: rec.manifest, id: rec.id, offline: false, label: rec.source };
+  }
+  const reader = await openSource(source);
+  let text: string;
+  try {
+    text = await reader.readText('manifest.json');
+  } catch (e) {
+    const rec = !reader.local && errorCode(e) === 'network' ? await cache?.recordForSource(reader.label) : undefined;
+    if (!rec) throw e;
+    return { reader, manifest: rec.manifest, id: rec.id, offline: true, label: reader.label };
+  }
+  return { reader, manifest: parseManifest(text, `${reader.label} manifest.json`), id: await manifestId(text), offline: false, label: reader.label };
+}
+
+function filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {
+  const wanted = new Set([...RUNTIME_FILES, v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
+  return manifest.files.filter((f) => wanted.has(f.path));
+}
+
+function jsonOf(files: Map<string, Uint8Array>, path: string): Record<string, unknown> | undefined {
+  const bytes = files.get(path);
+  if (!bytes) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  } catch (e) {
+    throw new WorkerError('model-file', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Config, tokenizer, both sessions and the KV cache; each GPU part is added to `held` as it is made. */
+async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, maxContext: number, probe: ProbeResult, held: Holdings) {
+  const configJson = jsonOf(files, 'config.json');
+  if (!configJson) throw new WorkerError('model-file', `${manifest.name} has no config.json`);
+  const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
+  if (!check.config) throw new WorkerError('model-file', `${manifest.name}: config.json cannot be used: ${[...check.missing.map((m) => `missing ${m}`), ...check.errors].join('; ')}`);
+  const config = check.config;
+  const settings = parseProcessorSettings({
+    preprocessor: jsonOf(files, 'preprocessor_config.json'),
+    processor: jsonOf(files, 'processor_config.json'),
+    video: jsonOf(files, 'video_preprocessor_config.json'),
+  });
+  const tokenizerJson = jsonOf(files, 'tokenizer.json');
+  if (!tokenizerJson) throw new WorkerError('model-file', `${manifest.name} has no tokenizer.json`);
+  const tokenizer = new Molmo2Tokenizer(tokenizerJson, jsonOf(files, 'tokenizer_config.json') ?? {});
+
+  setupOrt(probe.adapter!);
+  const context = Math.min(maxContext, config.text.maxPositionEmbeddings);
+  const vision = await createGraphSession(variant.vision, files, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
+  held.add(() => vision.session.release());
+  const decoder = await createGraphSession(variant.decoder, files, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });
+  held.add(() => decoder.session.release());
+  // onnxruntime keeps small shape computations on the CPU on purpose; only note which graphs have any.
+  const cpuNodes = [vision, decoder].filter((s) => s.cpuFallback).map((s) => s.cpuFallback as string);
+  const device = await ortDevice();
+  const made = await allocChecked(device, () =>
+    createDecoderRunner(
+      decoder.session,
+      { layers: config.text.numLayers, kvHeads: config.text.numKvHeads, headDim: config.text.headDim, hidden: config.text.hiddenSize },
+      context,
+      device,
+    ),
+  );
+  const runner = made.value;
+  held.add(() => runner.dispose());
+  // The KV cache did not fit: WebGPU reports it through the error scope, not by throwing.
+  if (made.error) throw new GpuMemoryError(memoryErrorMessage('load', made.error, context));
+  const actBytes = variant.dtype === 'q4f16' || variant.dtype === 'fp16' ? 2 : 4;
+  const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities);
+  return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, limits, cpuNodes };
+}
+
+/** One tiny run of each graph so that shader compilation happens now, not at the first question. */
+async function warmUp(m: Pick<ModelHandle, 'config' | 'vision' | 'runner'>): Promise<void> {
+  const c = m.config;
+  const patches = (c.vit.imageSize[0] / c.vit.patchSize) ** 2;
+  const features = await runVision(m.vision, new Float32Array(patches * c.vit.patchSize * c.vit.patchSize * 3), 1, [0, 1, 2, 3], 4);
+  if (features.location === 'gpu-buffer') features.dispose();
+  m.runner.reset();
+  await m.runner.step([c.tokens.bos], [0], undefined, false);
+  m.runner.reset();
+}
+
+/** A clearer message for the run-time failures a user can act on. */
+function explainRunError(e: unknown, v: ModelVariant): Error {
+  if (!/requires f16/.test(errorMessage(e))) return e instanceof Error ? e : new Error(errorMessage(e));
+  return new WorkerError(
+    'unsupported',
+    `The ${v.dtype}/${v.target} graphs use fp16 tensors, which this GPU cannot run (no shader-f16). ` +
+      'Load another variant (e.g. q4 for the WebGPU target, or fp32), or convert the model again with --dtype q4.',
+  );
+}
+
+/**
+ * The GPU preprocessor on onnxruntime's device, made after the sessions (it needs that device).
+ * 'auto' leaves it off on software adapters, where the CPU path is faster; 'on' only needs the self-check.
+ */
+async function gpuPreprocessor(m: Pick<ModelHandle, 'device' | 'settings' | 'config'>, mode: 'auto' | 'on' | 'off', warnings: string[]): Promise<GpuPreprocessor | undefined> {
+  if (mode === 'off') return undefined;
+  if (mode !== 'auto' && mode !== 'on') throw new WorkerError('bad-input', `gpuPreprocess must be 'auto', 'on' or 'off', got ${JSON.stringify(mode)}`);
+  const made = await createGpuPreprocessor(m.device, m.settings, geometryOf(m.config), { allowFallbackAdapter: mode === 'on' });
+  if (!made && mode === 'on') warnings.push('GPU preprocessing was asked for, but it failed its check on this GPU; pixel values are made on the CPU.');
+  return made?.pre;
+}
