@@ -116,12 +116,23 @@ test.describe('shared media clips: the frames sent are ffmpeg\'s frames at the s
       const wanted = new Set(presented.flatMap((i) => [i - 1, i, i + 1]).filter((i) => i >= 0 && i < times.length));
       const grids = await ffmpegLumaGrids(path, sent[0].width, sent[0].height, BLOCK, wanted);
       expect(grids.size).toBe(wanted.size);
-      const rows = sent.map((f, k) => {
+      const grid = (j: number) => grids.get(j)!;
+      const has = (j: number) => grids.has(j);
+      // How far this browser's decoding of a frame is from ffmpeg's of the same frame, at most.
+      const noise = Math.max(...sent.map((f, k) => gridDistance(f.grid, grid(presented[k]))));
+      sent.forEach((f, k) => {
         const i = presented[k];
-        const d = (j: number) => (grids.has(j) ? gridDistance(f.grid, grids.get(j)!) : Infinity);
-        return { t: f.timestamp.toFixed(3), frame: i, same: d(i), before: d(i - 1), after: d(i + 1) };
+        const same = gridDistance(f.grid, grid(i));
+        for (const j of [i - 1, i + 1].filter(has)) {
+          const apart = gridDistance(grid(i), grid(j)); // how different ffmpeg's neighbouring frames are
+          const other = gridDistance(f.grid, grid(j));
+          const where = `${clip} at ${f.timestamp.toFixed(3)} s: sent vs ffmpeg frame ${i} ${same.toFixed(4)}, vs frame ${j} ${other.toFixed(4)} (frames ${i} and ${j} differ by ${apart.toFixed(4)})`;
+          // A neighbour that is a different picture is further from the frame sent than frame i ...
+          if (apart > 0.002) expect(same, where).toBeLessThan(other);
+          // ... and clearly so where it differs from frame i by more than twice the decoders' difference.
+          if (apart > 2 * noise) expect(other, where).toBeGreaterThan(2 * same);
+        }
       });
-      console.log(clip, JSON.stringify(rows.map((r) => [r.t, r.frame, r.same.toFixed(2), r.before.toFixed(2), r.after.toFixed(2)])));
     });
   }
 });

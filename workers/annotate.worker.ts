@@ -1,6 +1,7 @@
 // Export worker: decodes the video in order, draws the overlay on each frame (the same marker model
 // as the page), and encodes an MP4 (H.264) or, where the browser cannot encode H.264, a WebM (VP9/VP8)
 // with WebCodecs through mediabunny. Runs off the main thread; cancel() stops it within a frame.
+// An opened image gets an annotated PNG instead (annotate-still.ts).
 import * as Comlink from 'comlink';
 import {
   ALL_FORMATS,

@@ -55,20 +55,30 @@ export function runResult(q: RunQuery, info: VideoInfo, rawText: string, timingM
 
 /** The result of an answer that is still streaming in. */
 export class RunAnswer {
-  private readonly stream: AnswerStream;
+  private stream: AnswerStream;
   private readonly input: ResultInput;
   private version = -1;
   result: ResultJson;
 
   constructor(q: RunQuery, info: VideoInfo, createdAt: string) {
     this.input = resultInput(q, info, '', {}, createdAt);
-    const { frames, opts } = answerLayout(this.input);
-    this.stream = createAnswerStream(frames, opts);
+    this.stream = createAnswerStream(...this.layout());
     this.result = buildResult(this.input, this.stream.current());
+  }
+
+  private layout(): Parameters<typeof createAnswerStream> {
+    const { frames, opts } = answerLayout(this.input);
+    return [frames, opts];
   }
 
   /** The result for the whole answer so far (tokens only ever add to it). */
   update(text: string): ResultJson {
+    if (text.length < this.input.rawText.length) {
+      // The text was replaced rather than extended: read it again from the start.
+      this.stream = createAnswerStream(...this.layout());
+      this.input.rawText = '';
+      this.version = -1;
+    }
     const known = this.input.rawText.length;
     this.stream.push(text.slice(known));
     this.input.rawText = text;
