@@ -117,22 +117,23 @@ test.describe('shared media clips: the frames sent are ffmpeg\'s frames at the s
       const grids = await ffmpegLumaGrids(path, sent[0].width, sent[0].height, BLOCK, wanted);
       expect(grids.size).toBe(wanted.size);
       const grid = (j: number) => grids.get(j)!;
-      const has = (j: number) => grids.has(j);
-      // How far this browser's decoding of a frame is from ffmpeg's of the same frame, at most.
-      const noise = Math.max(...sent.map((f, k) => gridDistance(f.grid, grid(presented[k]))));
+      let checked = 0;
       sent.forEach((f, k) => {
         const i = presented[k];
         const same = gridDistance(f.grid, grid(i));
-        for (const j of [i - 1, i + 1].filter(has)) {
-          const apart = gridDistance(grid(i), grid(j)); // how different ffmpeg's neighbouring frames are
+        for (const j of [i - 1, i + 1].filter((j) => grids.has(j))) {
+          const apart = gridDistance(grid(i), grid(j)); // how different ffmpeg's frames i and j are
           const other = gridDistance(f.grid, grid(j));
+          // Where frames i and j differ by more than three times the sent frame's distance to the nearer
+          // of them (decoders differ slightly), the sent frame is frame i, and j is clearly further away.
+          if (apart <= 3 * Math.min(same, other)) continue;
+          checked++;
           const where = `${clip} at ${f.timestamp.toFixed(3)} s: sent vs ffmpeg frame ${i} ${same.toFixed(4)}, vs frame ${j} ${other.toFixed(4)} (frames ${i} and ${j} differ by ${apart.toFixed(4)})`;
-          // A neighbour that is a different picture is further from the frame sent than frame i ...
-          if (apart > 0.002) expect(same, where).toBeLessThan(other);
-          // ... and clearly so where it differs from frame i by more than twice the decoders' difference.
-          if (apart > 2 * noise) expect(other, where).toBeGreaterThan(2 * same);
+          expect(other, where).toBeGreaterThan(2 * same);
         }
       });
+      // On average each sample time has a neighbour that tells it apart.
+      expect(checked).toBeGreaterThanOrEqual(sent.length);
     });
   }
 });

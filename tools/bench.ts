@@ -1,7 +1,8 @@
 // `npm run bench [-- --only a,b] [-- --skip a,b]`: runs every benchmark as its own child process, prints
 // its figures as they come, and regenerates bench/REPORT.md with the machine, the adapter and each
-// target (measured value, met / not met). A benchmark that fails or does not exist yet is reported as
-// such. BENCH_ONLY / BENCH_SKIP do the same as the flags; `--only sampling,preprocess` skips the slow ones.
+// target (measured value, met / not met, what would make it fail). A benchmark that fails or does not
+// exist yet is reported as such, its targets pending. BENCH_ONLY / BENCH_SKIP do the same as the
+// flags; `--only sampling,preprocess` skips the slow ones.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,8 +20,8 @@ interface Bench {
 }
 
 const BENCHES: Bench[] = [
-  { name: 'convert', what: 'conversion throughput vs plain reads, converter peak RSS (slow: writes a 5.7 GB checkpoint once)', npm: 'bench:convert' },
-  { name: 'browser', what: 'in-browser runtime: follow-up vs cold question, decode loop (slow)', npm: 'bench:browser' },
+  { name: 'convert', what: 'conversion throughput vs plain streaming reads of the same shards, converter peak RSS (slow: writes a 5.7 GB checkpoint once)', npm: 'bench:convert' },
+  { name: 'browser', what: 'in-browser runtime: follow-up vs from-scratch question on cached features (slow)', npm: 'bench:browser' },
   { name: 'sampling', what: 'decode worker frames/s vs ffmpeg, 2 fps over a 60 s 720p H.264 clip', file: 'tools/bench-sampling.ts' },
   { name: 'preprocess', what: 'preprocessing per frame, GPU path vs CPU path', file: 'tools/bench-preprocess.ts' },
 ];

@@ -26,6 +26,7 @@ import {
   type ParsedAnswer,
   type ParsedPoint,
   type PointTag,
+  type SeenPairs,
 } from './answer.ts';
 
 export interface AnswerStream {
@@ -303,13 +304,14 @@ export function createAnswerStream(frames: FrameSize[], opts?: ParseOptions): An
       readGroup(tag, usable, tag.points, tag.warnings, tag.seen);
     } else {
       const local = new Set<string>();
-      const seen = { has: (k: string) => tag.seen.has(k) || local.has(k), add: (k: string) => void local.add(k) };
+      // Pairs of the growing group are kept apart until the group is complete.
+      const seen: SeenPairs = { has: (k) => tag.seen.has(k) || local.has(k), add: (k) => void local.add(k) };
       readGroup(tag, usable, tag.tailPoints, tag.tailWarnings, seen);
     }
   }
 
-  function readGroup(tag: Tag, group: string, points: ParsedPoint[], warnings: string[], seen: { has(k: string): boolean; add(k: string): void }) {
-    // A group that opens the coordinates starts at "^", the others at their separator.
+  /** Reads one group (from its separator, or from the start of the coordinates) into `points`; labels are added later. */
+  function readGroup(tag: Tag, group: string, points: ParsedPoint[], warnings: string[], seen: SeenPairs) {
     readGroups(group, tag.name as PointTag, undefined, frames, video, warnings, points, seen);
   }
 

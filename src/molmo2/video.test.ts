@@ -53,6 +53,15 @@ describe('presentedFrameIndex', () => {
     expect(presentedFrameIndex(-1, ts)).toBe(0);
     expect(presentedFrameIndex(1, [])).toBe(-1);
   });
+
+  it('takes the frame at a sample time that equals its timestamp, and the earlier one just short of it', () => {
+    // 10 fps in a 10240 timescale; a range from frame 1 sampled at 2 fps lands on frames 1, 6, 11, …
+    const tenFps = Array.from({ length: 30 }, (_, k) => (k * 1024) / 10240);
+    expect(rangeSampleTimes(tenFps[1], tenFps[29]).map((t) => presentedFrameIndex(t, tenFps))).toEqual([1, 6, 11, 16, 21, 26, 29]);
+    // 29.97 fps: 0.5 s is 0.5 ms before frame 15, so frame 14 is presented (the nearest would be 15).
+    const ntsc = Array.from({ length: 150 }, (_, k) => (k * 1001) / 30000);
+    expect(sampleTimes(ntsc[149]).map((t) => presentedFrameIndex(t, ntsc))).toEqual([0, 14, 29, 44, 59, 74, 89, 104, 119, 134, 149]);
+  });
 });
 
 describe('formatTime', () => {
