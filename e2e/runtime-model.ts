@@ -4,10 +4,11 @@
 // WebGPU-target decoder uses GroupQueryAttention with its static KV cache (head_dim % 8 = 0) and an
 // int4 embedding table (d_model % 32 = 0). It is
 // written with the real converter into public/models/, served by Vite like any converted model, and
-// rebuilt only when the builders' sources change.
+// rebuilt only when the builders' sources change. Test runs may overlap (several ports): a build goes
+// to its own folders and is moved into place whole, and the folder is removed only by its last user.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMolmo2Config, type Molmo2Config } from '../src/molmo2/config.ts';
@@ -55,8 +56,22 @@ let cached: Promise<RuntimeModel> | undefined;
 
 /** Builds (once) and describes the test model; the weights are regenerated in memory for references. */
 export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise<RuntimeModel> {
-  cached ??= build(log);
+  cached ??= mkdir(USERS, { recursive: true })
+    .then(() => writeFile(join(USERS, String(process.pid)), ''))
+    .then(() => build(log));
   return cached;
+}
+
+/** Test processes using the model: one empty file per process id. */
+const USERS = join(WORK, 'users');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -65,7 +80,9 @@ export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise
  */
 export async function removeRuntimeModel(): Promise<void> {
   cached = undefined;
-  await rm(MODEL_DIR, { recursive: true, force: true });
+  await rm(join(USERS, String(process.pid)), { force: true });
+  const others = existsSync(USERS) ? (await readdir(USERS)).map(Number).filter((pid) => pid !== process.pid && alive(pid)) : [];
+  if (others.length === 0) await rm(MODEL_DIR, { recursive: true, force: true });
 }
 
 async function build(log: (m: string) => void): Promise<RuntimeModel> {
@@ -84,7 +101,8 @@ async function build(log: (m: string) => void): Promise<RuntimeModel> {
   if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return { config, tensors, tokenizerJson, tokenizerConfig };
 
   log(`building ${MODEL_DIR}`);
-  const ckpt = join(WORK, 'checkpoint');
+  const ckpt = join(WORK, `checkpoint-${process.pid}`);
+  const out = join(WORK, `model-${process.pid}`);
   await rm(ckpt, { recursive: true, force: true });
   await mkdir(ckpt, { recursive: true });
   await writeFile(join(ckpt, 'config.json'), JSON.stringify(json, null, 2));
@@ -98,15 +116,19 @@ async function build(log: (m: string) => void): Promise<RuntimeModel> {
     weight_map: Object.fromEntries(entries.map((e) => [e.name, shard])),
   };
   await writeFile(join(ckpt, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
+  await rm(out, { recursive: true, force: true });
   await convertCheckpoint({
     source: ckpt,
-    out: MODEL_DIR,
+    out,
     dtypes: ['q4', 'fp32'],
     targets: ['webgpu', 'cpu'],
     name: 'Molmo2 e2e tiny (random weights)',
     sourceLabel: { repo: 'molmo2-web/e2e-runtime-tiny', revision: `seed-${SEED}` },
     log,
   });
+  await rm(ckpt, { recursive: true, force: true });
+  await rm(MODEL_DIR, { recursive: true, force: true });
+  await rename(out, MODEL_DIR);
   await writeFile(stamp, want);
   return { config, tensors, tokenizerJson, tokenizerConfig };
 }

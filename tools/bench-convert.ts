@@ -15,8 +15,9 @@ import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 const root = join(import.meta.dirname, '..');
 const checkpointDir = join(root, '.cache', 'bench-checkpoint');
 const outDir = join(root, '.cache', 'bench-converted');
-// Measured here (2 cores): convert / streaming read ≈ TBD. Fails if the converter gets much slower.
-const RATIO_TARGET = 0.1;
+// On this 2-core machine, idle: 1523 MB/s converting against 7678 MB/s streaming, 0.20. Encoding on one
+// thread instead of two would give about 0.13, so 0.15 fails it (the encoder is most of the time).
+const RATIO_TARGET = 0.15;
 // The largest tensor (the 151936 × 2560 embedding) is 0.78 GB as BF16 and 1.56 GB as f32.
 const RSS_TARGET_MIB = 1024;
 

@@ -46,9 +46,9 @@ export const TARGETS: TargetGuard[] = [
   {
     bench: 'convert',
     measure: 'ratio convert / streaming read',
-    target: '≥ 0.1',
+    target: '≥ 0.15',
     failsIf:
-      'the converter gets about twice as slow against the disk reads it cannot avoid: e.g. encoding on one thread instead of a pool, reading each tensor whole through an extra copy, or hashing the output in a second pass',
+      'the converter loses a quarter of its speed against reading the same bytes (0.20 on this 2-core machine when idle): e.g. encoding on one thread instead of a pool (about 0.13), an extra pass over the weights, or hashing the output in a second pass; other load on the machine lowers it too (see the load average)',
   },
   {
     bench: 'convert',

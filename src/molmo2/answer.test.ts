@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseAnswer, type FrameSize, type ParsedPoint } from './answer.ts';
-import { createAnswerStream as createAnswerParser } from './answer-stream.ts';
+import { createAnswerStream } from './answer-stream.ts';
 
 const img: FrameSize[] = [{ width: 1000, height: 500 }];
 /** What the model wrote before a group's points: the image index or the clip time. */
@@ -197,7 +197,7 @@ describe('properties (fixed seed)', () => {
         const groups = gs.map((g) => ({ key: (g.t / 10).toFixed(1), pts: g.pts as [number, number][] }));
         const text = `Counting the ${format(groups, 'tracks', 'cars')} shows a total of ${groups.length}.`;
         const frames = [{ width: 640, height: 480 }];
-        const parser = createAnswerParser(frames, { fps: 2 });
+        const parser = createAnswerStream(frames, { fps: 2 });
         const streamed = [];
         let at = 0;
         for (let i = 0; at < text.length; i++) {
@@ -283,7 +283,7 @@ describe('truncation at the end of generation', () => {
   });
 
   it('streams points as soon as their triple is certain', () => {
-    const p = createAnswerParser(frames, { fps: 2 });
+    const p = createAnswerStream(frames, { fps: 2 });
     expect(p.push('<tracks coords="0.0 1 200 1')).toEqual([]);
     expect(p.push('00')).toEqual([]); // "100" could still become "1000"
     expect(p.push(' 2 300 30')).toMatchObject([{ clipTimeS: 0, id: 1, x: 20, y: 10 }]);
@@ -397,7 +397,7 @@ describe('properties against the reference parser and the formatter (fixed seed)
     fc.assert(
       fc.property(fc.array(alphabet, { maxLength: 60 }).map((a) => a.join('')), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 10 }), (text, cuts) => {
         const frames = [{ width: 50, height: 70 }];
-        const parser = createAnswerParser(frames, { fps: 2 });
+        const parser = createAnswerStream(frames, { fps: 2 });
         const streamed = [];
         for (let at = 0, i = 0; at < text.length; i++) {
           streamed.push(...parser.push(text.slice(at, at + cuts[i % cuts.length])));

@@ -52,7 +52,7 @@ export function planScope(kind: ScopeKind): ScopePlan | undefined {
 export async function collectScope(plan: ScopePlan, fingerprint: string): Promise<AskVisual> {
   const keys = plan.frames.map((f) => `${fingerprint}#${f}`);
   if (plan.mode === 'video') {
-    const bitmaps = await decoder().framesAt(plan.times.map((t) => t - 0.001));
+    const bitmaps = await decoder().framesAt(plan.times);
     return { kind: 'video', frames: bitmaps.map((image, k) => ({ image, timestamp: plan.times[k] - plan.clipStartS, key: keys[k] })) };
   }
   const images = await Promise.all(plan.frames.map((f) => decoder().frameAt(f)));
