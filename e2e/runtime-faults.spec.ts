@@ -220,12 +220,12 @@ test.describe('faults', () => {
     await openHarness(page);
     const devices = await keepDevices(page);
     await load(page, fp32);
-    // Resolves once the first token streamed: the device is destroyed while the answer is decoding.
+    // Resolves once the decode stage has begun: the device is destroyed while the answer is decoding.
     await page.evaluate(
       () =>
         new Promise<void>((decoding) => {
           const w = window as unknown as { pending: Promise<string> };
-          const onEvent = (e: { type: string }) => e.type === 'token' && decoding();
+          const onEvent = (e: { type: string; stage?: string }) => e.type === 'stage' && e.stage === 'decode' && decoding();
           w.pending = window.harness.ask('Describe everything.', { kind: 'none' }, { maxNewTokens: 2000, onEvent }).then((r) => `answered: ${r.done.stoppedBy}`, (e: Error) => e.message);
           void w.pending.then(() => decoding());
         }),

@@ -7,12 +7,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { sampleTimes } from '../src/molmo2/video.ts';
-import { BOX_4FPS, BOX_NTSC, CLIP, boxClip, clipFps, h264Clip, vp9Clip, type BoxClip } from './fixtures/clips.ts';
+import { BOX_1FPS, BOX_4FPS, BOX_NTSC, CLIP, boxClip, clipFps, h264Clip, vp9Clip, type BoxClip } from './fixtures/clips.ts';
 import { ffmpegFrameTimes, ffmpegLumaGrids } from './fixtures/ffmpeg-frames.ts';
 import { gridDistance } from './fixtures/luma-grid.ts';
 import { askAboutRange, installCapturingBackend, selectRangeToEnd, type SentFrame } from './fixtures/sent-frames.ts';
 
-const BOX_10FPS: Omit<BoxClip, 'name' | 'codec'> = { rate: '10', frames: CLIP.frames, step: CLIP.step, width: CLIP.width };
+/** A clip's frame rate, frame count and marker geometry. */
+type Frames = Omit<BoxClip, 'name' | 'codec'>;
+
+const BOX_10FPS: Frames = { rate: '10', frames: CLIP.frames, step: CLIP.step, width: CLIP.width };
 
 async function openClip(page: Page, path: string) {
   await page.goto('/');
@@ -26,15 +29,15 @@ async function openClip(page: Page, path: string) {
  * sampleTimes and, for each, the frame presented then — counted here from the clip's constant frame
  * rate (frame k at k / fps), independently of the app's own lookup.
  */
-function expected(clip: Omit<BoxClip, 'name' | 'codec'>, startFrame: number, maxFrames: number) {
-  const fps = clipFps({ ...clip, name: '', codec: 'h264' });
+function expected(clip: Frames, startFrame: number, maxFrames: number) {
+  const fps = clipFps(clip);
   const start = startFrame / fps;
   const end = (clip.frames - 1) / fps;
   const times = sampleTimes(end - start, { maxFrames });
   return { times, frames: times.map((t) => Math.floor((start + t) * fps + 1e-6)) };
 }
 
-function checkSent(sent: SentFrame[], clip: Omit<BoxClip, 'name' | 'codec'>, want: { times: number[]; frames: number[] }) {
+function checkSent(sent: SentFrame[], clip: Frames, want: { times: number[]; frames: number[] }) {
   expect(sent.length).toBe(want.times.length);
   sent.forEach((f, k) => {
     expect(f.timestamp).toBeCloseTo(want.times[k], 6);
@@ -71,6 +74,14 @@ test('MP4/H.264 at 4 fps, range from frame 1: sample times on every other frame'
   const want = expected(BOX_4FPS, 1, 64);
   expect(want.frames).toEqual(Array.from({ length: 20 }, (_, k) => 2 * k + 1));
   checkSent(await askAboutRange(page, 1), BOX_4FPS, want);
+});
+
+test('MP4/H.264 at 1 fps: a frame presented at two sample times is sent twice', async ({ page }) => {
+  await openClip(page, boxClip(BOX_1FPS));
+  await selectRangeToEnd(page, 0);
+  const want = expected(BOX_1FPS, 0, 64);
+  expect(want.frames).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7]);
+  checkSent(await askAboutRange(page, 1), BOX_1FPS, want);
 });
 
 test('MP4/H.264 at 29.97 fps: sample times fall between frames, just short of the next one', async ({ page }) => {
