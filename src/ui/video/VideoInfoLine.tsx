@@ -13,8 +13,14 @@ export function VideoInfoLine() {
     <>
       <p className="info-line" data-testid="video-info">
         <strong>{info.fileName}</strong> · {info.codec.toUpperCase()} · {info.width}×{info.height}
-        {info.rotation ? ` (rotated ${info.rotation}°)` : ''} · {variable ? 'variable frame rate' : `${info.fps.toFixed(2)} fps`} ·{' '}
-        {formatTime(info.duration)} · {info.frameCount} frames
+        {info.rotation ? ` (rotated ${info.rotation}°)` : ''}
+        {info.container === 'image' ? (
+          ' · still image'
+        ) : (
+          <>
+            {' '}· {variable ? 'variable frame rate' : `${info.fps.toFixed(2)} fps`} · {formatTime(info.duration)} · {info.frameCount} frames
+          </>
+        )}
       </p>
       {info.notice && (
         <p className="info-notice" role="status" data-testid="video-notice">
