@@ -175,7 +175,7 @@ export function renderReport(m: Machine, results: BenchResult[], at: string, com
     const when = r.status === 'skipped' && r.at ? ` (earlier run, ${r.at})` : '';
     if (r.targets.length === 0) {
       // Not measured here: its targets, from TARGETS, as pending.
-      const why = r.status === 'ok' ? 'no target printed' : `${r.status}${r.note ? `: ${r.note}` : ''}`;
+      const why = r.status === 'ok' ? 'no target printed' : r.status === 'skipped' ? (r.note ?? 'skipped') : `${r.status}${r.note ? `: ${r.note}` : ''}`;
       const guards = TARGETS.filter((g) => g.bench === r.name);
       if (guards.length === 0) lines.push(`| ${r.name} | — | — | — | ${why} | — |`);
       for (const g of guards) lines.push(`| ${r.name} | ${g.measure} | — | ${g.target} | ${r.status === 'ok' ? why : `pending (${why})`} | ${g.failsIf} |`);
