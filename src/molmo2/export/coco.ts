@@ -11,9 +11,22 @@ export interface CocoOptions {
 }
 
 export interface CocoKeypoints {
-  info: { description: string; version: string; date_created: string };
+  info: { year: number; version: string; description: string; contributor: string; url: string; date_created: string };
+  licenses: { id: number; name: string; url: string }[];
   videos: { id: number; name: string; width: number; height: number; length: number }[];
-  images: { id: number; video_id: number; file_name: string; width: number; height: number; frame_index: number; time_s: number }[];
+  images: {
+    id: number;
+    video_id: number;
+    file_name: string;
+    width: number;
+    height: number;
+    license: number;
+    flickr_url: string;
+    coco_url: string;
+    date_captured: string;
+    frame_index: number;
+    time_s: number;
+  }[];
   categories: { id: number; name: string; supercategory: string; keypoints: string[]; skeleton: number[][] }[];
   tracks: { id: number; category_id: number; video_id: number }[];
   annotations: {
@@ -21,6 +34,7 @@ export interface CocoKeypoints {
     image_id: number;
     category_id: number;
     track_id: number;
+    segmentation: number[][];
     keypoints: number[];
     num_keypoints: number;
     bbox: number[];
@@ -30,15 +44,32 @@ export interface CocoKeypoints {
   }[];
 }
 
+/** The frames are the user's own: no licence is implied. */
+const LICENSE_UNSPECIFIED = { id: 1, name: 'unspecified', url: '' };
+
 export function exportCocoKeypoints(result: ResultJson, opts: CocoOptions = {}): CocoKeypoints {
   const box = opts.boxSize ?? 1;
   const { video } = result;
   const frameName = (f: number) => `frame_${String(f).padStart(6, '0')}.jpg`;
+  // The format's per-image fields that have no meaning for a local video frame get neutral values.
+  const image = (id: number, frame: number, timeS: number): CocoKeypoints['images'][number] => ({
+    id,
+    video_id: 1,
+    file_name: frameName(frame),
+    width: video.width,
+    height: video.height,
+    license: LICENSE_UNSPECIFIED.id,
+    flickr_url: '',
+    coco_url: '',
+    date_captured: result.createdAt,
+    frame_index: frame,
+    time_s: timeS,
+  });
   // One image per distinct sampled frame; ids are 1-based.
   const imageByFrame = new Map<number, CocoKeypoints['images'][number]>();
   video.sampledFrames.forEach((frame, i) => {
     if (frame >= 0 && !imageByFrame.has(frame)) {
-      imageByFrame.set(frame, { id: imageByFrame.size + 1, video_id: 1, file_name: frameName(frame), width: video.width, height: video.height, frame_index: frame, time_s: video.sampledTimesS[i] });
+      imageByFrame.set(frame, image(imageByFrame.size + 1, frame, video.sampledTimesS[i]));
     }
   });
   const labels = [...new Set(result.points.map((p) => p.label ?? 'object'))];
@@ -48,19 +79,20 @@ export function exportCocoKeypoints(result: ResultJson, opts: CocoOptions = {}):
   const annotations: CocoKeypoints['annotations'] = [];
   const tracks = new Map<string, CocoKeypoints['tracks'][number]>();
   for (const p of result.points) {
-    let image = imageByFrame.get(p.frame);
-    if (!image) {
+    let pointImage = imageByFrame.get(p.frame);
+    if (!pointImage) {
       // A point on a frame that was not among the sampled ones (only when the timeline was unknown).
-      image = { id: imageByFrame.size + 1, video_id: 1, file_name: frameName(p.frame), width: video.width, height: video.height, frame_index: p.frame, time_s: p.timeS };
-      imageByFrame.set(p.frame, image);
+      pointImage = image(imageByFrame.size + 1, p.frame, p.timeS);
+      imageByFrame.set(p.frame, pointImage);
     }
     const category_id = categoryOf(p.label);
     tracks.set(`${p.trackId}/${category_id}`, { id: p.trackId, category_id, video_id: 1 });
     annotations.push({
       id: annotations.length + 1,
-      image_id: image.id,
+      image_id: pointImage.id,
       category_id,
       track_id: p.trackId,
+      segmentation: [], // a point has no mask
       keypoints: [p.xPx, p.yPx, 2],
       num_keypoints: 1,
       bbox: [p.xPx - box / 2, p.yPx - box / 2, box, box],
@@ -70,7 +102,15 @@ export function exportCocoKeypoints(result: ResultJson, opts: CocoOptions = {}):
     });
   }
   return {
-    info: { description: `${result.model.id}: ${result.query.text}`, version: String(result.version), date_created: result.createdAt },
+    info: {
+      year: new Date(result.createdAt).getUTCFullYear(),
+      version: String(result.version),
+      description: `${result.model.id}: ${result.query.text}`,
+      contributor: result.app.name,
+      url: '',
+      date_created: result.createdAt,
+    },
+    licenses: [LICENSE_UNSPECIFIED],
     videos: [{ id: 1, name: video.name, width: video.width, height: video.height, length: video.decodedFrameCount }],
     images: [...imageByFrame.values()],
     categories,

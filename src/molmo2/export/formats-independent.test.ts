@@ -170,21 +170,34 @@ describe('COCO keypoints against the published data format', () => {
   const isInt = (v: unknown) => Number.isInteger(v);
   const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 
-  it.each(results())('%s: the fields COCO readers use, with the types and ranges the format gives', (_, result) => {
+  it.each(results())('%s: every field of the published format, with its types and ranges', (_, result) => {
     // Through JSON text, as a reader gets it.
     const coco = JSON.parse(JSON.stringify(exportCocoKeypoints(result)));
-    for (const key of ['info', 'images', 'annotations', 'categories']) expect(coco, key).toHaveProperty(key);
+    for (const key of ['info', 'licenses', 'images', 'annotations', 'categories']) expect(coco, key).toHaveProperty(key);
 
-    // info{version: str, description: str, date_created: datetime}
-    expect(typeof coco.info.version).toBe('string');
-    expect(typeof coco.info.description).toBe('string');
+    // info{year: int, version: str, description: str, contributor: str, url: str, date_created: datetime}
+    expect(isInt(coco.info.year)).toBe(true);
+    for (const key of ['version', 'description', 'contributor', 'url']) expect(typeof coco.info[key], key).toBe('string');
     expect(Number.isNaN(Date.parse(coco.info.date_created))).toBe(false);
 
-    // image{id: int, width: int, height: int, file_name: str}
+    // license{id: int, name: str, url: str}
+    const licenseIds = new Set<number>();
+    for (const l of coco.licenses) {
+      expect(isInt(l.id)).toBe(true);
+      expect(typeof l.name).toBe('string');
+      expect(typeof l.url).toBe('string');
+      licenseIds.add(l.id);
+    }
+
+    // image{id: int, width: int, height: int, file_name: str, license: int, flickr_url: str, coco_url: str, date_captured: datetime}
     const imageIds = new Set<number>();
     for (const img of coco.images) {
       expect(isInt(img.id) && isInt(img.width) && isInt(img.height)).toBe(true);
       expect(typeof img.file_name).toBe('string');
+      expect(licenseIds.has(img.license)).toBe(true);
+      expect(typeof img.flickr_url).toBe('string');
+      expect(typeof img.coco_url).toBe('string');
+      expect(Number.isNaN(Date.parse(img.date_captured))).toBe(false);
       expect([img.width, img.height]).toEqual([result.video.width, result.video.height]);
       imageIds.add(img.id);
     }
@@ -207,11 +220,13 @@ describe('COCO keypoints against the published data format', () => {
     expect(categories.size).toBe(coco.categories.length);
     expect(coco.categories.map((c: { name: string }) => c.name).sort()).toEqual([...new Set(result.points.map((p) => p.label ?? 'object'))].sort());
 
-    // annotation{id: int, image_id: int, category_id: int, area: float, bbox: [x, y, width, height], iscrowd: 0 or 1,
+    // annotation{id: int, image_id: int, category_id: int, segmentation: RLE or [polygon], area: float,
+    //            bbox: [x, y, width, height], iscrowd: 0 or 1,
     //            keypoints: [x1, y1, v1, …] (3 per category keypoint, v in 0..2), num_keypoints: int (keypoints with v > 0)}
     const annotationIds = new Set<number>();
     for (const a of coco.annotations) {
       expect(isInt(a.id) && isInt(a.image_id) && isInt(a.category_id)).toBe(true);
+      expect(Array.isArray(a.segmentation)).toBe(true); // polygons (none: a point has no mask), as iscrowd 0 requires
       annotationIds.add(a.id);
       expect(imageIds.has(a.image_id)).toBe(true);
       const category = categories.get(a.category_id);
