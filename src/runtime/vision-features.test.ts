@@ -13,6 +13,7 @@ const PATCH_DIM = 3;
 (globalThis as { GPUBufferUsage?: object }).GPUBufferUsage ??= { STORAGE: 128, COPY_SRC: 4, COPY_DST: 8 };
 
 function item(i: number, log: string[], crops = 1): VisualItem {
+  watched = log;
   return {
     key: `clip#${i}`,
     width: 8,
@@ -73,8 +74,18 @@ function context(vision: ort.InferenceSession, extra: Partial<FeatureContext> = 
   return { vision, device: fakeDevice().device, hidden: 2, maxCropsPerRun: 2, gpuIdle: async () => {}, isCancelled: () => false, ...extra };
 }
 
-/** Lets the pipeline run until it waits on a vision run (it only waits on those and on message ticks). */
-const settle = () => new Promise((r) => setTimeout(r, 20));
+/**
+ * Lets the pipeline run until it waits on a vision run: it only waits on those and on message ticks,
+ * so it is idle once a series of event-loop turns passes with nothing new in the log (no wall-clock wait).
+ */
+let watched: string[] = [];
+async function settle() {
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (let quiet = 0, seen = -1; quiet < 20; quiet = watched.length === seen ? quiet + 1 : 0) {
+    seen = watched.length;
+    await turn();
+  }
+}
 
 describe('FeatureCache batches', () => {
   it('makes the next batch while the current run is in flight, at most one batch ahead', async () => {
