@@ -5,6 +5,7 @@ import * as Comlink from 'comlink';
 import type { AnswerTuning } from '../src/runtime/answer.ts';
 import { InferenceEngine } from '../src/runtime/engine.ts';
 import type { AskEvent, AskRequest, DoneEvent, InferenceApi } from '../workers/inference-api.ts';
+import { engineApi } from '../workers/engine-api.ts';
 import { installErrorTransfer } from '../workers/worker-error.ts';
 
 export type TunedAskRequest = AskRequest & AnswerTuning;
@@ -17,16 +18,8 @@ installErrorTransfer();
 const engine = new InferenceEngine();
 
 const api: HarnessInferenceApi = {
-  capabilities: () => engine.capabilities(),
-  loadModel: (source, options, onProgress) => engine.loadModel(source, options, onProgress),
+  ...engineApi(engine),
   ask: ({ returnLogits, overlap, reusePrefix, ...request }, onEvent) => engine.ask(request, onEvent, { returnLogits, overlap, reusePrefix }),
-  clearCaches: (which) => engine.clearCaches(which),
-  cancel: () => engine.cancel(),
-  unload: () => engine.unload(),
-  current: () => engine.current(),
-  listCachedModels: () => engine.listCachedModels(),
-  deleteCachedModel: (id) => engine.deleteCachedModel(id),
-  storageInfo: () => engine.storageInfo(),
 };
 
 Comlink.expose(api);

@@ -4,7 +4,11 @@
 // Comlink.transfer(request, bitmaps). A call rejects with a WorkerError: act on its `code`, show its message.
 import * as Comlink from 'comlink';
 import type { DoneEvent } from '../src/runtime/generate.ts';
-import type {
+import type { AskEvent, AskRequest, CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../src/runtime/api-types.ts';
+import { installErrorTransfer } from './worker-error.ts';
+
+export type { DoneEvent } from '../src/runtime/generate.ts';
+export type {
   AdapterSummary,
   AskEvent,
   AskRequest,
@@ -22,27 +26,6 @@ import type {
   StageTimings,
   StorageInfo,
 } from '../src/runtime/api-types.ts';
-import { installErrorTransfer } from './worker-error.ts';
-
-export type {
-  AdapterSummary,
-  AskEvent,
-  AskRequest,
-  AskVisual,
-  CachedModel,
-  Capabilities,
-  DoneEvent,
-  FileProgress,
-  ImageInput,
-  LoadedModel,
-  LoadOptions,
-  LoadProgress,
-  LoadStage,
-  ModelSource,
-  RgbaImage,
-  StageTimings,
-  StorageInfo,
-};
 export { checkAskLimits, estimatePromptTokens, type AskLimits, type AskShape, type LimitCheck } from '../src/runtime/limits.ts';
 export { formatBytes, formatDuration } from '../src/runtime/progress.ts';
 export { errorCode, WorkerError, type WorkerErrorCode } from './worker-error.ts';
