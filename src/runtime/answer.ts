@@ -108,8 +108,7 @@ async function explainAnswerError(m: ModelHandle, loss: DeviceLossWatch, e: unkn
   if (loss.reason) return e instanceof GpuLostError ? e : new GpuLostError(gpuLostMessage(loss.reason));
   const message = errorMessage(e);
   if (code !== 'limit' && isMemoryError(message)) {
-    m.runner.reset();
-    m.cacheState.visualId = undefined;
+    m.forgetPrefix();
     return new GpuMemoryError(memoryErrorMessage('ask', message));
   }
   return toWorkerError(e);

@@ -115,10 +115,7 @@ export class InferenceEngine {
     if (!m) return;
     if (this.busy) throw new BusyError('the model is answering; cancel it first');
     if (which.features !== false) m.features.clear();
-    if (which.prefix !== false) {
-      m.runner.reset();
-      m.cacheState.visualId = undefined;
-    }
+    if (which.prefix !== false) m.forgetPrefix();
   }
 
   /** Stops the current answer after the decode step in flight, or aborts a download. */

@@ -44,6 +44,8 @@ export interface ModelHandle {
   featureScope: string;
   /** What the decoder cache's image tokens show (prefix reuse). */
   cacheState: { visualId: string | undefined };
+  /** Empties the decoder cache: the next question is prefilled from scratch. */
+  forgetPrefix(): void;
   /** Pixel values on onnxruntime's device (undefined: the CPU path). */
   gpuPre?: GpuPreprocessor;
   /** Crops per vision run (the limit, or less when LoadOptions asks). */
@@ -188,12 +190,17 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
     progress.stage = 'ready';
     progress.message = `${manifest.name} is ready`;
     emit(true);
+    const cacheState = { visualId: undefined as string | undefined };
     return {
       ...state,
       info,
       features,
       featureScope: `${id}|${variant.dtype}|${variant.target}`,
-      cacheState: { visualId: undefined },
+      cacheState,
+      forgetPrefix: () => {
+        state.runner.reset();
+        cacheState.visualId = undefined;
+      },
       gpuPre,
       cropsPerRun,
       dispose: () => held.release(),
