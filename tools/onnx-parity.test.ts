@@ -1,22 +1,25 @@
 // Converted graphs (src/molmo2/onnx) run in onnxruntime-node against the independent fp32 reference
 // (src/molmo2/reference) on a tiny random Molmo2 whose widths all differ, with a video prompt and a
 // two-image prompt built by the real preprocessing and prompt code.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Molmo2Config } from '../src/molmo2/config.ts';
 import { imagePixelValues, planImage } from '../src/molmo2/image.ts';
-import type { Dtype } from '../src/molmo2/manifest.ts';
+import { hasFloat16Activations, type Dtype } from '../src/molmo2/manifest.ts';
 import { exportVariant, type ExportOptions } from '../src/molmo2/onnx/export.ts';
 import { fromFloat16, toFloat16 } from '../src/molmo2/fp16.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '../src/molmo2/onnx/io.ts';
-import { dequantizeQ4, quantizeQ4 } from '../src/molmo2/onnx/quant.ts';
+import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../src/molmo2/onnx/quant.ts';
+import { precisionOf, variantPrecision, type WeightFormat } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
 import { MemoryTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
 import { names } from '../src/molmo2/tensors.ts';
+import { layerScope } from '../src/molmo2/onnx/decoder-parts.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
 
@@ -99,8 +102,8 @@ const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor('int
 
 class VisionSession {
   private constructor(private readonly session: ort.InferenceSession) {}
-  static async open(path: string) {
-    return new VisionSession(await ort.InferenceSession.create(path));
+  static async open(path: string, options?: ort.InferenceSession.SessionOptions) {
+    return new VisionSession(await ort.InferenceSession.create(path, options));
   }
   async features(c: Case): Promise<Float32Array> {
     const { prompt, pixels } = c;
@@ -122,8 +125,8 @@ class DecoderSession {
     readonly kvType: 'float32' | 'float16',
   ) {}
 
-  static async open(path: string, dtype: Dtype) {
-    return new DecoderSession(await ort.InferenceSession.create(path), dtype === 'fp16' || dtype === 'q4f16' ? 'float16' : 'float32');
+  static async open(path: string, dtype: Dtype, options?: ort.InferenceSession.SessionOptions) {
+    return new DecoderSession(await ort.InferenceSession.create(path, options), hasFloat16Activations(dtype) ? 'float16' : 'float32');
   }
 
   emptyCache(): Kv {
@@ -342,56 +345,89 @@ describe('prefill mask', () => {
 // Reduced precision
 // ---------------------------------------------------------------------------------------------
 
+/** A [N, K] weight as a linear layer of `format` stores it (int4 / int8 scales in the activation type). */
+function reconstructed(format: WeightFormat, data: Float32Array, N: number, K: number, scaleType: 'float32' | 'float16'): Float32Array {
+  if (format === 'q4') return dequantizeQ4(quantizeQ4(data, N, K, { scaleType }));
+  if (format === 'q8') return dequantizeQ8(quantizeQ8(data, N, K, { scaleType }));
+  return format === 'float16' ? fromFloat16(toFloat16(data)) : data;
+}
+
 /**
- * The checkpoint as the q4 graph stores it: every quantized linear weight replaced by its int4
- * reconstruction and the embedding tables rounded to float16 — the reference on these weights must
- * match the q4 graph (at accuracy level 0) to float32 rounding.
+ * The checkpoint as a variant stores it: each linear weight replaced by its reconstruction at the
+ * variant's precision (vision and decoder apart; the LM head's int4 scales are float32 in every
+ * variant) and the embedding tables rounded to float16 — for an fp32-activation variant the
+ * reference on these weights must match the graph (at accuracy level 0) to float32 rounding.
  */
-function asStoredByQ4(source: MemoryTensors): MemoryTensors {
+function asStoredBy(dtype: Dtype, source: MemoryTensors): MemoryTensors {
+  const p = precisionOf(dtype);
   const stored = new Map(source.tensors);
   for (const [name, t] of source.tensors) {
     if (name === names.embedding || name === names.newEmbedding) {
       stored.set(name, { shape: t.shape, data: fromFloat16(toFloat16(t.data)) });
     } else if (t.shape.length === 2 && name.endsWith('.weight') && !name.startsWith(names.patchEmbedding)) {
       const [N, K] = t.shape;
-      stored.set(name, { shape: t.shape, data: dequantizeQ4(quantizeQ4(t.data, N, K)) });
+      const vision = name.startsWith('model.vision_backbone.');
+      const scaleType = name === names.lmHead ? 'float32' : p.act;
+      stored.set(name, { shape: t.shape, data: reconstructed(vision ? p.vision : p.linear, t.data, N, K, scaleType) });
     }
   }
   return new MemoryTensors(stored);
 }
 
-describe('int4 graphs', () => {
-  it('equal the reference running on the int4-reconstructed weights (accuracy level 0)', async () => {
-    const files = await exportTo('q4', { q4: { accuracyLevel: 0 } });
-    const vision = await VisionSession.open(files.vision);
-    const decoder = await DecoderSession.open(files.decoder, 'q4');
-    const stored = await ReferenceModel.load(config, asStoredByQ4(tensors));
-    for (const { case: c } of cases) {
-      const e = await expectations(stored, c);
-      const m = await measure(vision, decoder, c, e);
-      expect(m.features, c.name).toBeLessThan(1e-4);
-      expect(m.steps, c.name).toBeLessThan(1e-4);
-      expect(m.greedy, c.name).toEqual(e.tokens);
-    }
+describe('quantized graphs', () => {
+  for (const dtype of ['q4', 'q4-int4vision'] as const) {
+    const { vision, decoder } = variantPrecision(dtype);
+    it(`${dtype} (vision ${vision}, decoder ${decoder}) equals the reference running on its reconstructed weights (accuracy level 0)`, async () => {
+      const files = await exportTo(dtype, { q4: { accuracyLevel: 0 } });
+      const visionSession = await VisionSession.open(files.vision);
+      const decoder = await DecoderSession.open(files.decoder, dtype);
+      const stored = await ReferenceModel.load(config, asStoredBy(dtype, tensors));
+      for (const { case: c } of cases) {
+        const e = await expectations(stored, c);
+        const m = await measure(visionSession, decoder, c, e);
+        expect(m.features, c.name).toBeLessThan(1e-4);
+        expect(m.steps, c.name).toBeLessThan(1e-4);
+        expect(m.greedy, c.name).toEqual(e.tokens);
+      }
+    });
+  }
+
+  it('the q4 vision graph holds 8-bit MatMulNBits and no 4-bit one; q4-int4vision the reverse; both share the int4 decoder', async () => {
+    const bitsOf = async (path: string) => {
+      const model = onnxProto.onnx.ModelProto.decode(readFileSync(path));
+      return new Set(model.graph!.node!.filter((n) => n.opType === 'MatMulNBits').map((n) => Number(n.attribute!.find((a) => a.name === 'bits')!.i)));
+    };
+    const q4 = await exportTo('q4');
+    const small = await exportTo('q4-int4vision');
+    expect([...(await bitsOf(q4.vision))]).toEqual([8]);
+    expect([...(await bitsOf(small.vision))]).toEqual([4]);
+    expect(basename(small.decoder)).toBe('decoder_q4.onnx');
+    expect(readFileSync(small.decoder).equals(readFileSync(q4.decoder))).toBe(true);
+    expect(statSync(small.vision + '_data').size).toBeLessThan(statSync(q4.vision + '_data').size);
   });
 });
 
 // rms relative errors and teacher-forced greedy agreement measured on this tiny random model
 // (printed by the test):
-//   fp16   features 1.3e-3, logits 8.5e-4–9.2e-4, agreement 100%
-//   q4     features 0.42–0.45, logits 0.21, agreement 44–69%
-//   q4f16  features 0.44–0.46, logits 0.20–0.21, agreement 41–66%
+//   fp16              features 1.2e-3–1.3e-3, logits 7.9e-4–8.8e-4, agreement 100%
+//   q4                features 3.4e-2–3.5e-2, logits 0.14, agreement 47–78%   (vision int8)
+//   q4f16             features 1.2e-3–1.3e-3, logits 0.14, agreement 50–78%   (vision fp16)
+//   q4-int4vision     features 0.42–0.45, logits 0.21, agreement 44–69%
+//   q4f16-int4vision  features 0.44–0.46, logits 0.20–0.21, agreement 38–69%
 // RTN int4 costs ~8% rms per weight (blocks of 32) and this chaotic 4-block ViT / 2-layer decoder,
-// with 24–52-wide layers, amplifies it far more than a real checkpoint would. The bounds leave some
-// headroom; the exact layout check is the "int4 graphs" test above.
+// with 24–52-wide layers, amplifies it far more than a real checkpoint would; an int4 ViT alone
+// moves the image features 13× more than an int8 one. The bounds leave some headroom; the exact
+// layout checks are the "quantized graphs" tests above.
 const TOLERANCE: Record<Exclude<Dtype, 'fp32'>, { features: number; logits: number; agreement: number }> = {
   fp16: { features: 5e-3, logits: 5e-3, agreement: 0.9 },
-  q4: { features: 0.6, logits: 0.3, agreement: 0.3 },
-  q4f16: { features: 0.6, logits: 0.3, agreement: 0.3 },
+  q4: { features: 0.06, logits: 0.2, agreement: 0.35 },
+  q4f16: { features: 5e-3, logits: 0.2, agreement: 0.35 },
+  'q4-int4vision': { features: 0.6, logits: 0.3, agreement: 0.3 },
+  'q4f16-int4vision': { features: 0.6, logits: 0.3, agreement: 0.3 },
 };
 
 describe('reduced-precision graphs stay close to the reference', () => {
-  for (const dtype of ['fp16', 'q4', 'q4f16'] as const) {
+  for (const dtype of ['fp16', 'q4', 'q4f16', 'q4-int4vision', 'q4f16-int4vision'] as const) {
     it(`${dtype}`, async () => {
       const files = await exportTo(dtype);
       const vision = await VisionSession.open(files.vision);
@@ -410,6 +446,90 @@ describe('reduced-precision graphs stay close to the reference', () => {
       }
     });
   }
+});
+
+describe('fp16 overflow guard', () => {
+  const FP16_MAX = 65504;
+  const maxAbs = (x: ArrayLike<number>) => Array.from(x).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+  /**
+   * The test checkpoint with decoder layer 0's MLP norm and the projector's w1 and w3 scaled up: the
+   * SwiGLU products (and the decoder's residual update after its product) leave fp16's range, while
+   * every input of a linear layer before them stays in range.
+   */
+  function overflowing(source: MemoryTensors): MemoryTensors {
+    const t = new Map(source.tensors);
+    const scale = (name: string, by: number) => {
+      const w = t.get(name)!;
+      t.set(name, { shape: w.shape, data: w.data.map((v) => v * by) });
+    };
+    scale(`${names.block(0)}.ff_norm.weight`, 2000);
+    scale(`${names.projector}.w1.weight`, 500);
+    scale(`${names.projector}.w3.weight`, 500);
+    return new MemoryTensors(t);
+  }
+
+  /**
+   * Runs an fp32 graph with the input and output of its MatMul under `scope` as extra outputs: the
+   * values an unguarded fp16 graph would have to hold there. (onnxruntime's CPU EP computes fp16
+   * MatMuls in fp32, dropping the Casts around them, so an fp16 graph cannot show the overflow here.)
+   */
+  async function matMulValues(path: string, scope: string, feeds: Record<string, ort.Tensor>): Promise<{ input: number; output: number }> {
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(path));
+    const node = model.graph!.node!.find((n) => n.opType === 'MatMul' && n.name!.startsWith(`${scope}/`));
+    expect(node, scope).toBeDefined();
+    const [input, output] = [node!.input![0], node!.output![0]];
+    for (const name of [input, output]) model.graph!.output!.push({ name, type: { tensorType: { elemType: onnxProto.onnx.TensorProto.DataType.FLOAT } } });
+    const exposed = join(dirname(path), `exposed-${basename(path)}`);
+    writeFileSync(exposed, onnxProto.onnx.ModelProto.encode(model).finish());
+    const session = await ort.InferenceSession.create(exposed);
+    const out = await session.run(feeds);
+    await session.release();
+    return { input: maxAbs(out[input].data as Float32Array), output: maxAbs(out[output].data as Float32Array) };
+  }
+
+  it('fp16 and q4f16 graphs stay finite and close to the fp32 reference where an unguarded fp16 graph would overflow', async () => {
+    const big = overflowing(tensors);
+    const ref = await ReferenceModel.load(config, big);
+    const c = cases[0].case;
+    const e = await expectations(ref, c);
+    const fp32Big = await exportTo('fp32', {}, big);
+    // The fp32 graph equals the reference on this checkpoint too.
+    const exact = await measure(await VisionSession.open(fp32Big.vision), await DecoderSession.open(fp32Big.decoder, 'fp32'), c, e);
+    expect(exact.steps).toBeLessThan(1e-4);
+
+    const { prompt, pixels } = c;
+    const projector = await matMulValues(fp32Big.vision, '/vision/projector/w2', {
+      [VISION_INPUTS.pixelValues]: new ort.Tensor('float32', pixels, [prompt.numCrops, 729, 588]),
+      [VISION_INPUTS.pooledIdx]: int64(prompt.pooledIdx, [prompt.pooledIdx.length / prompt.poolSize, prompt.poolSize]),
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      [DECODER_INPUTS.inputIds]: int64(prompt.inputIds, [1, prompt.inputIds.length]),
+      [DECODER_INPUTS.imageFeatures]: new ort.Tensor('float32', e.features, [e.features.length / d, d]),
+      [DECODER_INPUTS.tokenTypeIds]: int64(prompt.tokenTypeIds, [1, prompt.tokenTypeIds.length]),
+    };
+    (await DecoderSession.open(fp32Big.decoder, 'fp32')).emptyCache().forEach((t, i) => (feeds[i % 2 ? DECODER_INPUTS.pastValue(i >> 1) : DECODER_INPUTS.pastKey(i >> 1)] = t));
+    const decoder = await matMulValues(fp32Big.decoder, `${layerScope(0)}/mlp/down_proj`, feeds);
+    console.log(`overflowing checkpoint: projector product ${projector.input.toExponential(2)}, layer 0 SwiGLU product ${decoder.input.toExponential(2)} → ff_out ${decoder.output.toExponential(2)} (fp16 max 65504)`);
+    expect(projector.input).toBeGreaterThan(FP16_MAX);
+    expect(decoder.input).toBeGreaterThan(FP16_MAX);
+    expect(decoder.output).toBeGreaterThan(FP16_MAX);
+
+    // Each fp16-activation variant against the reference on the weights it stores (fp16 has none
+    // to reconstruct; MatMulNBits at accuracy level 0): what is left is fp16 rounding, held to the
+    // fp16 variant's tolerance.
+    for (const dtype of ['fp16', 'q4f16'] as const) {
+      const files = await exportTo(dtype, { q4: { accuracyLevel: 0 } }, big);
+      const own = dtype === 'fp16' ? e : await expectations(await ReferenceModel.load(config, asStoredBy(dtype, big)), c);
+      const m = await measure(await VisionSession.open(files.vision), await DecoderSession.open(files.decoder, dtype), c, own);
+      console.log(`${dtype} on the overflowing checkpoint: features rms ${m.featuresRms.toExponential(2)}, logits rms ${m.stepsRms.toExponential(2)}, agreement ${(m.agreement * 100).toFixed(0)}%`);
+      expect(Number.isFinite(m.featuresRms) && Number.isFinite(m.stepsRms), dtype).toBe(true);
+      const tol = TOLERANCE.fp16;
+      expect(m.featuresRms, dtype).toBeLessThan(tol.features);
+      expect(m.stepsRms, dtype).toBeLessThan(tol.logits);
+      expect(m.agreement, dtype).toBeGreaterThanOrEqual(tol.agreement);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

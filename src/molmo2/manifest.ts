@@ -2,12 +2,43 @@
 // Platform-free. The converter (tools/) writes it; the browser runtime (workers/) reads and validates it.
 
 export const MANIFEST_FORMAT = 'molmo2-web';
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
+/** Version 1 folders (no per-graph precision) still load: their precision follows from the dtype. */
+export const MANIFEST_VERSIONS_READ: readonly number[] = [1, 2];
 
-export type Dtype = 'q4f16' | 'q4' | 'fp16' | 'fp32';
+/**
+ * q4f16 / q4: int4 decoder, vision encoder at fp16 / int8. The `-int4vision` variants quantize the
+ * vision encoder to int4 too: smaller, and less accurate at pointing.
+ */
+export type Dtype = 'q4f16' | 'q4' | 'q4f16-int4vision' | 'q4-int4vision' | 'fp16' | 'fp32';
 export type Target = 'webgpu' | 'cpu';
 /** Every dtype and target, in the order of preference. */
-export const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'fp16', 'fp32'];
+export const DTYPES: readonly Dtype[] = ['q4f16', 'q4', 'q4f16-int4vision', 'q4-int4vision', 'fp16', 'fp32'];
+
+/** Whether a dtype computes with float16 activations (needs shader-f16 on WebGPU). */
+export function hasFloat16Activations(dtype: Dtype): boolean {
+  return dtype === 'q4f16' || dtype === 'q4f16-int4vision' || dtype === 'fp16';
+}
+
+/** How a graph's linear-layer weights are stored. */
+export type WeightPrecision = 'int4' | 'int8' | 'float16' | 'float32';
+
+/** What a variant computes with: recorded by the converter, shown by the model panel. */
+export interface VariantPrecision {
+  /** Linear layers of the vision encoder (ViT, attention pooling, projector). */
+  vision: WeightPrecision;
+  /** Linear layers of the decoder (the LM head included). */
+  decoder: WeightPrecision;
+  /** Activations entering the linear layers; residual streams, norms and attention are float32. */
+  activations: 'float16' | 'float32';
+}
+
+/** The precision a version-1 manifest's variant had (every linear layer int4 in q4 / q4f16). */
+export function legacyPrecision(dtype: Dtype): VariantPrecision {
+  const activations = hasFloat16Activations(dtype) ? 'float16' : 'float32';
+  const linear: WeightPrecision = dtype.startsWith('q4') ? 'int4' : dtype === 'fp16' ? 'float16' : 'float32';
+  return { vision: linear, decoder: linear, activations };
+}
 export const TARGETS: readonly Target[] = ['webgpu', 'cpu'];
 
 export interface ManifestFile {
@@ -28,7 +59,9 @@ export interface ModelVariant {
   target: Target;
   dtype: Dtype;
   vision: GraphFiles;
+  /** Variants that differ only in the vision encoder share one decoder's files. */
   decoder: GraphFiles;
+  precision: VariantPrecision;
 }
 
 export interface Manifest {

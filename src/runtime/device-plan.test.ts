@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest, ModelVariant } from '../molmo2/manifest.ts';
+import { legacyPrecision, type Manifest, type ModelVariant } from '../molmo2/manifest.ts';
 import { chooseVariant, dtypeOrder, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
 
 const GiB = 2 ** 30;
@@ -12,6 +12,7 @@ function variant(dtype: ModelVariant['dtype'], target: ModelVariant['target'], m
     target,
     vision: { model: `${dir}/vision_${dtype}.onnx`, externalData: [`${dir}/vision_${dtype}.onnx_data`] },
     decoder: { model: `${dir}/decoder_${dtype}.onnx`, externalData: [`${dir}/decoder_${dtype}.onnx_data`] },
+    precision: legacyPrecision(dtype),
   };
   const files = [v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData].map((path) => ({ path, bytes: path.endsWith('_data') ? mb * 2 ** 20 : 1000, sha256: sha }));
   return { v, files };

@@ -1,7 +1,7 @@
 // Decisions that depend on the device: which weights dtype to use, which variant of a converted model
 // to load, whether it can fit, and how to say so in plain language. Pure functions (no DOM), so they
 // are unit-tested in Node.
-import { DTYPES, TARGETS, type Dtype, type Manifest, type ModelVariant, type Target } from '../molmo2/manifest.ts';
+import { DTYPES, hasFloat16Activations, TARGETS, type Dtype, type Manifest, type ModelVariant, type Target } from '../molmo2/manifest.ts';
 
 export interface DeviceFacts {
   webgpu: boolean;
@@ -18,7 +18,7 @@ export function preferredDtype(f: Pick<DeviceFacts, 'shaderF16'>): Dtype {
 
 /** Dtypes this device can run, best first. */
 export function dtypeOrder(f: Pick<DeviceFacts, 'shaderF16'>): Dtype[] {
-  return f.shaderF16 ? [...DTYPES] : ['q4', 'fp32'];
+  return f.shaderF16 ? [...DTYPES] : DTYPES.filter((d) => !hasFloat16Activations(d));
 }
 
 /**
@@ -27,7 +27,7 @@ export function dtypeOrder(f: Pick<DeviceFacts, 'shaderF16'>): Dtype[] {
  * the WebGPU-target q4 decoder stores it as int4 (or in fp32 when that cannot be done).
  */
 export function needsShaderF16(dtype: Dtype, target: Target): boolean {
-  return dtype === 'q4f16' || dtype === 'fp16' || (dtype === 'q4' && target === 'cpu');
+  return hasFloat16Activations(dtype) || ((dtype === 'q4' || dtype === 'q4-int4vision') && target === 'cpu');
 }
 
 /** Default KV-cache size bounds (tokens): at least a 16-frame video question, at most 8k. */
@@ -51,7 +51,8 @@ export interface VariantChoice {
   maxContext?: number;
 }
 
-const MATRIX_BYTES_PER_PARAM: Record<Dtype, number> = { q4f16: 0.5 + 2 / 32, q4: 0.5 + 4 / 32, fp16: 2, fp32: 4 };
+/** Bytes per parameter of the embedding / lm_head matrix (int4 blocks of 32 with fp16 or fp32 scales). */
+const MATRIX_BYTES_PER_PARAM: Record<Dtype, number> = { q4f16: 0.5 + 2 / 32, q4: 0.5 + 4 / 32, 'q4f16-int4vision': 0.5 + 2 / 32, 'q4-int4vision': 0.5 + 4 / 32, fp16: 2, fp32: 4 };
 
 /** Bytes of a variant's files as listed in the manifest. */
 export function variantBytes(manifest: Manifest, v: ModelVariant): number {
@@ -59,10 +60,10 @@ export function variantBytes(manifest: Manifest, v: ModelVariant): number {
   return [v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData].reduce((s, p) => s + (size.get(p) ?? 0), 0);
 }
 
-/** KV-cache bytes for `tokens` tokens (fp16 for q4f16/fp16 graphs, else fp32). */
+/** KV-cache bytes for `tokens` tokens (fp16 for fp16-activation graphs, else fp32). */
 export function kvCacheBytes(manifest: Manifest, dtype: Dtype, tokens: number): number {
   const a = manifest.architecture;
-  const bytes = dtype === 'q4f16' || dtype === 'fp16' ? 2 : 4;
+  const bytes = hasFloat16Activations(dtype) ? 2 : 4;
   return a.textLayers * 2 * a.numKvHeads * a.headDim * tokens * bytes;
 }
 

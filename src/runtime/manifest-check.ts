@@ -1,5 +1,5 @@
 // Validates a converted model's manifest.json before anything is downloaded. Pure; unit-tested.
-import { DTYPES, MANIFEST_FORMAT, MANIFEST_VERSION, TARGETS, type GraphFiles, type Manifest } from '../molmo2/manifest.ts';
+import { DTYPES, legacyPrecision, MANIFEST_FORMAT, MANIFEST_VERSION, MANIFEST_VERSIONS_READ, TARGETS, type Dtype, type GraphFiles, type Manifest } from '../molmo2/manifest.ts';
 import { WorkerError } from '../../workers/worker-error.ts';
 
 export class ManifestError extends WorkerError {
@@ -10,6 +10,7 @@ export class ManifestError extends WorkerError {
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const SHA256 = /^[0-9a-f]{64}$/;
+const WEIGHT_PRECISIONS = ['int4', 'int8', 'float16', 'float32'];
 
 /** A safe relative path: forward slashes, no `..`, no absolute or empty segments. */
 export function isSafeRelativePath(p: unknown): p is string {
@@ -29,10 +30,10 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
     const got = json.format === undefined ? 'has no "format" field' : `has format ${JSON.stringify(json.format)}`;
     throw new ManifestError(`${where} ${got}, expected "${MANIFEST_FORMAT}": this is not a model converted by \`npm run convert\``);
   }
-  if (json.formatVersion !== MANIFEST_VERSION) {
+  if (!MANIFEST_VERSIONS_READ.includes(json.formatVersion as number)) {
     const newer = typeof json.formatVersion === 'number' && json.formatVersion > MANIFEST_VERSION;
     throw new ManifestError(
-      `${where} has format version ${JSON.stringify(json.formatVersion)}; this app reads version ${MANIFEST_VERSION}. ` +
+      `${where} has format version ${JSON.stringify(json.formatVersion)}; this app reads versions ${MANIFEST_VERSIONS_READ.join(' and ')}. ` +
         (newer ? 'Update the app.' : 'Convert the model again with `npm run convert`.'),
     );
   }
@@ -71,8 +72,16 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
     if (!(TARGETS as readonly unknown[]).includes(v.target)) problems.push(`variants[${i}].target ${JSON.stringify(v.target)} is unknown`);
     graph(v.vision, `variants[${i}].vision`);
     graph(v.decoder, `variants[${i}].decoder`);
+    const precision = json.formatVersion === 1 ? undefined : v.precision;
+    if (json.formatVersion !== 1 && !(isObj(precision) && [precision.vision, precision.decoder].every((p) => WEIGHT_PRECISIONS.includes(p as string)) && ['float16', 'float32'].includes(precision.activations as string))) {
+      problems.push(`variants[${i}].precision must name the vision and decoder weights (${WEIGHT_PRECISIONS.join(', ')}) and the activations (float16, float32)`);
+    }
   });
   for (const required of ['config.json', 'tokenizer.json']) if (!listed.has(required)) problems.push(`${required} is not in files`);
   if (problems.length) throw new ManifestError(`${where} is not usable:\n- ${problems.join('\n- ')}`);
-  return json as unknown as Manifest;
+  const manifest = json as unknown as Manifest;
+  // A version-1 folder: every linear layer of q4 / q4f16 was int4.
+  if (json.formatVersion === 1) for (const v of manifest.variants) v.precision = legacyPrecision(v.dtype as Dtype);
+  manifest.formatVersion = MANIFEST_VERSION;
+  return manifest;
 }

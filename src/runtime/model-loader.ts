@@ -2,7 +2,7 @@
 // cache → warm-up → GPU preprocessor. Returns a loaded-model handle whose one `dispose()` releases
 // everything it holds; a failed or cancelled load releases what it made and keeps nothing.
 import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
-import type { Manifest, ManifestFile, ModelVariant } from '../molmo2/manifest.ts';
+import { hasFloat16Activations, type Manifest, type ManifestFile, type ModelVariant } from '../molmo2/manifest.ts';
 import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
 import { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
 import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error.ts';
@@ -288,7 +288,7 @@ async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<str
   held.add(() => runner.dispose());
   // The KV cache did not fit: WebGPU reports it through the error scope, not by throwing.
   if (made.error) throw new GpuMemoryError(memoryErrorMessage('load', made.error, context));
-  const actBytes = variant.dtype === 'q4f16' || variant.dtype === 'fp16' ? 2 : 4;
+  const actBytes = hasFloat16Activations(variant.dtype) ? 2 : 4;
   const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities);
   return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, limits, cpuNodes };
 }

@@ -7,7 +7,8 @@ import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
-import { DTYPES, TARGETS, type Dtype, type Manifest, type ModelVariant, type Target } from '../../src/molmo2/manifest.ts';
+import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Manifest, type ModelVariant, type Target, type WeightPrecision } from '../../src/molmo2/manifest.ts';
+import { decoderDtype, variantPrecision } from '../../src/molmo2/onnx/layers.ts';
 import { exportVariant as buildVariant } from '../../src/molmo2/onnx/export.ts';
 import { expectedTensors, type Shape } from '../../src/molmo2/tensors.ts';
 import { checkConfig, checkTensors, describeTensorCheck, readCheckpointFolder, SafetensorsCheckpoint, type CheckpointFolder, type TensorCheck } from './checkpoint.ts';
@@ -69,7 +70,8 @@ export interface ConvertPlan {
   /** Where the tensor table was checked from. */
   tensorSource: 'safetensors headers' | 'index names with shapes from config.json' | 'config.json only';
   tensorCheck: TensorCheck;
-  variants: { dtype: Dtype; target: Target; visionBytes: number; decoderBytes: number }[];
+  /** decoderShared: the variant uses the decoder files of an earlier variant (same decoder precision and target). */
+  variants: { dtype: Dtype; target: Target; visionBytes: number; decoderBytes: number; decoderShared: boolean }[];
   files: PlannedFile[];
   warnings: string[];
 }
@@ -106,19 +108,18 @@ export function modelNameFor(source: string): string {
 }
 
 /**
- * Bytes per parameter for matrices and for vectors: q4 packs 4-bit weights with one float scale
- * per 32 (fp32 scales for q4, fp16 for q4f16); vectors (norms, biases) stay in float.
+ * Bytes per parameter of a linear layer's matrix: int4 / int8 blocks of 32 with one scale each (fp16
+ * scales with fp16 activations, fp32 otherwise), or float weights. Vectors (norms, biases) stay float.
  */
-const BYTES_PER_PARAM: Record<Dtype, { matrix: number; vector: number }> = {
-  q4f16: { matrix: 0.5 + 2 / 32, vector: 2 },
-  q4: { matrix: 0.5 + 4 / 32, vector: 4 },
-  fp16: { matrix: 2, vector: 2 },
-  fp32: { matrix: 4, vector: 4 },
-};
+function matrixBytesPerParam(weights: WeightPrecision, act: 'float16' | 'float32'): number {
+  const scale = act === 'float16' ? 2 : 4;
+  return weights === 'int4' ? 0.5 + scale / 32 : weights === 'int8' ? 1 + scale / 32 : weights === 'float16' ? 2 : 4;
+}
 
-function estimateBytes(shapes: Shape[], dtype: Dtype): number {
-  const rate = BYTES_PER_PARAM[dtype];
-  return Math.round(shapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1) * (sh.length >= 2 ? rate.matrix : rate.vector), 0));
+function estimateBytes(shapes: Shape[], weights: WeightPrecision, act: 'float16' | 'float32'): number {
+  const matrix = matrixBytesPerParam(weights, act);
+  const vector = act === 'float16' ? 2 : 4;
+  return Math.round(shapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1) * (sh.length >= 2 ? matrix : vector), 0));
 }
 
 /** Resolves the source to a folder on disk (downloading from the Hub if needed). */
@@ -196,16 +197,23 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
   const visionShapes: Shape[] = [];
   const decoderShapes: Shape[] = [];
   for (const [name, shape] of expected) (name.startsWith('model.vision_backbone.') ? visionShapes : decoderShapes).push(shape);
+  const decoders = new Set<string>();
   const variants = dtypes.flatMap((dtype) =>
-    targets.map((target) => ({ dtype, target, visionBytes: estimateBytes(visionShapes, dtype), decoderBytes: estimateBytes(decoderShapes, dtype) })),
+    targets.map((target) => {
+      const p = variantPrecision(dtype);
+      const key = `${target}/${decoderDtype(dtype)}`;
+      const decoderShared = decoders.has(key);
+      decoders.add(key);
+      return { dtype, target, visionBytes: estimateBytes(visionShapes, p.vision, p.activations), decoderBytes: estimateBytes(decoderShapes, p.decoder, p.activations), decoderShared };
+    }),
   );
   const name = opts.name ?? modelNameFor(opts.source);
   const outDir = resolve(opts.out ?? join(opts.modelsDir ?? join('public', 'models'), name));
   const files: PlannedFile[] = [
     ...copied,
     ...variants.flatMap((v) => [
-      { path: `onnx/${v.target}/${v.dtype}/vision…`, bytes: v.visionBytes, estimated: true },
-      { path: `onnx/${v.target}/${v.dtype}/decoder…`, bytes: v.decoderBytes, estimated: true },
+      { path: `onnx/${v.target}/vision_${v.dtype}…`, bytes: v.visionBytes, estimated: true },
+      ...(v.decoderShared ? [] : [{ path: `onnx/${v.target}/decoder_${decoderDtype(v.dtype)}…`, bytes: v.decoderBytes, estimated: true }]),
     ]),
     { path: 'manifest.json', bytes: 0, estimated: true },
   ];
@@ -233,9 +241,11 @@ export function describePlan(plan: ConvertPlan): string[] {
     `tensors: ${plan.tensorCheck.ok ? 'ok' : 'FAILED'} — ${[...expectedTensors(c).keys()].length} checked against ${plan.tensorSource}`,
     ...plan.warnings.map((w) => `warning: ${w}`),
     `output: ${plan.outDir}`,
-    ...plan.variants.map(
-      (v) => `  variant ${v.dtype}/${v.target}: vision ≈ ${formatBytes(v.visionBytes)}, decoder ≈ ${formatBytes(v.decoderBytes)} (estimated)`,
-    ),
+    ...plan.variants.map((v) => {
+      const p = variantPrecision(v.dtype);
+      const decoder = `decoder ${p.decoder} ≈ ${formatBytes(v.decoderBytes)}${v.decoderShared ? ` (shared with ${decoderDtype(v.dtype)})` : ''}`;
+      return `  variant ${v.dtype}/${v.target}: vision ${p.vision} ≈ ${formatBytes(v.visionBytes)}, ${decoder}, ${p.activations} activations (estimated)`;
+    }),
     ...plan.files.filter((f) => !f.estimated).map((f) => `  ${f.path} (${formatBytes(f.bytes)}, copied)`),
     '  manifest.json',
   ];
@@ -308,9 +318,11 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   try {
     for (const f of plan.files.filter((p) => !p.estimated)) await copyFile(join(plan.source.folder, f.path), join(tmp, f.path));
     const variants: ModelVariant[] = [];
+    const builtDecoders = new Map<string, GraphFiles>();
     for (const v of plan.variants) {
       log(`building ${v.dtype}/${v.target}`);
       const started = performance.now();
+      const decoderKey = `${v.target}/${decoderDtype(v.dtype)}`;
       const [vision, decoder] = await exportVariant({
         config: plan.config,
         weights: reader,
@@ -320,10 +332,16 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
         write: (relPath, bytes) => output.writeFile(relPath, bytes),
         openChunk: (relPath) => output.open(relPath),
         encoder,
+        reuseDecoder: builtDecoders.get(decoderKey),
       });
       if (!vision || !decoder) throw new Error(`the graph builder did not return vision and decoder graphs for ${v.dtype}/${v.target}`);
-      variants.push({ target: v.target, dtype: v.dtype, vision, decoder });
-      log(`built ${v.dtype}/${v.target} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      builtDecoders.set(decoderKey, decoder);
+      variants.push({ target: v.target, dtype: v.dtype, vision, decoder, precision: variantPrecision(v.dtype) });
+      const bytes = (g: GraphFiles) => [g.model, ...g.externalData].reduce((sum, f) => sum + (output.files.get(f)?.bytes ?? 0), 0);
+      log(
+        `built ${v.dtype}/${v.target} in ${((performance.now() - started) / 1000).toFixed(1)} s: ` +
+          `vision ${formatBytes(bytes(vision))} (${variantPrecision(v.dtype).vision}), decoder ${formatBytes(bytes(decoder))}${v.decoderShared ? ' (shared)' : ''}`,
+      );
     }
     const manifestStarted = performance.now();
     const manifest = await writeManifest(tmp, {

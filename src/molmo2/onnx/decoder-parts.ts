@@ -5,7 +5,7 @@
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { float, ONNX_TYPE, type Graph } from './graph.ts';
-import { cast, floatTable, gatherRows, linear, MASKED, rmsNorm, silu, type FloatTable, type FloatType, type Precision, type Q4Settings } from './layers.ts';
+import { cast, floatTable, gatherRows, guardedLinear, linear, MASKED, rmsNorm, silu, type FloatTable, type FloatType, type Precision, type Q4Settings } from './layers.ts';
 
 /** Node scope of decoder layer i. */
 export const layerScope = (i: number): string => `/model/layers.${i}`;
@@ -16,12 +16,12 @@ export async function embeddingTable(g: Graph, w: CheckedWeights, type: FloatTyp
   return floatTable(g, 'model.transformer.wte.table', pieces, w.config.text.hiddenSize, type);
 }
 
-/** Token embeddings [1, S, d] in the activation type from a float table, plus the image features. */
+/** Token embeddings [1, S, d] from a float table plus the image features: the float32 residual stream. */
 export async function embedTokens(g: Graph, w: CheckedWeights, inputIds: string, imageFeatures: string, p: Precision): Promise<string> {
   return g.scope('/model/embed_tokens', async () => {
     const table = await embeddingTable(g, w, p.table);
-    const x = cast(g, gatherRows(g, table, inputIds), p.table, p.act);
-    return addImageFeatures(g, w, x, inputIds, imageFeatures, p.act);
+    const x = cast(g, gatherRows(g, table, inputIds), p.table, 'float32');
+    return addImageFeatures(g, w, x, inputIds, imageFeatures);
   });
 }
 
@@ -30,11 +30,11 @@ export async function embedTokens(g: Graph, w: CheckedWeights, inputIds: string,
  * addition, as the reference does). A zero row appended to the features serves every other token,
  * so F = 0 (text, decode steps) needs no special case; surplus patches clamp to the zero row.
  */
-export function addImageFeatures(g: Graph, w: CheckedWeights, x: string, inputIds: string, imageFeatures: string, act: FloatType): string {
+export function addImageFeatures(g: Graph, w: CheckedWeights, x: string, inputIds: string, imageFeatures: string): string {
   const d = w.config.text.hiddenSize;
   return g.scope('image_features', () => {
-    const zeroRow = g.constant(act, [1, d], act === 'float16' ? new Uint16Array(d) : new Float32Array(d), 'zero_row');
-    const features = g.op('Concat', [cast(g, imageFeatures, 'float32', act), zeroRow], { axis: 0 });
+    const zeroRow = g.constant('float32', [1, d], new Float32Array(d), 'zero_row');
+    const features = g.op('Concat', [imageFeatures, zeroRow], { axis: 0 });
     const isPatch = g.op('Equal', [inputIds, g.constant('int64', [], [w.config.tokens.imagePatch], 'image_patch_id')]); // [1, S]
     const ordinal = g.op('CumSum', [g.op('Cast', [isPatch], { to: ONNX_TYPE.int64 }), g.scalarInt64(1)]); // 1-based among patches
     const count = g.op('Shape', [imageFeatures], { start: 0, end: 1 }); // [1] = F, the zero row's index
@@ -140,28 +140,31 @@ async function blockLinear(g: Graph, s: LayerSettings, i: number, scope: string,
   return g.scope(scope, () => linear(g, input, { name: `${b}.${tensor}`, weight: s.w.ref(`${b}.${tensor}.weight`), N, K, bias, format: s.p.linear, act: s.p.act, q4: s.q4 }));
 }
 
-/** An RMSNorm of decoder block i (computed in float32, returned in `out`), its nodes under `scope`. */
-async function blockNorm(g: Graph, s: LayerSettings, i: number, scope: string, input: string, tensor: string, out: FloatType = s.p.act): Promise<string> {
+/**
+ * An RMSNorm of decoder block i over `input` (of type `from`), computed in float32 and returned in
+ * `out`, its nodes under `scope`.
+ */
+async function blockNorm(g: Graph, s: LayerSettings, i: number, scope: string, input: string, tensor: string, from: FloatType, out: FloatType): Promise<string> {
   const b = names.block(i);
   const weight = await s.w.get(`${b}.${tensor}.weight`);
-  return g.scope(scope, () => rmsNorm(g, input, { name: `${b}.${tensor}`, weight, eps: s.w.config.text.layerNormEps, act: s.p.act, out }));
+  return g.scope(scope, () => rmsNorm(g, input, { name: `${b}.${tensor}`, weight, eps: s.w.config.text.layerNormEps, act: from, out }));
 }
 
 /**
- * The start of layer i, up to the attention: input RMSNorm, fused att_proj split into q | k | v,
+ * The start of layer i (x: the float32 residual stream), up to the attention: input RMSNorm, fused att_proj split into q | k | v,
  * per-head q/k RMSNorm and RoPE (float32). Returns q [1, S, H, D] and k [1, S, Hkv, D] in float32,
  * rotated, and v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
  */
 export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: string, rope: RopeTables): Promise<{ q: string; k: string; v: string }> {
   const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias } = s.w.config.text;
-  const normed = await blockNorm(g, s, i, 'input_layernorm', x, 'attn_norm');
+  const normed = await blockNorm(g, s, i, 'input_layernorm', x, 'attn_norm', 'float32', s.p.act);
   return g.scope('attn', async () => {
     const fused = await blockLinear(g, s, i, 'qkv', normed, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
     const [q, k, v] = g.node('Split', [fused, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
     const perHead = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads, D])]);
-    const qn = await blockNorm(g, s, i, 'q_norm', perHead(q, H), 'self_attn.q_norm', 'float32');
+    const qn = await blockNorm(g, s, i, 'q_norm', perHead(q, H), 'self_attn.q_norm', s.p.act, 'float32');
     const qr = g.scope('q_rotary', () => applyRope(g, qn, rope));
-    const kn = await blockNorm(g, s, i, 'k_norm', perHead(k, Hkv), 'self_attn.k_norm', 'float32');
+    const kn = await blockNorm(g, s, i, 'k_norm', perHead(k, Hkv), 'self_attn.k_norm', s.p.act, 'float32');
     const kr = g.scope('k_rotary', () => applyRope(g, kn, rope));
     return { q: qr, k: kr, v };
   });
@@ -169,19 +172,23 @@ export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: 
 
 /**
  * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the
- * post-attention RMSNorm and SwiGLU MLP with its residual. Call it inside the layer's scope.
+ * post-attention RMSNorm and SwiGLU MLP with its residual. The residual stream stays float32 and the
+ * SwiGLU product is formed in float32 and enters ff_out through the fp16 guard (guardedLinear), so
+ * fp16 variants cannot overflow there. Call it inside the layer's scope.
  */
 export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: number, x: string, attn: string): Promise<string> {
   const { hiddenSize: d, numHeads: H, headDim: D, intermediateSize: I } = s.w.config.text;
-  const projected = await g.scope('attn', () => blockLinear(g, s, i, 'o_proj', cast(g, attn, 'float32', s.p.act), 'self_attn.attn_out', d, H * D));
-  const h = g.op('Add', [x, projected]);
-  const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm');
+  const { act } = s.p;
+  const projected = await g.scope('attn', () => blockLinear(g, s, i, 'o_proj', cast(g, attn, 'float32', act), 'self_attn.attn_out', d, H * D));
+  const h = g.op('Add', [x, cast(g, projected, act, 'float32')]);
+  const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm', 'float32', act);
   const mlp = await g.scope('mlp', async () => {
     // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
     const f = await blockLinear(g, s, i, 'up_gate_proj', normed, 'mlp.ff_proj', 2 * I, d);
-    const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 });
-    const act = g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up]));
-    return blockLinear(g, s, i, 'down_proj', act, 'mlp.ff_out', d, I);
+    const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 }).map((y) => cast(g, y, act, 'float32'));
+    const product = g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up]));
+    const b = names.block(i);
+    return g.scope('down_proj', () => guardedLinear(g, product, { name: `${b}.mlp.ff_out`, weight: s.w.ref(`${b}.mlp.ff_out.weight`), N: d, K: I, format: s.p.linear, act, q4: s.q4 }));
   });
   return g.op('Add', [h, mlp]);
 }
@@ -189,20 +196,22 @@ export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: numbe
 /**
  * Final RMSNorm and lm_head on the last position (every position with `all`): float32 logits
  * [1, vocab] ([1, S, vocab] with `all`). Without `lm_head.weight` the first `vocab` embedding rows
- * serve (tied weights).
+ * serve (tied weights). An int4 lm_head runs with float32 activations and scales in every variant
+ * (fp16 logits would round near-ties of the greedy choice); float16 weights (the fp16 variant) take
+ * float16 activations through the fp16 guard.
  */
 export async function finalLogits(g: Graph, s: LayerSettings, x: string, all = false): Promise<string> {
   const t = s.w.config.text;
-  const { act } = s.p;
+  const act: FloatType = s.p.linear === 'float16' ? 'float16' : 'float32';
   const weight = await s.w.get(names.finalNorm);
   const h = await g.scope('/model/norm', () => {
     const last = all ? x : g.op('Slice', [x, g.int64([-1]), g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
-    return rmsNorm(g, last, { name: 'model.transformer.ln_f', weight, eps: t.layerNormEps, act });
+    return rmsNorm(g, last, { name: 'model.transformer.ln_f', weight, eps: t.layerNormEps, act: 'float32', out: 'float32' });
   });
   return g.scope('/lm_head', async () => {
     const lmHead = s.w.has(names.lmHead) ? s.w.ref(names.lmHead) : s.w.ref(names.embedding, 0, t.vocabSize);
-    let logits = await linear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: s.p.linear, act, q4: s.q4 });
+    let logits = await guardedLinear(g, h, { name: 'lm_head', weight: lmHead, N: t.vocabSize, K: t.hiddenSize, format: s.p.linear, act, q4: s.q4 });
     if (!all) logits = g.op('Reshape', [logits, g.int64([1, t.vocabSize])]);
-    return cast(g, logits, act, 'float32');
+    return logits;
   });
 }

@@ -104,7 +104,7 @@ async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, i
   return g.scope('/model/embed_tokens', () => {
     // uint8 4-bit data without zero points uses the implicit zero point 8, as MatMulNBits does.
     const x = g.ms('GatherBlockQuantized', [slots.data.name, inputIds, slots.scales.name], { gather_axis: 0, quantize_axis: 1, block_size: blockSize, bits: 4 });
-    return addImageFeatures(g, w, x, inputIds, imageFeatures, p.act);
+    return addImageFeatures(g, w, cast(g, x, p.act, 'float32'), inputIds, imageFeatures);
   });
 }
 

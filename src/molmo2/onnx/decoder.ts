@@ -9,8 +9,8 @@
 //   output      final RMSNorm and lm_head on the last position only; present K/V = past ++ new
 //
 // The rule above is Molmo2's prefill mask; with one new token (a decode step) every earlier key is
-// allowed, which is the causal mask. Norms, RoPE, softmax and attention run in float32; the KV cache
-// and the residual stream use the variant's activation type.
+// allowed, which is the causal mask. The residual stream, norms, RoPE, softmax, attention and the
+// LM head run in float32; the KV cache and the linear layers' inputs use the variant's activation type.
 import type { CheckedWeights } from './checked-weights.ts';
 import { attentionBias, attentionInputs, attentionOutputAndMlp, embedTokens, finalLogits, groupedQueryAttention, layerScope, ropeTables, type LayerSettings, type Positions, type RopeTables } from './decoder-parts.ts';
 import type { Graph } from './graph.ts';

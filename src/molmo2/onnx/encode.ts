@@ -1,11 +1,11 @@
 // Weight encoding as jobs: the graph builders ask for a block of rows (or a rows × columns tile) of a
-// checkpoint tensor, encoded as float16 / float32 bytes or as MatMulNBits int4, and write the result
+// checkpoint tensor, encoded as float16 / float32 bytes or as MatMulNBits int4 / int8, and write the result
 // into their weight's place in the external data. A BlockEncoder runs the jobs: InlineEncoder here
 // runs them in the calling thread from whole tensors (tests, in-memory weights); the converter
 // supplies one that reads the bytes and encodes them on worker threads (tools/lib/encoder-pool.ts).
 // Platform-free.
 import { float16BitsOfFloat32Bits, float32ToFloat16Into } from '../fp16.ts';
-import { quantizeQ4Into } from './quant.ts';
+import { quantizeQ4Into, quantizeQ8Into } from './quant.ts';
 
 export type FloatType = 'float32' | 'float16';
 
@@ -16,7 +16,9 @@ export type BlockEncoding =
   /** The tile transposed ([cols, rows] row-major), in `type`: torch Linear [N, K] → MatMul [K, N]. */
   | { kind: 'transpose'; type: FloatType }
   /** Each row (of length cols = K) as MatMulNBits int4: packed codes, scales, zero points if asymmetric. */
-  | { kind: 'q4'; blockSize: number; symmetric: boolean; scaleType: FloatType };
+  | { kind: 'q4'; blockSize: number; symmetric: boolean; scaleType: FloatType }
+  /** Each row as MatMulNBits int8 (symmetric): codes, scales. */
+  | { kind: 'q8'; blockSize: number; scaleType: FloatType };
 
 /** Rows [rowFrom, rowTo) × columns [colFrom, colTo) of a stored tensor viewed as [rows, cols]. */
 export interface BlockRequest {
@@ -60,8 +62,9 @@ export function blockOutputSizes(req: BlockRequest): number[] {
   const rows = req.rowTo - req.rowFrom;
   const cols = req.colTo - req.colFrom;
   const e = req.encoding;
-  if (e.kind !== 'q4') return [rows * cols * floatBytes(e.type)];
+  if (e.kind === 'float' || e.kind === 'transpose') return [rows * cols * floatBytes(e.type)];
   const nb = Math.ceil(cols / e.blockSize);
+  if (e.kind === 'q8') return [rows * nb * e.blockSize, rows * nb * floatBytes(e.scaleType)];
   const sizes = [rows * nb * (e.blockSize / 2), rows * nb * floatBytes(e.scaleType)];
   if (!e.symmetric) sizes.push(rows * Math.ceil(nb / 2));
   return sizes;
@@ -96,6 +99,9 @@ export function encodeBlock(values: Float32Array, req: BlockRequest, outputs: Ui
   } else if (e.kind === 'transpose') {
     if (e.type === 'float16') transposeToFloat16(values, rows, cols, view(Uint16Array, outputs[0]));
     else transposeFloat32(values, rows, cols, view(Float32Array, outputs[0]));
+  } else if (e.kind === 'q8') {
+    const scales = e.scaleType === 'float16' ? view(Uint16Array, outputs[1]) : view(Float32Array, outputs[1]);
+    quantizeQ8Into(values, rows, cols, e, outputs[0], scales);
   } else {
     const scales = e.scaleType === 'float16' ? view(Uint16Array, outputs[1]) : view(Float32Array, outputs[1]);
     quantizeQ4Into(values, rows, cols, e, outputs[0], scales, e.symmetric ? undefined : outputs[2]);

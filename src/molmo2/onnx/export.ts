@@ -9,7 +9,7 @@ import { buildDecoder as buildWebgpuDecoder } from './decoder-webgpu.ts';
 import type { BlockEncoder } from './encode.ts';
 import type { OpenChunk, WriteFile } from './external-data.ts';
 import { ModelFile } from './model-file.ts';
-import { DEFAULT_Q4, precisionOf, type Q4Settings } from './layers.ts';
+import { DEFAULT_Q4, decoderDtype, precisionOf, type Q4Settings } from './layers.ts';
 import { buildVision } from './vision.ts';
 
 export interface ExportOptions {
@@ -26,16 +26,19 @@ export interface ExportOptions {
   log?: (msg: string) => void;
   /** Largest external-data chunk (default 1 GiB). */
   maxChunkBytes?: number;
-  /** Quantize the vision linears too in q4 / q4f16 variants (default true). */
-  quantizeVision?: boolean;
   q4?: Partial<Q4Settings>;
+  /**
+   * The files of a decoder built before with the same decoder precision (decoderDtype) and target:
+   * the variant uses them instead of building its own.
+   */
+  reuseDecoder?: GraphFiles;
   /** Test hooks for the decoder (mask rule, logits of every position). */
   decoder?: Pick<DecoderOptions, 'mask' | 'logits'>;
 }
 
 /**
- * Writes `onnx/<target>/vision_<dtype>.onnx` and `onnx/<target>/decoder_<dtype>.onnx` with their
- * `.onnx_data` chunks; returns [vision, decoder].
+ * Writes `onnx/<target>/vision_<dtype>.onnx` and `onnx/<target>/decoder_<decoderDtype(dtype)>.onnx`
+ * with their `.onnx_data` chunks (the decoder only without `reuseDecoder`); returns [vision, decoder].
  */
 export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> {
   const { dtype, target } = opts;
@@ -53,13 +56,15 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
     const vision = new ModelFile(dir, `vision_${dtype}`, opts.write, fileOptions);
     files.push(vision);
     log(`${dir}/vision_${dtype}.onnx: building`);
-    await buildVision(vision.graph, weights, { precision, q4, quantizeVision: opts.quantizeVision });
+    await buildVision(vision.graph, weights, { precision, q4 });
     const visionFiles = await vision.finish();
+    if (opts.reuseDecoder) return [visionFiles, opts.reuseDecoder];
 
-    const decoder = new ModelFile(dir, `decoder_${dtype}`, opts.write, fileOptions);
+    const stem = `decoder_${decoderDtype(dtype)}`;
+    const decoder = new ModelFile(dir, stem, opts.write, fileOptions);
     files.push(decoder);
     const build = target === 'webgpu' ? buildWebgpuDecoder : buildPortableDecoder;
-    log(`${dir}/decoder_${dtype}.onnx: building`);
+    log(`${dir}/${stem}.onnx: building`);
     await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
     const decoderFiles = await decoder.finish();
     return [visionFiles, decoderFiles];

@@ -1,26 +1,31 @@
 // Building blocks shared by the graph builders: weight encoding per dtype, linear layers (MatMulNBits
-// int4 or float MatMul), float tables and row lookups, norms computed in float32, casts, activations.
-import type { Dtype } from '../manifest.ts';
+// int4 / int8 or float MatMul, and the fp16-overflow guard of the MLP down projections), float tables and row lookups, norms computed in float32, casts, activations.
+import type { Dtype, VariantPrecision, WeightPrecision } from '../manifest.ts';
 import { arrayRef, type BlockEncoding, type EncodedBlock, type WeightRef } from './encode.ts';
 import { toFloat16 } from '../fp16.ts';
 import type { WeightSlot } from './external-data.ts';
 import { float, ONNX_TYPE, type Graph, type TensorType } from './graph.ts';
-import { q4RowBytes, type Q4Weight } from './quant.ts';
+import { q4RowBytes, q8RowBytes, type Q4Weight } from './quant.ts';
 
 export type FloatType = 'float32' | 'float16';
 
 /** Masked attention scores: far below any real score, finite so a fully masked row gives no NaN. */
 export const MASKED = -1e30;
 
-/** How a linear layer's weight is stored. */
-export type WeightFormat = 'q4' | 'float16' | 'float32';
+/** How a linear layer's weight is stored: MatMulNBits int4 / int8 blocks, or a float MatMul weight. */
+export type WeightFormat = 'q4' | 'q8' | 'float16' | 'float32';
 
 /** What a variant's dtype means for activations and for the linear layers' weights. */
 export interface Precision {
-  /** Activations between layers (norms, softmax and attention always run in float32). */
+  /**
+   * Inputs and outputs of the linear layers. The residual streams, norms, softmax, attention and
+   * the LM head run in float32 in every variant (see the fp16 guard in the README).
+   */
   act: FloatType;
-  /** Weights of the large linear layers. */
+  /** Weights of the decoder's linear layers. */
   linear: WeightFormat;
+  /** Weights of the vision encoder's linear layers (ViT, attention pooling, projector). */
+  vision: WeightFormat;
   /** Embedding tables and other float weights that are not quantized. */
   table: FloatType;
 }
@@ -28,22 +33,48 @@ export interface Precision {
 export function precisionOf(dtype: Dtype): Precision {
   switch (dtype) {
     case 'q4f16':
-      return { act: 'float16', linear: 'q4', table: 'float16' };
+      // int4 in the vision encoder causes most of the grounding drift: it keeps fp16 weights.
+      return { act: 'float16', linear: 'q4', vision: 'float16', table: 'float16' };
     case 'q4':
-      // fp32 activations for GPUs without shader-f16; tables stay fp16 (half the bytes) and are cast after the lookup.
-      return { act: 'float32', linear: 'q4', table: 'float16' };
+      // fp32 activations for GPUs without shader-f16: the vision encoder in int8 (fp16 weights would
+      // need shader-f16, fp32 ones take 1.6 GB for Molmo2-4B); tables stay fp16 (half the bytes) and
+      // are cast after the lookup.
+      return { act: 'float32', linear: 'q4', vision: 'q8', table: 'float16' };
+    case 'q4f16-int4vision':
+      return { act: 'float16', linear: 'q4', vision: 'q4', table: 'float16' };
+    case 'q4-int4vision':
+      return { act: 'float32', linear: 'q4', vision: 'q4', table: 'float16' };
     case 'fp16':
-      return { act: 'float16', linear: 'float16', table: 'float16' };
+      return { act: 'float16', linear: 'float16', vision: 'float16', table: 'float16' };
     case 'fp32':
-      return { act: 'float32', linear: 'float32', table: 'float32' };
+      return { act: 'float32', linear: 'float32', vision: 'float32', table: 'float32' };
     default:
-      throw new Error(`unknown dtype ${String(dtype)} (choose q4f16, q4, fp16 or fp32)`);
+      throw new Error(`unknown dtype ${String(dtype)}`);
   }
+}
+
+/** What the manifest records of a dtype: each graph's weight precision and the activation type. */
+export function variantPrecision(dtype: Dtype): VariantPrecision {
+  const p = precisionOf(dtype);
+  return { vision: weightPrecisionOf(p.vision), decoder: weightPrecisionOf(p.linear), activations: p.act };
+}
+
+/**
+ * The stem of a dtype's decoder files: variants that differ only in the vision encoder
+ * (`q4f16-int4vision` and `q4f16`) build the same decoder and share `decoder_q4f16`.
+ */
+export function decoderDtype(dtype: Dtype): Dtype {
+  return dtype === 'q4f16-int4vision' ? 'q4f16' : dtype === 'q4-int4vision' ? 'q4' : dtype;
+}
+
+/** How a weight format is named in the manifest and the UI. */
+export function weightPrecisionOf(format: WeightFormat): WeightPrecision {
+  return format === 'q4' ? 'int4' : format === 'q8' ? 'int8' : format;
 }
 
 export interface Q4Settings {
   blockSize: number;
-  /** MatMulNBits accuracy_level: 4 = int8 compute of the activations (DP4A on WebGPU). */
+  /** MatMulNBits accuracy_level: 4 = int8 compute of the activations (DP4A on WebGPU), 0 = the activation type. */
   accuracyLevel: number;
   symmetric: boolean;
 }
@@ -213,6 +244,15 @@ export async function quantizeRowsInto(g: Graph, sources: { ref: WeightRef; from
   }
 }
 
+/** Rows [from, to) of `ref` as 8-bit blocks into `slots` (codes and scales at the rows' places). */
+async function quantizeRowsInto8(g: Graph, ref: WeightRef, from: number, to: number, K: number, q: { blockSize: number; scaleType: FloatType }, slots: Q4Slots): Promise<void> {
+  const bytes = q8RowBytes(K, q);
+  await encodeRows(g, ref, from, to, { kind: 'q8', ...q }, async (r, block) => {
+    putCopy(g, slots.scales, r * bytes.scales, block.outputs[1]);
+    await slots.data.put(r * bytes.packed, block.outputs[0]);
+  });
+}
+
 /**
  * y = x · Wᵀ (+ b) over the last axis of `x`. A weight too large for one external-data chunk is split
  * along N into several MatMuls whose outputs are concatenated.
@@ -222,29 +262,34 @@ export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string
   const weight = s.weight instanceof Float32Array ? s.weight : undefined;
   if (weight && weight.length !== N * K) throw new Error(`${s.name}: weight has ${weight.length} values, expected ${N}×${K}`);
   const ref = toRef(s.weight, N, K);
-  if (s.format !== 'q4' && s.format !== s.act) throw new Error(`${s.name}: ${s.format} weights need ${s.format} activations, got ${s.act}`);
+  if (s.format !== 'q4' && s.format !== 'q8' && s.format !== s.act) throw new Error(`${s.name}: ${s.format} weights need ${s.format} activations, got ${s.act}`);
   const limit = g.maxWeightBytes();
   let y: string;
-  if (s.format === 'q4') {
+  if (s.format === 'q4' || s.format === 'q8') {
     const q4 = s.q4 ?? DEFAULT_Q4;
-    const q = { blockSize: q4.blockSize, symmetric: q4.symmetric, scaleType: s.act };
-    const bytes = q4RowBytes(K, q);
+    const bits = s.format === 'q4' ? 4 : 8;
+    // 8-bit blocks are always symmetric (implicit zero point 128).
+    const symmetric = bits === 8 || q4.symmetric;
+    const q = { blockSize: q4.blockSize, symmetric, scaleType: s.act };
+    const packedPerRow = bits === 4 ? q4RowBytes(K, q).packed : q8RowBytes(K, q).packed;
     const nb = Math.ceil(K / q.blockSize);
-    const rowsPerPart = Math.max(1, Math.floor(limit / bytes.packed));
+    const rowsPerPart = Math.max(1, Math.floor(limit / packedPerRow));
     const parts: string[] = [];
     for (let from = 0, i = 0; from < N; from += rowsPerPart, i++) {
       const to = Math.min(N, from + rowsPerPart);
       const name = N > rowsPerPart ? `${s.name}.part${i}` : s.name;
       const n = to - from;
+      const tag = bits === 4 ? 'q4' : 'q8';
       const slots: Q4Slots = {
-        data: await g.weightSlot(`${name}.q4.B`, 'uint8', [n, nb, q.blockSize / 2]),
-        scales: await g.weightSlot(`${name}.q4.scales`, s.act, [n * nb]),
+        data: await g.weightSlot(`${name}.${tag}.B`, 'uint8', [n, nb, (q.blockSize * bits) / 8]),
+        scales: await g.weightSlot(`${name}.${tag}.scales`, s.act, [n * nb]),
       };
-      if (!q.symmetric) slots.zeroPoints = await g.weightSlot(`${name}.q4.zero_points`, 'uint8', [n * bytes.zeroPoints]);
-      await quantizeRowsInto(g, [{ ref, from, to }], K, q, slots);
+      if (!q.symmetric) slots.zeroPoints = await g.weightSlot(`${name}.q4.zero_points`, 'uint8', [n * q4RowBytes(K, q).zeroPoints]);
+      if (bits === 4) await quantizeRowsInto(g, [{ ref, from, to }], K, q, slots);
+      else await quantizeRowsInto8(g, ref, from, to, K, { blockSize: q.blockSize, scaleType: s.act }, slots);
       const inputs = [x, slots.data.name, slots.scales.name];
       if (slots.zeroPoints) inputs.push(slots.zeroPoints.name);
-      parts.push(g.ms('MatMulNBits', inputs, { K, N: n, bits: 4, block_size: q.blockSize, accuracy_level: q4.accuracyLevel }));
+      parts.push(g.ms('MatMulNBits', inputs, { K, N: n, bits, block_size: q.blockSize, accuracy_level: q4.accuracyLevel }));
     }
     y = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: -1 });
   } else {
@@ -275,6 +320,31 @@ export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string
   return y;
 }
 
+/**
+ * Largest |value| a row may have when it enters an fp16 down projection (see guardedLinear).
+ * Small enough that the projection's output stays far below fp16's 65504 for any weight whose rows
+ * have an L1 norm under ~1000 (Qwen3-4B's ff_out rows: ~150), large enough that ordinary rows pass
+ * unscaled.
+ */
+export const FP16_GUARD_LIMIT = 64;
+
+/**
+ * A linear layer whose float32 input is not bounded by a norm (the SwiGLU / GELU product entering a
+ * down projection). With float16 activations a row is divided by s = max(1, max|row| / LIMIT)
+ * before the cast, projected, and the float32 result multiplied by s again: the projection is linear
+ * in its input, so this is exact up to fp16 rounding and neither the input cast nor the output can
+ * overflow fp16. Rows within the limit are unchanged (s = 1). float32 in, float32 out.
+ */
+export async function guardedLinear(g: Graph, x: string, spec: LinearSpec): Promise<string> {
+  if (spec.act === 'float32') return linear(g, x, spec);
+  const rowMax = g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 });
+  const scale = g.op('Max', [g.op('Mul', [rowMax, g.scalar('float32', 1 / FP16_GUARD_LIMIT)]), g.scalar('float32', 1)]);
+  const y = await linear(g, cast(g, g.op('Div', [x, scale]), 'float32', spec.act), { ...spec, bias: null });
+  const out = g.op('Mul', [cast(g, y, spec.act, 'float32'), scale]);
+  // The bias is not scaled: it is added to the float32 result.
+  return spec.bias ? g.op('Add', [out, await floatWeight(g, `${spec.name}.bias`, spec.bias, [spec.N], 'float32')]) : out;
+}
+
 /** One com.microsoft.MatMulNBits node over a quantized weight. */
 export async function matMulNBits(g: Graph, x: string, q: Q4Weight, name: string, act: FloatType, accuracyLevel: number): Promise<string> {
   if (q.scaleType !== act) throw new Error(`${name}: ${q.scaleType} scales with ${act} activations`);
@@ -285,14 +355,14 @@ export async function matMulNBits(g: Graph, x: string, q: Q4Weight, name: string
   return g.ms('MatMulNBits', inputs, { K: q.K, N: q.N, bits: 4, block_size: q.blockSize, accuracy_level: accuracyLevel });
 }
 
-/** RMSNorm over the last axis, computed in float32: x / sqrt(mean(x²) + eps) · w. */
+/** RMSNorm over the last axis, computed in float32: x / sqrt(mean(x²) + eps) · w. `act`: the input's type. */
 export async function rmsNorm(g: Graph, x: string, o: { name: string; weight: Float32Array; eps: number; act: FloatType; out?: FloatType }): Promise<string> {
   const w = await g.weight(`${o.name}.weight`, 'float32', [o.weight.length], o.weight);
   const y = g.op('SimplifiedLayerNormalization', [cast(g, x, o.act, 'float32'), w], { axis: -1, epsilon: float(o.eps) });
   return cast(g, y, 'float32', o.out ?? o.act);
 }
 
-/** LayerNorm over the last axis, computed in float32. */
+/** LayerNorm over the last axis, computed in float32. `act`: the input's type. */
 export async function layerNorm(
   g: Graph,
   x: string,

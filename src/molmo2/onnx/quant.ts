@@ -1,4 +1,4 @@
-// 4-bit block quantization in the layout of com.microsoft.MatMulNBits (bits 4):
+// 4-bit (and, below, 8-bit) block quantization in the layout of com.microsoft.MatMulNBits (bits 4):
 //   B           uint8 [N, ceil(K/bs), bs/2]   row n = output feature; two 4-bit codes per byte, low nibble first
 //   scales      [N · ceil(K/bs)]               float32 or float16 (same type as the activations)
 //   zero_points uint8 [N · ceil(ceil(K/bs)/2)] only when asymmetric; two blocks per byte, low nibble first
@@ -230,4 +230,89 @@ export function sliceQ4Rows(q: Q4Weight, from: number, to: number): Q4Weight {
     scales: q.scales.subarray(from * q.blocksPerRow, to * q.blocksPerRow),
     zeroPoints: q.zeroPoints?.subarray(from * zpStride, to * zpStride),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8-bit blocks (MatMulNBits bits 8), for the vision encoder of the q4 variant:
+//   B       uint8 [N, ceil(K/bs), bs]   one code per byte
+//   scales  [N · ceil(K/bs)]            float32 or float16
+// Symmetric as the int4 packing: scale = (the block's value of largest magnitude) / −128, code =
+// clamp(round(w / scale) + 128, 0, 255), reconstructed as (code − 128) · scale with MatMulNBits'
+// implicit zero point 128. No zero-points tensor.
+// ---------------------------------------------------------------------------------------------
+
+export interface Q8Weight {
+  N: number;
+  K: number;
+  blockSize: number;
+  blocksPerRow: number;
+  /** [N, blocksPerRow, blockSize]. */
+  packed: Uint8Array;
+  /** [N · blocksPerRow] as float32 values or float16 bits. */
+  scales: Float32Array | Uint16Array;
+  scaleType: 'float32' | 'float16';
+}
+
+/** Bytes of the codes and scales of one 8-bit quantized row of length K. */
+export function q8RowBytes(K: number, o: Q4Options = {}): { packed: number; scales: number } {
+  const bs = o.blockSize ?? 32;
+  const nb = Math.ceil(K / bs);
+  return { packed: nb * bs, scales: nb * ((o.scaleType ?? 'float32') === 'float16' ? 2 : 4) };
+}
+
+/** Quantizes a row-major [N, K] weight (torch Linear layout) to MatMulNBits int8. */
+export function quantizeQ8(w: Float32Array, N: number, K: number, o: Omit<Q4Options, 'symmetric'> = {}): Q8Weight {
+  const bs = o.blockSize ?? 32;
+  const scaleType = o.scaleType ?? 'float32';
+  checkBlockSize(bs);
+  if (w.length !== N * K) throw new Error(`weight has ${w.length} values, expected ${N}×${K}`);
+  const nb = Math.ceil(K / bs);
+  const packed = new Uint8Array(N * nb * bs);
+  const scales = scaleType === 'float16' ? new Uint16Array(N * nb) : new Float32Array(N * nb);
+  quantizeQ8Into(w, N, K, { blockSize: bs, scaleType }, packed, scales);
+  return { N, K, blockSize: bs, blocksPerRow: nb, packed, scales, scaleType };
+}
+
+/** quantizeQ8 into caller-provided outputs: `packed` [N · nb · bs], `scales` [N · nb]. */
+export function quantizeQ8Into(w: Float32Array, N: number, K: number, o: Omit<Q4Options, 'symmetric'>, packed: Uint8Array, scales: Float32Array | Uint16Array): void {
+  const bs = o.blockSize ?? 32;
+  const f16 = (o.scaleType ?? 'float32') === 'float16';
+  checkBlockSize(bs);
+  const nb = Math.ceil(K / bs);
+  if (w.length < N * K || packed.length < N * nb * bs || scales.length < N * nb) throw new Error(`quantizeQ8Into: buffers too small for ${N}×${K}`);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < nb; b++) {
+      const from = n * K + b * bs;
+      const len = Math.min(bs, K - b * bs);
+      let extreme = 0;
+      for (let i = from; i < from + len; i++) if (Math.abs(w[i]) > Math.abs(extreme)) extreme = w[i];
+      const si = n * nb + b;
+      let scale: number;
+      if (f16) {
+        const bits = float16Bits(extreme / -128);
+        scales[si] = bits;
+        scale = float16Value(bits);
+      } else {
+        scale = Math.fround(extreme / -128);
+        scales[si] = scale;
+      }
+      const inv = scale === 0 ? 0 : 1 / scale;
+      const out = si * bs;
+      for (let i = 0; i < bs; i++) packed[out + i] = i < len ? Math.min(255, Math.max(0, Math.round(w[from + i] * inv) + 128)) : 128; // padding reconstructs to 0
+    }
+  }
+}
+
+/** The [N, K] weight a Q8Weight stands for. */
+export function dequantizeQ8(q: Q8Weight): Float32Array {
+  const { N, K, blockSize: bs, blocksPerRow: nb } = q;
+  const out = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < nb; b++) {
+      const s = q.scaleType === 'float16' ? float16Value(q.scales[n * nb + b]) : q.scales[n * nb + b];
+      const len = Math.min(bs, K - b * bs);
+      for (let i = 0; i < len; i++) out[n * K + b * bs + i] = (q.packed[(n * nb + b) * bs + i] - 128) * s;
+    }
+  }
+  return out;
 }

@@ -1,20 +1,17 @@
 // Vision graph: pixel_values [n_crops, patches, patch_dim] + pooled_idx [T, P] → image_features [T, d_model].
 // SigLIP-style pre-LN ViT (only the blocks the adapter reads), the outputs of `adapter.vitLayers`
 // concatenated in that order, attention pooling whose query is the masked mean of each window, and
-// the SwiGLU projector. Norms, softmax and attention run in float32 whatever the variant's dtype.
+// the SwiGLU projector. The residual stream, norms, softmax and attention run in float32 whatever the
+// variant's dtype; the MLP products enter their down projections through the fp16 guard.
 import { names } from '../tensors.ts';
 import { VISION_INPUTS, VISION_OUTPUTS } from './io.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { float, ONNX_TYPE, type Graph } from './graph.ts';
-import { cast, DEFAULT_Q4, floatTable, geluTanh, layerNorm, linear, MASKED, silu, wholeTable, type FloatType, type Precision, type Q4Settings, type WeightFormat } from './layers.ts';
+import { cast, DEFAULT_Q4, floatTable, geluTanh, guardedLinear, layerNorm, linear, MASKED, silu, wholeTable, type FloatType, type Precision, type Q4Settings, type WeightFormat } from './layers.ts';
 
 export interface VisionOptions {
+  /** `precision.vision` stores the ViT, pooling and projector linears; the patch embedding stays float. */
   precision: Precision;
-  /**
-   * Store the ViT, pooling and projector linears as int4 when the variant's linears are int4
-   * (default true: the ViT is ~0.4 B parameters, 0.8 GB in fp16). The patch embedding is never quantized.
-   */
-  quantizeVision?: boolean;
   q4?: Q4Settings;
 }
 
@@ -23,7 +20,7 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
   const v = c.vit;
   const a = c.adapter;
   const act = o.precision.act;
-  const format: WeightFormat = (o.quantizeVision ?? true) ? o.precision.linear : act;
+  const format = o.precision.vision;
   const q4 = o.q4 ?? DEFAULT_Q4;
   const patchDim = v.patchSize * v.patchSize * 3;
   const d = v.hiddenSize;
@@ -36,7 +33,8 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
     const pe = names.patchEmbedding;
     const bias = await w.get(`${pe}.bias`);
     const patches = await linear(g, cast(g, pixels, 'float32', act), { name: pe, weight: w.ref(`${pe}.weight`), N: d, K: patchDim, bias, format: act, act });
-    return g.op('Add', [patches, wholeTable(g, await floatTable(g, names.positionalEmbedding, [w.ref(names.positionalEmbedding)], d, act))]);
+    const positions = wholeTable(g, await floatTable(g, names.positionalEmbedding, [w.ref(names.positionalEmbedding)], d, act));
+    return g.op('Add', [cast(g, patches, act, 'float32'), cast(g, positions, act, 'float32')]); // the float32 residual stream
   });
 
   const kept = new Map<number, string>();
@@ -53,11 +51,14 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
   });
 
   const pooled = await g.scope('/vision/pooling', () => attentionPool(g, w, features, pooledIdx, act, format, q4));
-  const out = await g.scope('/vision/projector', async () => cast(g, await projector(g, w, pooled, act, format, q4), act, 'float32'));
+  const out = await g.scope('/vision/projector', () => projector(g, w, pooled, act, format, q4));
   g.output(out, 'float32', ['num_tokens', a.textHiddenSize], VISION_OUTPUTS.imageFeatures);
 }
 
-/** x += wo(MHA(LN1(x))); x += w2(gelu_tanh(w1(LN2(x)))). Nodes go under the caller's block scope. */
+/**
+ * x += wo(MHA(LN1(x))); x += w2(gelu_tanh(w1(LN2(x)))) on the float32 residual stream x. Nodes go
+ * under the caller's block scope.
+ */
 async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
   const v = w.config.vit;
   const d = v.hiddenSize;
@@ -69,7 +70,7 @@ async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: 
   const norm = async (scope: string, input: string, n: string) => {
     const weight = await w.get(`${b}.${n}.weight`);
     const bias = await w.get(`${b}.${n}.bias`);
-    return g.scope(scope, () => layerNorm(g, input, { name: `${b}.${n}`, weight, bias, eps: v.layerNormEps, act }));
+    return g.scope(scope, () => layerNorm(g, input, { name: `${b}.${n}`, weight, bias, eps: v.layerNormEps, act: 'float32', out: act }));
   };
 
   const h = await norm('attn_norm', x, 'attention_norm');
@@ -79,15 +80,17 @@ async function vitBlock(g: Graph, w: CheckedWeights, i: number, x: string, act: 
     const k = cast(g, await lin('k_proj', h, 'attention.wk', width, d), act, 'float32');
     const vv = cast(g, await lin('v_proj', h, 'attention.wv', width, d), act, 'float32');
     const heads = g.ms('MultiHeadAttention', [q, k, vv], { num_heads: v.numHeads, scale: float(1 / Math.sqrt(v.headDim)) });
-    return lin('o_proj', cast(g, heads, 'float32', act), 'attention.wo', d, width);
+    return cast(g, await lin('o_proj', cast(g, heads, 'float32', act), 'attention.wo', d, width), act, 'float32');
   });
   x = g.op('Add', [x, attn]);
 
   const h2 = await norm('mlp_norm', x, 'ffn_norm');
   const mlp = await g.scope('mlp', async () => {
-    const hidden = await lin('fc1', h2, 'feed_forward.w1', v.intermediateSize, d);
+    const hidden = cast(g, await lin('fc1', h2, 'feed_forward.w1', v.intermediateSize, d), act, 'float32');
     const f = g.scope('act_fn', () => geluTanh(g, hidden));
-    return lin('fc2', f, 'feed_forward.w2', d, v.intermediateSize);
+    const fc2 = `${b}.feed_forward.w2`;
+    const bias = await w.get(`${fc2}.bias`);
+    return g.scope('fc2', () => guardedLinear(g, f, { name: fc2, weight: w.ref(`${fc2}.weight`), N: d, K: v.intermediateSize, bias, format, act, q4 }));
   });
   return g.op('Add', [x, mlp]);
 }
@@ -108,7 +111,7 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
   const valid = g.op('GreaterOrEqual', [idx, g.constant('int32', [], [0])]); // [T, P]
   const safeIdx = g.op('Where', [valid, idx, g.constant('int32', [], [0])]);
   const validF = g.op('Unsqueeze', [g.op('Cast', [valid], { to: ONNX_TYPE.float32 }), g.int64([2])]); // [T, P, 1]
-  const toPool = g.op('Mul', [cast(g, g.op('Gather', [features, safeIdx], { axis: 0 }), act, 'float32'), validF]); // [T, P, inDim]
+  const toPool = g.op('Mul', [g.op('Gather', [features, safeIdx], { axis: 0 }), validF]); // [T, P, inDim] float32
 
   let query: string;
   if (a.poolingAttentionMask) {
@@ -141,13 +144,14 @@ async function attentionPool(g: Graph, w: CheckedWeights, features: string, pool
   return lin('o_proj', attended, 'wo', a.hiddenSize, width);
 }
 
-/** w2(silu(w1(x)) · w3(x)), no biases: [T, adapter.hidden] → [T, d_model]. */
+/** w2(silu(w1(x)) · w3(x)), no biases: [T, adapter.hidden] in `act` → [T, d_model] float32. */
 async function projector(g: Graph, w: CheckedWeights, x: string, act: FloatType, format: WeightFormat, q4: Q4Settings): Promise<string> {
   const a = w.config.adapter;
   const r = names.projector;
   const lin = (input: string, tensor: string, N: number, K: number) =>
     g.scope(tensor, () => linear(g, input, { name: `${r}.${tensor}`, weight: w.ref(`${r}.${tensor}.weight`), N, K, format, act, q4 }));
-  const gate = await lin(x, 'w1', a.intermediateSize, a.hiddenSize);
-  const up = await lin(x, 'w3', a.intermediateSize, a.hiddenSize);
-  return lin(g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up])), 'w2', a.textHiddenSize, a.intermediateSize);
+  const gate = cast(g, await lin(x, 'w1', a.intermediateSize, a.hiddenSize), act, 'float32');
+  const up = cast(g, await lin(x, 'w3', a.intermediateSize, a.hiddenSize), act, 'float32');
+  const product = g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up]));
+  return g.scope('w2', () => guardedLinear(g, product, { name: `${r}.w2`, weight: w.ref(`${r}.w2.weight`), N: a.textHiddenSize, K: a.intermediateSize, format, act, q4 }));
 }
