@@ -1,6 +1,6 @@
 // The harness's inference worker: the app's engine (src/runtime/engine.ts) behind the same interface
 // as workers/inference.worker.ts, plus the switches only tests and measurements use (logits, vision
-// pipelining, prefix reuse), which the app's worker does not offer.
+// pipelining, prefix reuse, teacher forcing), which the app's worker does not offer.
 import * as Comlink from 'comlink';
 import type { AnswerTuning } from '../src/runtime/answer.ts';
 import { InferenceEngine } from '../src/runtime/engine.ts';
@@ -19,7 +19,7 @@ const engine = new InferenceEngine();
 
 const api: HarnessInferenceApi = {
   ...engineApi(engine),
-  ask: ({ returnLogits, overlap, reusePrefix, ...request }, onEvent) => engine.ask(request, onEvent, { returnLogits, overlap, reusePrefix }),
+  ask: ({ returnLogits, overlap, reusePrefix, forceTokens, ...request }, onEvent) => engine.ask(request, onEvent, { returnLogits, overlap, reusePrefix, forceTokens }),
 };
 
 Comlink.expose(api);

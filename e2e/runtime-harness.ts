@@ -175,7 +175,7 @@ const harness = {
    * Asks a question; `cancelAfter` cancels once that many tokens streamed. Returns the final event,
    * every streamed event, and the main thread's long tasks (ms) observed meanwhile.
    */
-  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; cancelAtStage?: string; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean; onEvent?: (e: AskEvent) => void; history?: AskRequest['history'] } = {}) {
+  async ask(question: string, visual: PlainVisual, o: { maxNewTokens?: number; cancelAfter?: number; cancelAtStage?: string; bitmaps?: boolean; returnLogits?: boolean; overlap?: boolean; forceTokens?: number[]; onEvent?: (e: AskEvent) => void; history?: AskRequest['history'] } = {}) {
     const api = need();
     let v: AskRequest['visual'] = { kind: 'none' };
     const transfer: Transferable[] = [];
@@ -206,7 +206,7 @@ const harness = {
         void api.cancel();
       }
     });
-    const request: TunedAskRequest = { question, visual: v, history: o.history, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap };
+    const request: TunedAskRequest = { question, visual: v, history: o.history, maxNewTokens: o.maxNewTokens, returnLogits: o.returnLogits, overlap: o.overlap, forceTokens: o.forceTokens };
     try {
       const done = await api.ask(Comlink.transfer(request, transfer), onEvent);
       // Events travel on their own port: wait for the 'done' event, the last one sent.

@@ -28,6 +28,8 @@ export interface AnswerTuning {
   overlap?: boolean;
   /** false: prefill from scratch even when the cached prefix matches (the features cache still serves). */
   reusePrefix?: boolean;
+  /** Teacher forcing: the tokens fed to the decode steps (see GenerateOptions.forceTokens). */
+  forceTokens?: readonly number[];
 }
 
 export interface AnswerSession {
@@ -87,6 +89,7 @@ export async function answer(m: ModelHandle, req: AskRequest, s: AnswerSession):
           onEvent: (e) => notify(s.onEvent, e),
           reusePrefix: tuning.reusePrefix,
           returnLogits: tuning.returnLogits,
+          forceTokens: tuning.forceTokens,
         },
       ),
     ]);

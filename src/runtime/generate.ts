@@ -39,6 +39,11 @@ export interface GenerateOptions {
   reusePrefix?: boolean;
   /** Also return the logits that chose each token (diagnostics and tests). */
   returnLogits?: boolean;
+  /**
+   * Feed these tokens to the decode steps instead of the model's choices (teacher forcing along a
+   * reference's tokens; tests and measurements only). The returned tokens stay the model's choices.
+   */
+  forceTokens?: readonly number[];
 }
 
 export type DoneEvent = Extract<AskEvent, { type: 'done' }> & { logits?: Float32Array[] };
@@ -134,7 +139,7 @@ export async function generate(ctx: GenerateContext, inputs: PlannedInputs, o: G
       timings.decodeMs = performance.now() - t;
       return finish('cancel');
     }
-    single[0] = step.next;
+    single[0] = o.forceTokens?.[tokens.length - 1] ?? step.next;
     step = await ctx.runner.step(single, textType, undefined, Boolean(o.returnLogits));
   }
 }

@@ -1,0 +1,65 @@
+// MatMulNBits on onnxruntime-web's WebGPU EP (SwiftShader here) against the matmul of the
+// dequantized weights, for the forms the converter writes: int4 (decoder, int4-vision variants) and
+// int8 (the q4 variant's vision encoder), symmetric blocks of 32, fp32 activations, at accuracy level
+// 0 (fp32 compute) and 4 (int8 activations). Level 0 must be exact to fp32 rounding; level 4's
+// error is printed for the accuracy-level choice (bench/REPORT.md).
+import { expect, test } from '@playwright/test';
+import { Graph } from '../src/molmo2/onnx/graph.ts';
+import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../src/molmo2/onnx/quant.ts';
+import { randomValues } from './runtime-graphs.ts';
+
+// K and N multiples of 64 and 16 as in Molmo2 (2560, 9728, 1152, 4304): the shapes for which
+// onnxruntime's WebGPU kernels take their int8-activation (DP4A) path at level 4.
+const K = 256;
+const N = 48;
+
+/** y = x · Wᵀ in float64 for M rows of x. */
+function matmulT(x: Float32Array, w: Float32Array, M: number): Float64Array {
+  const y = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) y[m * N + n] += x[m * K + k] * w[n * K + k];
+  return y;
+}
+
+async function matMulNBitsModel(bits: 4 | 8, level: number, w: Float32Array): Promise<{ model: Uint8Array; dequantized: Float32Array }> {
+  const q = bits === 4 ? quantizeQ4(w, N, K) : quantizeQ8(w, N, K);
+  const g = new Graph('mm');
+  g.input('x', 'float32', ['M', K]);
+  const B = await g.weight('w.B', 'uint8', [N, q.blocksPerRow, (q.blockSize * bits) / 8], q.packed);
+  const scales = await g.weight('w.scales', 'float32', [N * q.blocksPerRow], q.scales);
+  g.output(g.ms('MatMulNBits', ['x', B, scales], { K, N, bits, block_size: q.blockSize, accuracy_level: level }), 'float32', ['M', N], 'y');
+  return { model: g.toModelBytes(), dequantized: bits === 4 ? dequantizeQ4(q as ReturnType<typeof quantizeQ4>) : dequantizeQ8(q as ReturnType<typeof quantizeQ8>) };
+}
+
+/** max |a − ref| / max |ref|. */
+function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+test('MatMulNBits int4 and int8 on WebGPU equal the dequantized matmul (level 0 exact, level 4 close)', async ({ page }) => {
+  await page.goto('/e2e/runtime-harness.html');
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  const w = randomValues(N * K, 32, 0.1);
+  const figures: string[] = [];
+  // M = 1: a decode step; M = 40: a prefill.
+  for (const M of [1, 40]) {
+    const x = randomValues(M * K, 31, 1);
+    for (const bits of [4, 8] as const) {
+      for (const level of [0, 4]) {
+        const { model, dequantized } = await matMulNBitsModel(bits, level, w);
+        const feeds = { x: { type: 'float32' as const, data: Array.from(x), dims: [M, K] } };
+        const r = await page.evaluate(([m, f]) => window.harness.runGraph('auto', m, f, 'y'), [Array.from(model), feeds] as const);
+        const err = relErr(r.data, matmulT(x, dequantized, M));
+        figures.push(`M ${M} int${bits} level ${level}: ${err.toExponential(2)}`);
+        expect(err, `M ${M}, int${bits}, accuracy level ${level}`).toBeLessThan(level === 0 ? 1e-5 : 2e-2);
+      }
+    }
+  }
+  console.log(`MatMulNBits on WebGPU vs the dequantized matmul (max relative error): ${figures.join(', ')}`);
+  test.info().annotations.push({ type: 'MatMulNBits on WebGPU', description: figures.join(', ') });
+});
