@@ -55,10 +55,11 @@ export class RuntimeReference {
     private readonly settings: ProcessorSettings,
   ) {}
 
-  static async create(m: RuntimeModel): Promise<RuntimeReference> {
+  /** The reference on the model's weights, or on `tensors` (e.g. the weights a quantized variant stores). */
+  static async create(m: RuntimeModel, tensors: RuntimeModel['tensors'] = m.tensors): Promise<RuntimeReference> {
     const json = (f: string) => JSON.parse(readFileSync(join(MODEL_DIR, f), 'utf8'));
     const settings = parseProcessorSettings({ preprocessor: json('preprocessor_config.json'), processor: json('processor_config.json'), video: json('video_preprocessor_config.json') });
-    return new RuntimeReference(await ReferenceModel.load(m.config, m.tensors), new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig), settings);
+    return new RuntimeReference(await ReferenceModel.load(m.config, tensors), new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig), settings);
   }
 
   decode(ids: number[]): string {

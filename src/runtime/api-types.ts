@@ -1,6 +1,6 @@
 // Data exchanged between the page and the inference worker. Everything here is structured-cloneable
 // (plain objects, typed arrays, ImageBitmap, FileSystemDirectoryHandle, File).
-import type { Dtype, Manifest, Target } from '../molmo2/manifest.ts';
+import type { Dtype, Manifest, Target, VariantPrecision } from '../molmo2/manifest.ts';
 import type { ChatTurn } from '../molmo2/prompt.ts';
 import type { WorkerErrorCode } from '../../workers/worker-error.ts';
 import type { AskLimits } from './limits.ts';
@@ -103,6 +103,8 @@ export interface LoadedModel {
   name: string;
   dtype: Dtype;
   target: Target;
+  /** Each graph's weight precision and the activation type. */
+  precision: VariantPrecision;
   randomWeights: boolean;
   architecture: Manifest['architecture'];
   /** Where the weights came from: all from cache, all from the source, or some of each. */

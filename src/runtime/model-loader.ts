@@ -174,6 +174,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
       name: manifest.name,
       dtype: variant.dtype,
       target: variant.target,
+      precision: variant.precision,
       randomWeights: manifest.architecture.randomWeights,
       architecture: manifest.architecture,
       from: fetched.fromSource === 0 ? 'cache' : fetched.fromCache === 0 ? 'source' : 'mixed',

@@ -75,7 +75,8 @@ function Loaded() {
         </div>
       )}
       <div>
-        Loaded <strong>{m.name}</strong> ({m.dtype}, {m.kvCache === 'static' ? 'static' : 'growing'} KV cache, {m.maxContext} tokens) from {m.from}
+        Loaded <strong>{m.name}</strong> ({m.dtype}: {m.precision.decoder} decoder, {m.precision.vision} vision encoder, {m.precision.activations} activations;{' '}
+        {m.kvCache === 'static' ? 'static' : 'growing'} KV cache, {m.maxContext} tokens) from {m.from}
         {m.storage === 'memory' ? ', not cached' : ''} in {formatDuration(m.timings.totalMs / 1000)}.
       </div>
       {m.warnings.map((w) => (

@@ -1,0 +1,53 @@
+// The q4 variant the app loads on GPUs without shader-f16 (int4 decoder, int8 vision encoder, fp32
+// activations) on onnxruntime-web's WebGPU EP, against the fp32 reference running on the very weights
+// the variant stores (tools/lib/stored-weights.ts): logits along the reference's tokens (teacher
+// forcing) on an image question and a video question.
+import { expect, test } from '@playwright/test';
+import { asStoredBy } from '../tools/lib/stored-weights.ts';
+import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
+import { ask, load, openHarness } from './runtime-page.ts';
+
+let stored: RuntimeReference;
+let fp32: RuntimeReference;
+
+test.beforeAll(async () => {
+  test.setTimeout(300_000);
+  const model = await ensureRuntimeModel();
+  stored = await RuntimeReference.create(model, asStoredBy('q4', model.tensors, 'webgpu'));
+  fp32 = await RuntimeReference.create(model);
+});
+test.afterAll(async () => {
+  await removeRuntimeModel();
+});
+
+test('q4 on WebGPU follows the reference on its stored weights along the reference tokens (image and video prompts)', async ({ page }) => {
+  test.setTimeout(420_000);
+  await openHarness(page);
+  const { model } = await load(page, { dtype: 'q4', warmUp: false });
+  expect(model.precision).toEqual({ decoder: 'int4', vision: 'int8', activations: 'float32' });
+  const steps = 8;
+  const prompts = [
+    { question: 'Point to the red square.', visual: { kind: 'images' as const, images: [picture(72, 50, 3)] } },
+    { question: 'Track the ball.', visual: { kind: 'video' as const, frames: [0, 0.5, 1].map((t, i) => ({ image: picture(64, 36, 30 + i), timestamp: t })) } },
+  ];
+  const figures: string[] = [];
+  for (const p of prompts) {
+    const reference = p.visual.kind === 'images' ? { images: p.visual.images } : { frames: p.visual.frames };
+    const want = stored.answer(p.question, reference, steps);
+    const a = await ask(page, p.question, p.visual, { maxNewTokens: want.tokens.length, returnLogits: true, forceTokens: want.tokens });
+    const got = a.done.logits!;
+    expect(got.length, p.visual.kind).toBe(want.logits.length);
+    const scale = want.logits.reduce((m, l) => l.reduce((a, v) => Math.max(a, Math.abs(v)), m), 0);
+    const worst = Math.max(...want.logits.map((l, i) => maxAbsDiff(got[i], l)));
+    const agree = a.done.tokens.filter((t, i) => t === want.tokens[i]).length / want.tokens.length;
+    // The same comparison against the fp32 reference: the quantization's own effect (random weights).
+    const full = fp32.answer(p.question, reference, steps);
+    const vsFp32 = Math.max(...full.logits.map((l, i) => (got[i] ? maxAbsDiff(got[i], l) : 0)));
+    figures.push(`${p.visual.kind}: max |Δlogits| ${worst.toExponential(2)} (${(worst / scale).toExponential(2)} of max |logit|), top-1 ${(agree * 100).toFixed(0)}%; vs fp32 ${vsFp32.toExponential(2)}`);
+    expect(worst / scale, p.visual.kind).toBeLessThan(1e-4);
+    expect(a.done.tokens, p.visual.kind).toEqual(want.tokens);
+  }
+  console.log(`q4 on WebGPU vs the reference on its stored weights: ${figures.join('; ')}`);
+  test.info().annotations.push({ type: 'q4 on WebGPU', description: figures.join('; ') });
+});
