@@ -7,6 +7,8 @@ const port = Number(process.env.E2E_PORT ?? 5174);
 
 export default defineConfig({
   testDir: 'e2e',
+  // Removes the tiny test model that the runtime spec files share (built once per run).
+  globalTeardown: './e2e/global-teardown.ts',
   timeout: 180_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,

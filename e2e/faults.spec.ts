@@ -2,15 +2,12 @@
 // replaced by a fresh worker, and the video, its history and the app stay usable.
 import { expect, test } from '@playwright/test';
 import { h264Clip } from './fixtures/clips.ts';
-import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel } from './runtime-model.ts';
 import { expectRunKeptThenAnswersAgain, loadTinyByUrl } from './runtime-page.ts';
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
   await ensureRuntimeModel();
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 test('a worker that crashes during an answer is reported and restarted; the run and the video stay', async ({ page }) => {

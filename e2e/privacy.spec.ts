@@ -6,14 +6,11 @@ import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { metaPolicyText, policyText } from '../src/security/csp.ts';
 import { h264Clip } from './fixtures/clips.ts';
 import { recordingProxy, staticCorsServer } from './fixtures/servers.ts';
-import { ensureRuntimeModel, MODEL_DIR, MODEL_URL, removeRuntimeModel, ROOT } from './runtime-model.ts';
+import { ensureRuntimeModel, MODEL_DIR, MODEL_URL, ROOT } from './runtime-model.ts';
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
   await ensureRuntimeModel();
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 const isLocal = (url: string) => /^(blob:|data:)/.test(url) || /^https?:\/\/(127\.0\.0\.1|localhost)(:\d+)?\//.test(url);

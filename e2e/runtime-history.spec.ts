@@ -11,7 +11,7 @@ import { buildPrompt, type ChatTurn } from '../src/molmo2/prompt.ts';
 import { ReferenceModel } from '../src/molmo2/reference/index.ts';
 import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
 import { ask, load, openHarness } from './runtime-page.ts';
-import { ensureRuntimeModel, MODEL_DIR, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel, MODEL_DIR } from './runtime-model.ts';
 import { maxAbsDiff, picture, type PlainImage } from './runtime-reference.ts';
 
 let model: ReferenceModel;
@@ -25,9 +25,6 @@ test.beforeAll(async () => {
   settings = parseProcessorSettings({ preprocessor: json('preprocessor_config.json'), processor: json('processor_config.json'), video: json('video_preprocessor_config.json') });
   model = await ReferenceModel.load(m.config, m.tensors);
   tokenizer = new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig);
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 const frames = [0, 1].map((k) => ({ image: picture(64, 36, 70 + k), timestamp: k * 0.5, key: `history-clip#${k}` }));

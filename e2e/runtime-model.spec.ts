@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
-import { ensureRuntimeModel, removeRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
+import { ensureRuntimeModel, MODEL_DIR, MODEL_NAME, MODEL_URL } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
 import { ask, chooseFolder, load, openHarness } from './runtime-page.ts';
 
@@ -18,9 +18,6 @@ test.beforeAll(async () => {
   const model = await ensureRuntimeModel();
   reference = await RuntimeReference.create(model);
   manifest = JSON.parse(readFileSync(join(MODEL_DIR, 'manifest.json'), 'utf8'));
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 function variantFiles(dtype: string, target: string): { path: string; bytes: number; sha256: string }[] {

@@ -4,8 +4,10 @@
 // WebGPU-target decoder uses GroupQueryAttention with its static KV cache (head_dim % 8 = 0) and an
 // int4 embedding table (d_model % 32 = 0). It is
 // written with the real converter into public/models/, served by Vite like any converted model, and
-// rebuilt only when the builders' sources change. Test runs may overlap (several ports): a build goes
-// to its own folders and is moved into place whole, and the folder is removed only by its last user.
+// rebuilt only when the builders' sources change: once per test run, shared by every spec file (a
+// conversion takes ~12 s on a loaded 2-core machine), and removed by the run's global teardown
+// (e2e/global-teardown.ts). Test runs may overlap (several ports): a build goes to its own folders and
+// is moved into place whole, and the folder is removed only by the last run using it.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -54,16 +56,30 @@ async function fingerprint(config: Record<string, unknown>): Promise<string> {
 
 let cached: Promise<RuntimeModel> | undefined;
 
-/** Builds (once) and describes the test model; the weights are regenerated in memory for references. */
+/** Test runs using the model: one empty file per Playwright runner process id. */
+const USERS = join(WORK, 'users');
+
+/**
+ * The process that stands for this test run: the Playwright runner (the parent of a test worker, and
+ * the process that runs the global teardown), so every worker of a run, and a worker restarted after a
+ * failure, counts as the same user.
+ */
+const runPid = (): number => (process.env.TEST_WORKER_INDEX !== undefined ? process.ppid : process.pid);
+
+/**
+ * Builds (once per run: a later spec file finds the folder in place and its fingerprint unchanged) and
+ * describes the test model; the weights are regenerated in memory for references, once per worker.
+ */
 export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise<RuntimeModel> {
   cached ??= mkdir(USERS, { recursive: true })
-    .then(() => writeFile(join(USERS, String(process.pid)), ''))
-    .then(() => build(log));
+    .then(() => writeFile(join(USERS, String(runPid())), ''))
+    .then(() => build(log))
+    .catch((e: unknown) => {
+      cached = undefined;
+      throw e;
+    });
   return cached;
 }
-
-/** Test processes using the model: one empty file per process id. */
-const USERS = join(WORK, 'users');
 
 function alive(pid: number): boolean {
   try {
@@ -75,13 +91,15 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes the converted folder after a test file, so `npm start` does not mistake it for a model the
- * user converted (it serves whatever public/models/ holds).
+ * Removes the converted folder at the end of a test run (the global teardown), so `npm start` does not
+ * mistake it for a model the user converted (it serves whatever public/models/ holds); kept while
+ * another run that uses it is still going.
  */
 export async function removeRuntimeModel(): Promise<void> {
   cached = undefined;
-  await rm(join(USERS, String(process.pid)), { force: true });
-  const others = existsSync(USERS) ? (await readdir(USERS)).map(Number).filter((pid) => pid !== process.pid && alive(pid)) : [];
+  const me = runPid();
+  await rm(join(USERS, String(me)), { force: true });
+  const others = existsSync(USERS) ? (await readdir(USERS)).map(Number).filter((pid) => pid !== me && alive(pid)) : [];
   if (others.length === 0) await rm(MODEL_DIR, { recursive: true, force: true });
 }
 

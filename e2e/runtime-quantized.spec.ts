@@ -4,7 +4,7 @@
 // forcing) on an image question and a video question.
 import { expect, test } from '@playwright/test';
 import { asStoredBy } from '../tools/lib/stored-weights.ts';
-import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
 import { ask, load, openHarness } from './runtime-page.ts';
 
@@ -16,9 +16,6 @@ test.beforeAll(async () => {
   const model = await ensureRuntimeModel();
   stored = await RuntimeReference.create(model, asStoredBy('q4', model.tensors, 'webgpu'));
   fp32 = await RuntimeReference.create(model);
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 test('q4 on WebGPU follows the reference on its stored weights along the reference tokens (image and video prompts)', async ({ page }) => {

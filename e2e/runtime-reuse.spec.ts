@@ -6,7 +6,7 @@
 import { expect, test } from '@playwright/test';
 import { checkAskLimits } from '../src/runtime/limits.ts';
 import { ask, load, openHarness } from './runtime-page.ts';
-import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
 
 let reference: RuntimeReference;
@@ -14,9 +14,6 @@ let reference: RuntimeReference;
 test.beforeAll(async () => {
   test.setTimeout(300_000);
   reference = await RuntimeReference.create(await ensureRuntimeModel());
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 /** Frames of a clip: picture k at 0.5 s steps, keyed as the page keys them (file fingerprint + frame index). */

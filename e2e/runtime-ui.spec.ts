@@ -1,14 +1,11 @@
 // The model panel and the ask box in the app page: bundled model list, load with progress, the
 // random-weights banner, a streamed answer with Cancel, and the cached-model list with delete.
 import { expect, test } from '@playwright/test';
-import { ensureRuntimeModel, removeRuntimeModel } from './runtime-model.ts';
+import { ensureRuntimeModel } from './runtime-model.ts';
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
   await ensureRuntimeModel();
-});
-test.afterAll(async () => {
-  await removeRuntimeModel();
 });
 
 

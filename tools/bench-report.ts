@@ -24,6 +24,7 @@ export interface BenchResult {
   seconds?: number;
   adapter?: string;
   targets: Target[];
+  /** Figures a benchmark reports on its BENCH_RESULT line; a string `markdown` is rendered in the report as the run's section. */
   figures?: Record<string, unknown>;
   /** The benchmark's own printed summary (its last lines). */
   output?: string;
@@ -175,7 +176,8 @@ export function renderReport(m: Machine, results: BenchResult[], at: string, com
     const when = r.status === 'skipped' && r.at ? ` (earlier run, ${r.at})` : '';
     if (r.targets.length === 0) {
       // Not measured here: its targets, from TARGETS, as pending.
-      const why = r.status === 'ok' ? 'no target printed' : r.status === 'skipped' ? (r.note ?? 'skipped') : `${r.status}${r.note ? `: ${r.note}` : ''}`;
+      const tablesOnly = typeof r.figures?.markdown === 'string';
+      const why = r.status === 'ok' ? (tablesOnly ? 'figures only (tables under Runs)' : 'no target printed') : r.status === 'skipped' ? (r.note ?? 'skipped') : `${r.status}${r.note ? `: ${r.note}` : ''}`;
       const guards = TARGETS.filter((g) => g.bench === r.name);
       if (guards.length === 0) lines.push(`| ${r.name} | — | — | — | ${why} | — |`);
       for (const g of guards) lines.push(`| ${r.name} | ${g.measure} | — | ${g.target} | ${r.status === 'ok' ? why : `pending (${why})`} | ${g.failsIf} |`);
@@ -192,7 +194,10 @@ export function renderReport(m: Machine, results: BenchResult[], at: string, com
     const secs = r.seconds !== undefined ? `, ${r.seconds.toFixed(0)} s` : '';
     lines.push(`### ${r.name} — ${r.status}${secs}${r.status === 'skipped' && r.at ? ` (figures below from ${r.at})` : ''}`, '');
     if (r.note) lines.push(r.note, '');
-    if (r.output) lines.push('```', r.output.trimEnd(), '```', '');
+    // A benchmark that prints markdown tables (figures.markdown) is shown as such, in full.
+    const markdown = typeof r.figures?.markdown === 'string' ? r.figures.markdown : undefined;
+    if (markdown) lines.push(markdown.trim(), '');
+    else if (r.output) lines.push('```', r.output.trimEnd(), '```', '');
   }
   return lines.join('\n');
 }

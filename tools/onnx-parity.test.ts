@@ -11,10 +11,9 @@ import type { Molmo2Config } from '../src/molmo2/config.ts';
 import { imagePixelValues, planImage } from '../src/molmo2/image.ts';
 import { hasFloat16Activations, type Dtype } from '../src/molmo2/manifest.ts';
 import { exportVariant, type ExportOptions } from '../src/molmo2/onnx/export.ts';
-import { fromFloat16, toFloat16 } from '../src/molmo2/fp16.ts';
+import { fromFloat16 } from '../src/molmo2/fp16.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '../src/molmo2/onnx/io.ts';
-import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../src/molmo2/onnx/quant.ts';
-import { precisionOf, variantPrecision, type WeightFormat } from '../src/molmo2/onnx/layers.ts';
+import { variantPrecision } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
 import { MemoryTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
@@ -22,6 +21,7 @@ import { names } from '../src/molmo2/tensors.ts';
 import { layerScope } from '../src/molmo2/onnx/decoder-parts.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
+import { asStoredBy } from './lib/stored-weights.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Model, prompts and the reference
@@ -344,35 +344,6 @@ describe('prefill mask', () => {
 // ---------------------------------------------------------------------------------------------
 // Reduced precision
 // ---------------------------------------------------------------------------------------------
-
-/** A [N, K] weight as a linear layer of `format` stores it (int4 / int8 scales in the activation type). */
-function reconstructed(format: WeightFormat, data: Float32Array, N: number, K: number, scaleType: 'float32' | 'float16'): Float32Array {
-  if (format === 'q4') return dequantizeQ4(quantizeQ4(data, N, K, { scaleType }));
-  if (format === 'q8') return dequantizeQ8(quantizeQ8(data, N, K, { scaleType }));
-  return format === 'float16' ? fromFloat16(toFloat16(data)) : data;
-}
-
-/**
- * The checkpoint as a variant stores it: each linear weight replaced by its reconstruction at the
- * variant's precision (vision and decoder apart; the LM head's int4 scales are float32 in every
- * variant) and the embedding tables rounded to float16 — for an fp32-activation variant the
- * reference on these weights must match the graph (at accuracy level 0) to float32 rounding.
- */
-function asStoredBy(dtype: Dtype, source: MemoryTensors): MemoryTensors {
-  const p = precisionOf(dtype);
-  const stored = new Map(source.tensors);
-  for (const [name, t] of source.tensors) {
-    if (name === names.embedding || name === names.newEmbedding) {
-      stored.set(name, { shape: t.shape, data: fromFloat16(toFloat16(t.data)) });
-    } else if (t.shape.length === 2 && name.endsWith('.weight') && !name.startsWith(names.patchEmbedding)) {
-      const [N, K] = t.shape;
-      const vision = name.startsWith('model.vision_backbone.');
-      const scaleType = name === names.lmHead ? 'float32' : p.act;
-      stored.set(name, { shape: t.shape, data: reconstructed(vision ? p.vision : p.linear, t.data, N, K, scaleType) });
-    }
-  }
-  return new MemoryTensors(stored);
-}
 
 describe('quantized graphs', () => {
   for (const dtype of ['q4', 'q4-int4vision'] as const) {

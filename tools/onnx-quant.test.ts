@@ -1,11 +1,12 @@
-// Weight encoders of the ONNX converter: float16 conversion and MatMulNBits int4 packing, checked
+// Weight encoders of the ONNX converter: float16 conversion and MatMulNBits int4 / int8 packing, checked
 // against their definitions and against onnxruntime's own MatMulNBits kernel.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { float16Bits, float16Value, fromFloat16, toFloat16 } from '../src/molmo2/fp16.ts';
 import { Graph } from '../src/molmo2/onnx/graph.ts';
 import { matMulNBits } from '../src/molmo2/onnx/layers.ts';
-import { dequantizeQ4, quantizeQ4, sliceQ4Rows } from '../src/molmo2/onnx/quant.ts';
+import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8, sliceQ4Rows } from '../src/molmo2/onnx/quant.ts';
+import { encodeBlock, blockOutputSizes, type BlockRequest } from '../src/molmo2/onnx/encode.ts';
 
 /** Deterministic values with a heavy tail and both signs. */
 function values(n: number, seed: number): Float32Array {
@@ -140,6 +141,62 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   }
   return d / m;
 };
+
+describe('int8 block quantization (MatMulNBits bits 8)', () => {
+  it('one code per byte, scale = largest-magnitude value / −128, implicit zero point 128', () => {
+    const w = Float32Array.from({ length: 32 }, (_, i) => (i - 16) * 0.125); // extreme −2 → code 0
+    const q = quantizeQ8(w, 1, 32);
+    expect(Array.from(q.scales)).toEqual([-2 / -128]);
+    expect(Array.from(q.packed)).toEqual(Array.from({ length: 32 }, (_, i) => 128 + (i - 16) * 8));
+    expect(Array.from(dequantizeQ8(q))).toEqual(Array.from(w));
+  });
+
+  it('reconstructs within half a step (a padded last block reconstructs to 0), fp32 and fp16 scales', () => {
+    const N = 5;
+    const K = 77;
+    const w = values(N * K, 12);
+    for (const scaleType of ['float32', 'float16'] as const) {
+      const q = quantizeQ8(w, N, K, { scaleType });
+      expect(q.packed.length).toBe(N * 3 * 32);
+      expect(q.packed[2 * 32 + 13]).toBe(128); // row 0, block 2, past K
+      const back = dequantizeQ8(q);
+      for (let n = 0; n < N; n++) {
+        for (let b = 0; b < 3; b++) {
+          const scale = Math.abs(scaleType === 'float16' ? float16Value(q.scales[n * 3 + b]) : q.scales[n * 3 + b]);
+          for (let i = n * K + b * 32; i < n * K + Math.min(K, (b + 1) * 32); i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(scale * 0.5001 + 1e-7);
+        }
+      }
+    }
+  });
+
+  it('the encoding job writes the same codes and scales as quantizeQ8', () => {
+    const w = values(6 * 64, 13);
+    const req: BlockRequest = { tensor: 't', cols: 64, rowFrom: 0, rowTo: 6, colFrom: 0, colTo: 64, encoding: { kind: 'q8', blockSize: 32, scaleType: 'float32' } };
+    const outputs = blockOutputSizes(req).map((n) => new Uint8Array(n));
+    encodeBlock(w, req, outputs);
+    const q = quantizeQ8(w, 6, 64);
+    expect(Array.from(outputs[0])).toEqual(Array.from(q.packed));
+    expect(Array.from(new Float32Array(outputs[1].buffer))).toEqual(Array.from(q.scales));
+  });
+
+  it('MatMulNBits bits 8 on onnxruntime-node equals the dequantized matmul (level 0 exact, level 4 close)', async () => {
+    const [M, K, N] = [5, 72, 19];
+    const x = values(M * K, 23);
+    const w = values(N * K, 24);
+    const q = quantizeQ8(w, N, K);
+    for (const level of [0, 4]) {
+      const g = new Graph('mm8');
+      g.input('x', 'float32', ['M', K]);
+      const B = await g.weight('w.q8.B', 'uint8', [N, q.blocksPerRow, 32], q.packed);
+      const scales = await g.weight('w.q8.scales', 'float32', [N * q.blocksPerRow], q.scales);
+      g.output(g.ms('MatMulNBits', ['x', B, scales], { K, N, bits: 8, block_size: 32, accuracy_level: level }), 'float32', ['M', N], 'y');
+      const session = await ort.InferenceSession.create(g.toModelBytes());
+      const y = (await session.run({ x: new ort.Tensor('float32', x, [M, K]) })).y.data as Float32Array;
+      await session.release();
+      expect(relErr(y, matmulT(x, M, K, dequantizeQ8(q), N))).toBeLessThan(level === 0 ? 1e-6 : 1e-2);
+    }
+  });
+});
 
 describe('MatMulNBits in onnxruntime equals the dequantized matmul', () => {
   const M = 5;

@@ -5,13 +5,21 @@ const sha = 'b'.repeat(64);
 function good(): Record<string, unknown> {
   return {
     format: 'molmo2-web',
-    formatVersion: 1,
+    formatVersion: 2,
     name: 'tiny',
     source: { repo: 'x/y', revision: 'main' },
     createdAt: '',
     converterVersion: '0',
     architecture: { vitLayers: 1, vitHidden: 8, textLayers: 1, textHidden: 8, numHeads: 1, numKvHeads: 1, headDim: 8, vocabSize: 10, parameters: 100, randomWeights: true },
-    variants: [{ dtype: 'q4', target: 'webgpu', vision: { model: 'v.onnx', externalData: ['v.onnx_data'] }, decoder: { model: 'd.onnx', externalData: [] } }],
+    variants: [
+      {
+        dtype: 'q4',
+        target: 'webgpu',
+        vision: { model: 'v.onnx', externalData: ['v.onnx_data'] },
+        decoder: { model: 'd.onnx', externalData: [] },
+        precision: { vision: 'int8', decoder: 'int4', activations: 'float32' },
+      },
+    ],
     files: ['config.json', 'tokenizer.json', 'v.onnx', 'v.onnx_data', 'd.onnx'].map((path) => ({ path, bytes: 10, sha256: sha })),
   };
 }
@@ -25,8 +33,22 @@ describe('manifest validation', () => {
     expect(() => parseManifest('<html>')).toThrow(/not valid JSON.*converted Molmo2 model folder/);
     expect(() => parseManifest(JSON.stringify({ ...good(), format: 'other' }))).toThrow(/not a model converted by `npm run convert`/);
     expect(() => parseManifest(JSON.stringify({ hello: 'world' }))).toThrow(/has no "format" field.*not a model converted by `npm run convert`/);
-    expect(() => parseManifest(JSON.stringify({ ...good(), formatVersion: 2 }))).toThrow(/Update the app/);
+    expect(() => parseManifest(JSON.stringify({ ...good(), formatVersion: 3 }))).toThrow(/reads versions 1 and 2\. Update the app/);
     expect(() => parseManifest(JSON.stringify({ ...good(), formatVersion: 0 }))).toThrow(/Convert the model again/);
+  });
+
+  it('reads a version-1 manifest, whose q4 variants had an int4 vision encoder', () => {
+    const m = good();
+    m.formatVersion = 1;
+    delete (m.variants as Record<string, unknown>[])[0].precision;
+    const parsed = parseManifest(JSON.stringify(m));
+    expect(parsed.variants[0].precision).toEqual({ vision: 'int4', decoder: 'int4', activations: 'float32' });
+  });
+
+  it('refuses a version-2 variant without its precision', () => {
+    const m = good();
+    (m.variants as Record<string, unknown>[])[0].precision = { vision: 'int3', decoder: 'int4', activations: 'float32' };
+    expect(() => parseManifest(JSON.stringify(m))).toThrow(/variants\[0\]\.precision must name/);
   });
 
   it('lists every problem: unknown dtypes, missing files, bad hashes, paths outside the folder', () => {
