@@ -51,6 +51,7 @@ async function fingerprint(config: Record<string, unknown>): Promise<string> {
       h.update(f).update(await readFile(join(ROOT, dir, f)));
     }
   }
+  h.update(await readFile(fileURLToPath(import.meta.url))); // the conversion's settings (dtypes, targets)
   return h.digest('hex');
 }
 
@@ -103,31 +104,23 @@ export async function removeRuntimeModel(): Promise<void> {
   if (others.length === 0) await rm(MODEL_DIR, { recursive: true, force: true });
 }
 
-async function build(log: (m: string) => void): Promise<RuntimeModel> {
-  const json = await configJson();
-  const generation = await readAssetJson('generation_config.json');
-  const check = parseMolmo2Config(json, generation);
-  if (!check.config) throw new Error(`test config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
-  const config = check.config;
-  const tensors = randomTensors(config, SEED);
-  const tokenizerJson = await buildTokenizerJson();
-  const tokenizerConfig = await readAssetJson('tokenizer_config.json');
-
-  const stamp = join(WORK, 'fingerprint');
-  const want = await fingerprint(json);
-  const have = existsSync(stamp) ? await readFile(stamp, 'utf8') : '';
-  if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return { config, tensors, tokenizerJson, tokenizerConfig };
-
-  log(`building ${MODEL_DIR}`);
-  const ckpt = join(WORK, `checkpoint-${process.pid}`);
-  const out = join(WORK, `model-${process.pid}`);
+/**
+ * Writes `tensors` as a checkpoint in the published layout (config, tokenizer, one safetensors shard)
+ * and converts it with the real converter into `out`: q4, q4f16 and fp32, for the WebGPU and CPU
+ * targets. The device check converts its own checkpoints through it too.
+ */
+export async function convertTestModel(
+  out: string,
+  m: { json: Record<string, unknown>; tensors: MemoryTensors; tokenizerJson: Record<string, unknown>; name: string; source: { repo: string; revision: string }; log?: (m: string) => void },
+): Promise<void> {
+  const ckpt = `${out}-checkpoint`;
   await rm(ckpt, { recursive: true, force: true });
   await mkdir(ckpt, { recursive: true });
-  await writeFile(join(ckpt, 'config.json'), JSON.stringify(json, null, 2));
+  await writeFile(join(ckpt, 'config.json'), JSON.stringify(m.json, null, 2));
   for (const f of VERBATIM_CONFIG_FILES) await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
-  await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+  await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(m.tokenizerJson));
   const shard = 'model-00001-of-00001.safetensors';
-  const entries = [...tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
+  const entries = [...m.tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
   await writeFile(join(ckpt, shard), writeSafetensors(entries));
   const index = {
     metadata: { total_size: entries.reduce((s, e) => s + e.data.byteLength, 0), random_weights: true },
@@ -135,16 +128,41 @@ async function build(log: (m: string) => void): Promise<RuntimeModel> {
   };
   await writeFile(join(ckpt, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
   await rm(out, { recursive: true, force: true });
-  await convertCheckpoint({
-    source: ckpt,
-    out,
-    dtypes: ['q4', 'fp32'],
-    targets: ['webgpu', 'cpu'],
-    name: 'Molmo2 e2e tiny (random weights)',
-    sourceLabel: { repo: 'molmo2-web/e2e-runtime-tiny', revision: `seed-${SEED}` },
-    log,
-  });
-  await rm(ckpt, { recursive: true, force: true });
+  try {
+    await convertCheckpoint({
+      source: ckpt,
+      out,
+      dtypes: ['q4', 'q4f16', 'fp32'],
+      targets: ['webgpu', 'cpu'],
+      name: m.name,
+      sourceLabel: m.source,
+      log: m.log,
+    });
+  } finally {
+    await rm(ckpt, { recursive: true, force: true });
+  }
+}
+
+/** The test model's config.json, tokenizer and weights, regenerated in memory. */
+export async function runtimeModelParts(): Promise<RuntimeModel & { json: Record<string, unknown> }> {
+  const json = await configJson();
+  const generation = await readAssetJson('generation_config.json');
+  const check = parseMolmo2Config(json, generation);
+  if (!check.config) throw new Error(`test config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
+  const config = check.config;
+  return { json, config, tensors: randomTensors(config, SEED), tokenizerJson: await buildTokenizerJson(), tokenizerConfig: await readAssetJson('tokenizer_config.json') };
+}
+
+async function build(log: (m: string) => void): Promise<RuntimeModel> {
+  const { json, config, tensors, tokenizerJson, tokenizerConfig } = await runtimeModelParts();
+  const stamp = join(WORK, 'fingerprint');
+  const want = await fingerprint(json);
+  const have = existsSync(stamp) ? await readFile(stamp, 'utf8') : '';
+  if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return { config, tensors, tokenizerJson, tokenizerConfig };
+
+  log(`building ${MODEL_DIR}`);
+  const out = join(WORK, `model-${process.pid}`);
+  await convertTestModel(out, { json, tensors, tokenizerJson, name: 'Molmo2 e2e tiny (random weights)', source: { repo: 'molmo2-web/e2e-runtime-tiny', revision: `seed-${SEED}` }, log });
   await rm(MODEL_DIR, { recursive: true, force: true });
   await rename(out, MODEL_DIR);
   await writeFile(stamp, want);

@@ -14,7 +14,8 @@ export interface BenchPage {
   close(): Promise<void>;
 }
 
-export async function openBenchPage(path: string): Promise<BenchPage> {
+/** Opens `path`; `chromiumArgs` are added to the launch flags (the device check's GPU flags). */
+export async function openBenchPage(path: string, chromiumArgs: string[] = []): Promise<BenchPage> {
   const server: ViteDevServer = await createServer({
     configFile: join(root, 'vite.config.ts'),
     root,
@@ -30,7 +31,7 @@ export async function openBenchPage(path: string): Promise<BenchPage> {
     browser = await chromium.launch({
       executablePath: process.env.CHROME_PATH ?? '/usr/bin/chromium',
       headless: true,
-      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...chromiumArgs],
     });
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`[page] ${e.message}`));

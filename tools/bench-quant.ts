@@ -443,22 +443,22 @@ async function main() {
   ];
   const text = [
     '',
-    ...described.map((d) => `  ${d}`),
+    ...described.map((d) => `- ${d}`),
     '',
     '1. error per variant (accuracy_level 4, as converted)',
     '',
     errors,
     '',
-    ...notes,
+    ...notes.map((n) => `- ${n}`),
     '',
     '2. MatMulNBits accuracy_level (0 = activations in their own type, 4 = int8): error vs the reference on the own weights; decode time per token (median over the decode steps of both prompts, each after a prefill and a first step as warm-up; medium checkpoint, onnxruntime-node CPU EP, default threads)',
     '',
     levels.md,
     '',
-    ...levels.summary.map((s) => `  ${s}`),
-    ...(levels.failures.length ? ['', ...levels.failures.map((f) => `  FAIL ${f}`)] : [`  level-0 fp32-activation variants within ${LEVEL0_LIMIT} (relative) of the reference on their own weights: yes`]),
+    ...levels.summary.map((s) => `- ${s}`),
+    ...(levels.failures.length ? ['', ...levels.failures.map((f) => `- FAIL ${f}`)] : [`- level-0 fp32-activation variants within ${LEVEL0_LIMIT} (relative) of the reference on their own weights: yes`]),
     '',
-    `  run time ${since(started)}; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at the end on ${os.availableParallelism()} cores (times taken while other work shares them are slower and noisier)`,
+    `- run time ${since(started)}; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at the end on ${os.availableParallelism()} cores (times taken while other work shares them are slower and noisier)`,
   ].join('\n');
   console.log(text);
   console.log(

@@ -16,7 +16,7 @@ import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '
 import { variantPrecision } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
-import { MemoryTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
+import { MemoryTensors, overflowingTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
 import { names } from '../src/molmo2/tensors.ts';
 import { layerScope } from '../src/molmo2/onnx/decoder-parts.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
@@ -424,23 +424,6 @@ describe('fp16 overflow guard', () => {
   const maxAbs = (x: ArrayLike<number>) => Array.from(x).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
   /**
-   * The test checkpoint with decoder layer 0's MLP norm and the projector's w1 and w3 scaled up: the
-   * SwiGLU products (and the decoder's residual update after its product) leave fp16's range, while
-   * every input of a linear layer before them stays in range.
-   */
-  function overflowing(source: MemoryTensors): MemoryTensors {
-    const t = new Map(source.tensors);
-    const scale = (name: string, by: number) => {
-      const w = t.get(name)!;
-      t.set(name, { shape: w.shape, data: w.data.map((v) => v * by) });
-    };
-    scale(`${names.block(0)}.ff_norm.weight`, 2000);
-    scale(`${names.projector}.w1.weight`, 500);
-    scale(`${names.projector}.w3.weight`, 500);
-    return new MemoryTensors(t);
-  }
-
-  /**
    * Runs an fp32 graph with the input and output of its MatMul under `scope` as extra outputs: the
    * values an unguarded fp16 graph would have to hold there. (onnxruntime's CPU EP computes fp16
    * MatMuls in fp32, dropping the Casts around them, so an fp16 graph cannot show the overflow here.)
@@ -460,7 +443,7 @@ describe('fp16 overflow guard', () => {
   }
 
   it('fp16 and q4f16 graphs stay finite and close to the fp32 reference where an unguarded fp16 graph would overflow', async () => {
-    const big = overflowing(tensors);
+    const big = overflowingTensors(tensors);
     const ref = await ReferenceModel.load(config, big);
     const c = cases[0].case;
     const e = await expectations(ref, c);

@@ -4,7 +4,7 @@
 import { parseMolmo2Config, type Molmo2Config } from '../config.ts';
 import { imagePixelValues, planImage, videoFramePixelValues } from '../image.ts';
 import { buildPrompt, type BuiltPrompt } from '../prompt.ts';
-import { expectedTensors } from '../tensors.ts';
+import { expectedTensors, names } from '../tensors.ts';
 import type { TensorSource } from './weights.ts';
 
 /** config.json of a tiny Molmo2 (released layout, small widths); ids ≥ 320 are image tokens. */
@@ -204,4 +204,23 @@ export function twoImageTestCase(config: Molmo2Config): PromptCase {
     at += plans[k].numCrops;
   });
   return { prompt, pixels };
+}
+
+/**
+ * `source` with decoder layer 0's MLP norm scaled by 2000 and the projector's w1 and w3 by 500: the
+ * SwiGLU products (and the decoder's residual update after its product) leave fp16's range, while
+ * every input of a linear layer before them stays in range. For the fp16 guard's tests and the
+ * device check.
+ */
+export function overflowingTensors(source: MemoryTensors): MemoryTensors {
+  const t = new Map(source.tensors);
+  const scale = (name: string, by: number) => {
+    const w = t.get(name);
+    if (!w) throw new Error(`no tensor named ${name}`);
+    t.set(name, { shape: w.shape, data: w.data.map((v) => v * by) });
+  };
+  scale(`${names.block(0)}.ff_norm.weight`, 2000);
+  scale(`${names.projector}.w1.weight`, 500);
+  scale(`${names.projector}.w3.weight`, 500);
+  return new MemoryTensors(t);
 }
