@@ -110,7 +110,8 @@ async function exportTo(config: Molmo2Config, weights: MemoryTensors, dtype: Dty
     weights,
     dtype,
     target: 'cpu',
-    q4: accuracyLevel === undefined ? undefined : { accuracyLevel },
+    // Every MatMulNBits (decoder and vision encoder) at the level compared.
+    q4: accuracyLevel === undefined ? undefined : { accuracyLevel, visionAccuracyLevel: accuracyLevel },
     write: async (p, bytes) => {
       mkdirSync(dirname(join(dir, p)), { recursive: true });
       writeFileSync(join(dir, p), bytes);
@@ -437,7 +438,7 @@ async function main() {
   const errors = errorTable(rows);
   const levels = levelTable(rows);
   const notes = [
-    '(a) = against the reference running on the variant\'s own dequantized weights (asStoredBy: int4/int8 codes × scales, fp16-rounded tables and weights; the LM head\'s int4 scales are float32 even in fp16-activation variants): the graph\'s own arithmetic — accuracy_level 4 (int8 activations, the shipped setting) and, for fp16-activation variants, fp16 rounding.',
+    '(a) = against the reference running on the variant\'s own dequantized weights (asStoredBy: int4/int8 codes × scales, fp16-rounded tables and weights; the LM head\'s int4 scales are float32 even in fp16-activation variants): the graph\'s own arithmetic — the decoder\'s accuracy_level 4 (int8 activations; the vision encoder runs at level 0, as shipped) and, for fp16-activation variants, fp16 rounding.',
     '(b) = against the fp32 reference: the effect of quantization. RANDOM-WEIGHT FIGURES: these chaotic random models amplify weight rounding far more than a trained checkpoint, so (b) does not predict real accuracy; it only ranks the variants.',
     'max |Δ| = largest logit difference over all steps; rel = worst step\'s max |Δ| ÷ max |reference logit|; top-1 = share of teacher-forced steps whose argmax is the reference\'s greedy token. Sizes: .onnx + .onnx_data files of the variant\'s vision and decoder graphs.',
   ];
@@ -445,13 +446,13 @@ async function main() {
     '',
     ...described.map((d) => `- ${d}`),
     '',
-    '1. error per variant (accuracy_level 4, as converted)',
+    '1. error per variant (as converted: decoder accuracy_level 4, vision encoder 0)',
     '',
     errors,
     '',
     ...notes.map((n) => `- ${n}`),
     '',
-    '2. MatMulNBits accuracy_level (0 = activations in their own type, 4 = int8): error vs the reference on the own weights; decode time per token (median over the decode steps of both prompts, each after a prefill and a first step as warm-up; medium checkpoint, onnxruntime-node CPU EP, default threads)',
+    '2. MatMulNBits accuracy_level of every quantized linear, decoder and vision encoder (0 = activations in their own type, 4 = int8): error vs the reference on the own weights; decode time per token (median over the decode steps of both prompts, each after a prefill and a first step as warm-up; medium checkpoint, onnxruntime-node CPU EP, default threads)',
     '',
     levels.md,
     '',

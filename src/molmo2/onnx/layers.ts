@@ -74,12 +74,24 @@ export function weightPrecisionOf(format: WeightFormat): WeightPrecision {
 
 export interface Q4Settings {
   blockSize: number;
-  /** MatMulNBits accuracy_level: 4 = int8 compute of the activations (DP4A on WebGPU), 0 = the activation type. */
+  /**
+   * MatMulNBits accuracy_level of the decoder: 4 = int8 compute of the activations (DP4A on WebGPU),
+   * 0 = in the activation type.
+   */
   accuracyLevel: number;
+  /** The same for the vision encoder's quantized linears. */
+  visionAccuracyLevel: number;
   symmetric: boolean;
 }
 
-export const DEFAULT_Q4: Q4Settings = { blockSize: 32, accuracyLevel: 4, symmetric: true };
+/**
+ * Level 4 in the decoder: ~1.3e-2 relative logit error (onnxruntime-node CPU EP), ten times below the
+ * int4 weights' own effect, for 15–50% faster decode steps there and DP4A prefill on GPUs. Level 0 in
+ * the vision encoder: int8 activations would add a third to the int8 ViT's feature error (rms 2.6e-2 →
+ * 3.4e-2, worst row doubled on the tiny test model), and grounding depends on those features.
+ * Figures: bench/REPORT.md (`npm run bench:quant`).
+ */
+export const DEFAULT_Q4: Q4Settings = { blockSize: 32, accuracyLevel: 4, visionAccuracyLevel: 0, symmetric: true };
 
 /** `values` encoded as `type`: float16 bits, or the float32 values themselves. */
 export function floatBytes(values: Float32Array, type: FloatType): Uint16Array | Float32Array {

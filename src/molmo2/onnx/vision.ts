@@ -21,7 +21,8 @@ export async function buildVision(g: Graph, w: CheckedWeights, o: VisionOptions)
   const a = c.adapter;
   const act = o.precision.act;
   const format = o.precision.vision;
-  const q4 = o.q4 ?? DEFAULT_Q4;
+  const settings = o.q4 ?? DEFAULT_Q4;
+  const q4 = { ...settings, accuracyLevel: settings.visionAccuracyLevel };
   const patchDim = v.patchSize * v.patchSize * 3;
   const d = v.hiddenSize;
 
