@@ -23,6 +23,8 @@ test('model panel loads a bundled model, shows the random-weights banner, and th
   await expect(banner).toContainText('random weights');
   await expect(banner).toContainText('npm run convert -- allenai/Molmo2-4B');
   await expect(panel.getByTestId('loaded-model')).toContainText('static KV cache');
+  // What was loaded: the q4 variant on a GPU without shader-f16, with its vision encoder at 8 bits.
+  await expect(panel.getByTestId('loaded-model')).toContainText('q4: int4 decoder, int8 vision encoder, float32 activations');
   await expect(panel.getByTestId('cached-model')).toHaveCount(1);
 
   const box = page.getByTestId('ask-box');

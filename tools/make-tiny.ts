@@ -1,9 +1,11 @@
-// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench]`: writes a Molmo2 checkpoint
-// with random weights in the published Hugging Face layout.
+// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b]`: writes a Molmo2
+// checkpoint with random weights in the published Hugging Face layout. tiny, medium and bench scale the
+// widths down (float32); 4b and 8b keep the published config.json whole (Molmo2-8B's unseen values
+// filled as tools/lib/published-configs.ts lists) and write BF16 shards of at most 5 GB, streamed.
 import { parseArgs } from 'node:util';
-import { makeTinyCheckpoint, TINY_SIZES, WIDTHS, type TinySize } from './lib/tiny-checkpoint.ts';
+import { CHECKPOINT_SIZES, isFullSize, makeTinyCheckpoint, WIDTHS, type CheckpointSize } from './lib/tiny-checkpoint.ts';
 
-const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench]';
+const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b]';
 
 async function main(): Promise<number> {
   let values;
@@ -20,9 +22,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const size = values.size as TinySize;
-  if (!TINY_SIZES.includes(size)) {
-    console.error(`unknown --size "${values.size}" (choose ${TINY_SIZES.join(', ')})\n${USAGE}`);
+  const size = values.size as CheckpointSize;
+  if (!CHECKPOINT_SIZES.includes(size)) {
+    console.error(`unknown --size "${values.size}" (choose ${CHECKPOINT_SIZES.join(', ')})\n${USAGE}`);
     return 2;
   }
   const seed = Number(values.seed);
@@ -38,7 +40,14 @@ async function main(): Promise<number> {
     `wrote ${result.outDir}: ${size} Molmo2 checkpoint, seed ${seed}, ${result.parameters.toLocaleString('en')} parameters, ` +
       `${(result.totalSize / 1e6).toFixed(1)} MB of weights in ${seconds} s`,
   );
-  console.log(`widths: ${JSON.stringify(WIDTHS[size])}`);
+  if (isFullSize(size)) {
+    const { vit, adapter, text, vitBlocksUsed, tieWordEmbeddings } = result.config;
+    console.log(
+      `config: ViT ${vit.hiddenSize} wide, ${vit.declaredLayers} declared / ${vitBlocksUsed} used blocks; adapter ${adapter.hiddenSize} → ${adapter.intermediateSize}; ` +
+        `decoder ${text.hiddenSize}×${text.numLayers}, ${text.numHeads} heads / ${text.numKvHeads} KV heads, head_dim ${text.headDim}, intermediate ${text.intermediateSize}, ` +
+        `vocab ${text.vocabSize} + ${text.additionalVocabSize}, rope_theta ${text.ropeTheta}, ${tieWordEmbeddings ? 'tied' : 'untied'} lm_head; BF16 weights`,
+    );
+  } else console.log(`widths: ${JSON.stringify(WIDTHS[size])}`);
   return 0;
 }
 

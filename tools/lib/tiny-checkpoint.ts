@@ -2,6 +2,8 @@
 // Molmo2's extra tokens, sharded float32 safetensors + index). Used by tests, the demo model and
 // benchmarks. Widths are scaled down but the token ids, vocabulary, patch size, crop size and the
 // 25 ViT blocks the adapter reads stay as published, so every real code path is exercised.
+// The full sizes (4b, 8b) keep the published config.json whole (every width and depth) and store the
+// weights as BF16 in shards of at most 5 GB, to halve the disk they take; see published-configs.ts.
 import { mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseMolmo2Config, type Molmo2Config } from '../../src/molmo2/config.ts';
@@ -9,9 +11,15 @@ import { expectedTensors, names } from '../../src/molmo2/tensors.ts';
 import { Rng } from './random.ts';
 import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safetensors-writer.ts';
 import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
+import { FULL_SIZES, fullSizeConfigJson, type FullSize } from './published-configs.ts';
 
 export type TinySize = 'tiny' | 'medium' | 'bench';
 export const TINY_SIZES: readonly TinySize[] = ['tiny', 'medium', 'bench'];
+export { FULL_SIZES, type FullSize };
+/** Every size makeTinyCheckpoint writes: scaled-down widths (float32) or a published config whole (BF16). */
+export type CheckpointSize = TinySize | FullSize;
+export const CHECKPOINT_SIZES: readonly CheckpointSize[] = [...TINY_SIZES, ...FULL_SIZES];
+export const isFullSize = (size: string): size is FullSize => (FULL_SIZES as readonly string[]).includes(size);
 
 export interface CheckpointWidths {
   vit: { hidden: number; heads: number; headDim: number; intermediate: number };
@@ -165,6 +173,20 @@ function* randomTensorChunks(seed: number, t: TensorPlan): Iterable<Uint8Array> 
   }
 }
 
+/** The same values rounded to BF16 (round to nearest, ties to even; the values are finite). */
+function* toBf16Chunks(chunks: Iterable<Uint8Array>): Iterable<Uint8Array> {
+  const out = new Uint16Array(CHUNK_FLOATS);
+  for (const c of chunks) {
+    const bits = new Uint32Array(c.buffer, c.byteOffset, c.byteLength / 4);
+    if (bits.length > out.length) throw new Error('chunk larger than the BF16 buffer');
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i];
+      out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    }
+    yield new Uint8Array(out.buffer, 0, bits.length * 2);
+  }
+}
+
 /** Splits tensors (in order) into `count` shards of roughly equal byte size, none empty. */
 function splitIntoShards(tensors: TensorPlan[], count: number): TensorPlan[][] {
   const total = tensors.reduce((s, t) => s + byteLength(t), 0);
@@ -183,10 +205,30 @@ function splitIntoShards(tensors: TensorPlan[], count: number): TensorPlan[][] {
 
 const SHARD_TARGET_BYTES = 2 * 1024 ** 3;
 
+/** transformers' default max_shard_size ("5GB"): a shard is closed before a tensor would take it past this. */
+const FULL_SIZE_SHARD_MAX_BYTES = 5e9;
+
+/** Tensors in order, each shard filled up to `maxBytes` (as transformers' save_pretrained shards). */
+export function packIntoShards(tensors: TensorPlan[], maxBytes: number): TensorPlan[][] {
+  const shards: TensorPlan[][] = [[]];
+  let acc = 0;
+  for (const t of tensors) {
+    const n = byteLength(t);
+    if (n > maxBytes) throw new Error(`tensor ${t.name} (${n} bytes) is larger than a shard (${maxBytes} bytes)`);
+    if (acc + n > maxBytes) {
+      shards.push([]);
+      acc = 0;
+    }
+    shards.at(-1)!.push(t);
+    acc += n;
+  }
+  return shards;
+}
+
 export interface TinyCheckpointOptions {
   outDir: string;
   seed?: number;
-  size?: TinySize;
+  size?: CheckpointSize;
   log?: (msg: string) => void;
 }
 
@@ -203,15 +245,16 @@ export interface TinyCheckpoint {
 export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<TinyCheckpoint> {
   const size = opts.size ?? 'tiny';
   const seed = opts.seed ?? 0;
-  if (!WIDTHS[size]) throw new Error(`unknown checkpoint size "${size}" (choose ${TINY_SIZES.join(', ')})`);
+  const full = isFullSize(size);
+  if (!full && !WIDTHS[size]) throw new Error(`unknown checkpoint size "${size}" (choose ${CHECKPOINT_SIZES.join(', ')})`);
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
   const log = opts.log ?? (() => {});
   await mkdir(opts.outDir, { recursive: true });
 
-  const configJson = await scaledConfigJson(size);
+  const configJson = full ? await fullSizeConfigJson(size) : await scaledConfigJson(size);
   const generationJson = await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(configJson, generationJson);
-  if (!check.config) throw new Error(`scaled config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
+  if (!check.config) throw new Error(`${full ? 'full-size' : 'scaled'} config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
   const config = check.config;
 
   const files: string[] = [];
@@ -226,15 +269,19 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   }
   await put('tokenizer.json', JSON.stringify(await buildTokenizerJson()));
 
-  const tensors: TensorPlan[] = [...expectedTensors(config)].map(([name, shape]) => ({ name, dtype: 'F32', shape }));
+  const dtype = full ? 'BF16' : 'F32';
+  const tensors: TensorPlan[] = [...expectedTensors(config)].map(([name, shape]) => ({ name, dtype, shape }));
   const totalSize = tensors.reduce((s, t) => s + byteLength(t), 0);
-  const parameters = totalSize / 4;
-  const shards = splitIntoShards(tensors, Math.max(2, Math.ceil(totalSize / SHARD_TARGET_BYTES)));
+  const parameters = totalSize / (full ? 2 : 4);
+  const shards = full
+    ? packIntoShards(tensors, FULL_SIZE_SHARD_MAX_BYTES)
+    : splitIntoShards(tensors, Math.max(2, Math.ceil(totalSize / SHARD_TARGET_BYTES)));
+  const chunks = (t: TensorPlan) => (full ? toBf16Chunks(randomTensorChunks(seed, t)) : randomTensorChunks(seed, t));
   const weightMap: Record<string, string> = {};
   for (let i = 0; i < shards.length; i++) {
     const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
     log(`writing ${file} (${shards[i].length} tensors)`);
-    await writeSafetensorsStreaming(join(opts.outDir, file), shards[i], (t) => randomTensorChunks(seed, t));
+    await writeSafetensorsStreaming(join(opts.outDir, file), shards[i], chunks);
     for (const t of shards[i]) weightMap[t.name] = file;
     files.push(file);
   }

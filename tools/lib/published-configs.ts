@@ -1,0 +1,90 @@
+// The config.json of the full-size random checkpoints (`make-tiny --size 4b|8b`): Molmo2-4B exactly as
+// published, and Molmo2-8B as far as it was seen (tools/assets/molmo2-8b/config.json, a partial copy
+// whose unseen values are "__MISSING__") with every placeholder filled from the values listed below.
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { placeholderPaths } from '../../src/molmo2/config.ts';
+import { readAssetJson } from './assets.ts';
+
+export type FullSize = '4b' | '8b';
+export const FULL_SIZES: readonly FullSize[] = ['4b', '8b'];
+
+const MOLMO2_8B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-8b/config.json', import.meta.url));
+
+export interface FilledValue {
+  /** Dotted path in config.json. */
+  path: string;
+  value: unknown;
+  source: string;
+}
+
+const QWEN3_8B = 'Qwen/Qwen3-8B config.json on the Hugging Face Hub';
+const SIBLING_4B = 'Molmo2-4B config.json (same conversion script and transformers version; not a Qwen3-8B field)';
+const VIT_4B =
+  'Molmo2-4B vit_config: the same SigLIP2 vision encoder (the 8B adapter_config seen as published has hidden_size 1152, head_dim 72 and vit_layers [-3, -9], the same as 4B)';
+
+/**
+ * Every "__MISSING__" of the partial Molmo2-8B config.json (from huggingface.co/smamooler/Molmo2-8B,
+ * visible up to text_config.max_position_embeddings; see /work/shared/reference/SOURCES.md) and the
+ * value written in its place. The seen part already has, as published: text hidden_size 4096,
+ * intermediate_size 12288, head_dim 128, additional_vocab_size 128, layer_norm_eps 1e-06 (Qwen3-8B's
+ * rms_norm_eps), max_position_embeddings 36864, adapter intermediate_size 12288 and text_hidden_size
+ * 4096. Qwen3-8B's hidden_size 4096 / intermediate_size 12288 / head_dim 128 / rms_norm_eps 1e-06 agree.
+ */
+export const MOLMO2_8B_FILLED: readonly FilledValue[] = [
+  { path: 'text_config.model_type', value: 'molmo2_text', source: SIBLING_4B },
+  { path: 'text_config.norm_after', value: false, source: 'Qwen3-8B is pre-norm (Qwen3DecoderLayer: input_layernorm before attention); Molmo2-4B has false' },
+  { path: 'text_config.num_attention_heads', value: 32, source: `${QWEN3_8B}: num_attention_heads 32` },
+  { path: 'text_config.num_hidden_layers', value: 36, source: `${QWEN3_8B}: num_hidden_layers 36` },
+  { path: 'text_config.num_key_value_heads', value: 8, source: `${QWEN3_8B}: num_key_value_heads 8` },
+  { path: 'text_config.qk_norm_type', value: 'qwen3', source: 'Qwen3-8B has per-head q_norm/k_norm (Qwen3Attention); Molmo2-4B names it "qwen3"' },
+  { path: 'text_config.qkv_bias', value: false, source: `${QWEN3_8B}: attention_bias false` },
+  { path: 'text_config.residual_dropout', value: 0.0, source: `${QWEN3_8B}: attention_dropout 0.0; Molmo2-4B has 0.0` },
+  { path: 'text_config.rope_scaling', value: null, source: `${QWEN3_8B}: rope_scaling null` },
+  { path: 'text_config.rope_scaling_layers', value: null, source: `${SIBLING_4B}; Qwen3-8B has no layer-restricted RoPE scaling` },
+  { path: 'text_config.rope_theta', value: 1000000.0, source: `${QWEN3_8B}: rope_theta 1000000 (Molmo2-4B uses 5000000; the 8B value was not seen)` },
+  { path: 'text_config.use_cache', value: true, source: `${QWEN3_8B}: use_cache true` },
+  { path: 'text_config.use_qk_norm', value: true, source: 'Qwen3-8B has q_norm/k_norm in every layer' },
+  { path: 'text_config.vocab_size', value: 151936, source: `${QWEN3_8B}: vocab_size 151936` },
+  { path: 'tie_word_embeddings', value: false, source: `${QWEN3_8B}: tie_word_embeddings false (untied lm_head; Molmo2-4B is also false)` },
+  { path: 'transformers_version', value: '4.57.1', source: 'Molmo2-8B generation_config.json as published by allenai (sunjuice/Molmo2-8B duplicate): transformers_version 4.57.1' },
+  { path: 'use_cache', value: true, source: `${QWEN3_8B}: use_cache true` },
+  { path: 'use_frame_special_tokens', value: false, source: SIBLING_4B },
+  { path: 'vit_config.attention_dropout', value: 0.0, source: VIT_4B },
+  { path: 'vit_config.attn_implementation', value: 'sdpa', source: VIT_4B },
+  { path: 'vit_config.float32_attention', value: true, source: VIT_4B },
+  { path: 'vit_config.head_dim', value: 72, source: VIT_4B },
+  { path: 'vit_config.hidden_act', value: 'gelu_pytorch_tanh', source: VIT_4B },
+  { path: 'vit_config.hidden_size', value: 1152, source: VIT_4B },
+  { path: 'vit_config.image_default_input_size', value: [378, 378], source: VIT_4B },
+  { path: 'vit_config.image_num_pos', value: 729, source: VIT_4B },
+  { path: 'vit_config.image_patch_size', value: 14, source: VIT_4B },
+  { path: 'vit_config.initializer_range', value: 0.02, source: VIT_4B },
+  { path: 'vit_config.intermediate_size', value: 4304, source: VIT_4B },
+  { path: 'vit_config.layer_norm_eps', value: 1e-6, source: VIT_4B },
+  { path: 'vit_config.model_type', value: 'molmo2', source: VIT_4B },
+  { path: 'vit_config.num_attention_heads', value: 16, source: VIT_4B },
+  { path: 'vit_config.num_hidden_layers', value: 27, source: VIT_4B },
+  { path: 'vit_config.num_key_value_heads', value: 16, source: VIT_4B },
+  { path: 'vit_config.residual_dropout', value: 0.0, source: VIT_4B },
+];
+
+function setPath(json: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let obj = json;
+  for (const k of keys.slice(0, -1)) obj = obj[k] as Record<string, unknown>;
+  obj[keys.at(-1)!] = structuredClone(value);
+}
+
+/** The config.json a full-size random checkpoint gets (every key of the published file, nothing missing). */
+export async function fullSizeConfigJson(size: FullSize): Promise<Record<string, unknown>> {
+  if (size === '4b') return readAssetJson('config.json');
+  const config = JSON.parse(await readFile(MOLMO2_8B_PARTIAL_CONFIG, 'utf8')) as Record<string, unknown>;
+  const missing = new Set(placeholderPaths(config));
+  for (const f of MOLMO2_8B_FILLED) {
+    if (!missing.delete(f.path)) throw new Error(`Molmo2-8B config: ${f.path} is not a "__MISSING__" value of the partial config`);
+    setPath(config, f.path, f.value);
+  }
+  if (missing.size) throw new Error(`Molmo2-8B config: no value for ${[...missing].join(', ')}`);
+  return config;
+}
