@@ -17,7 +17,7 @@ import { parseMolmo2Config, type Molmo2Config } from '../src/molmo2/config.ts';
 import { randomTensors, type MemoryTensors } from '../src/molmo2/reference/testing.ts';
 import { writeSafetensors } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS, readAssetJson, VERBATIM_CONFIG_FILES } from '../tools/lib/assets.ts';
-import { convertCheckpoint } from '../tools/lib/converter.ts';
+import { convertCheckpoint, type ConvertOptions } from '../tools/lib/converter.ts';
 import { buildTokenizerJson, scaledConfigJson } from '../tools/lib/tiny-checkpoint.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -107,11 +107,21 @@ export async function removeRuntimeModel(): Promise<void> {
 /**
  * Writes `tensors` as a checkpoint in the published layout (config, tokenizer, one safetensors shard)
  * and converts it with the real converter into `out`: q4, q4f16 and fp32, for the WebGPU and CPU
- * targets. The device check converts its own checkpoints through it too.
+ * targets, unless `convert` says otherwise. The device check and benchmarks convert their own
+ * checkpoints through it too.
  */
 export async function convertTestModel(
   out: string,
-  m: { json: Record<string, unknown>; tensors: MemoryTensors; tokenizerJson: Record<string, unknown>; name: string; source: { repo: string; revision: string }; log?: (m: string) => void },
+  m: {
+    json: Record<string, unknown>;
+    tensors: MemoryTensors;
+    tokenizerJson: Record<string, unknown>;
+    name: string;
+    source: { repo: string; revision: string };
+    log?: (m: string) => void;
+    /** Other variants than the test model's (benchmarks). */
+    convert?: Pick<ConvertOptions, 'dtypes' | 'targets' | 'q4'>;
+  },
 ): Promise<void> {
   const ckpt = `${out}-checkpoint`;
   await rm(ckpt, { recursive: true, force: true });
@@ -137,6 +147,7 @@ export async function convertTestModel(
       name: m.name,
       sourceLabel: m.source,
       log: m.log,
+      ...m.convert,
     });
   } finally {
     await rm(ckpt, { recursive: true, force: true });

@@ -55,9 +55,12 @@ export class RuntimeReference {
     private readonly settings: ProcessorSettings,
   ) {}
 
-  /** The reference on the model's weights, or on `tensors` (e.g. the weights a quantized variant stores). */
-  static async create(m: RuntimeModel, tensors: RuntimeModel['tensors'] = m.tensors): Promise<RuntimeReference> {
-    const json = (f: string) => JSON.parse(readFileSync(join(MODEL_DIR, f), 'utf8'));
+  /**
+   * The reference on the model's weights, or on `tensors` (e.g. the weights a quantized variant
+   * stores), with the processor settings of the converted folder `dir`.
+   */
+  static async create(m: RuntimeModel, tensors: RuntimeModel['tensors'] = m.tensors, dir = MODEL_DIR): Promise<RuntimeReference> {
+    const json = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8'));
     const settings = parseProcessorSettings({ preprocessor: json('preprocessor_config.json'), processor: json('processor_config.json'), video: json('video_preprocessor_config.json') });
     return new RuntimeReference(await ReferenceModel.load(m.config, tensors), new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig), settings);
   }

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Manifest, type ModelVariant, type Target, type WeightPrecision } from '../../src/molmo2/manifest.ts';
-import { decoderDtype, variantPrecision } from '../../src/molmo2/onnx/layers.ts';
+import { decoderDtype, variantPrecision, type Q4Settings } from '../../src/molmo2/onnx/layers.ts';
 import { exportVariant as buildVariant } from '../../src/molmo2/onnx/export.ts';
 import { expectedTensors, type Shape } from '../../src/molmo2/tensors.ts';
 import { checkConfig, checkTensors, describeTensorCheck, readCheckpointFolder, SafetensorsCheckpoint, type CheckpointFolder, type TensorCheck } from './checkpoint.ts';
@@ -52,6 +52,8 @@ export interface ConvertOptions {
   exportVariant?: ExportVariant;
   /** Encoder threads (default os.availableParallelism()). */
   threads?: number;
+  /** MatMulNBits settings other than the defaults (benchmarks compare accuracy levels). */
+  q4?: Partial<Q4Settings>;
 }
 
 export interface PlannedFile {
@@ -332,6 +334,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
         write: (relPath, bytes) => output.writeFile(relPath, bytes),
         openChunk: (relPath) => output.open(relPath),
         encoder,
+        q4: opts.q4,
         reuseDecoder: builtDecoders.get(decoderKey),
       });
       if (!vision || !decoder) throw new Error(`the graph builder did not return vision and decoder graphs for ${v.dtype}/${v.target}`);
