@@ -11,8 +11,9 @@ import type { Dtype } from '../src/molmo2/manifest.ts';
 import { overflowingTensors } from '../src/molmo2/reference/testing.ts';
 import { openBenchPage } from '../tools/bench-page.ts';
 import { asStoredBy } from '../tools/lib/stored-weights.ts';
-import { convertTestModel, ensureRuntimeModel, MODEL_URL, removeRuntimeModel, ROOT, runtimeModelParts } from './runtime-model.ts';
+import { convertTestModel, ensureRuntimeModel, MODEL_URL, removeRuntimeModel, ROOT } from './runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference } from './runtime-reference.ts';
+import { startHarness } from './runtime-page.ts';
 
 /** Chromium flags that put WebGPU on the machine's GPU where there is one. */
 const GPU_FLAGS = ['--ignore-gpu-blocklist', '--enable-features=Vulkan,UseSkiaRenderer', '--use-angle=vulkan', '--enable-gpu-rasterization'];
@@ -33,22 +34,16 @@ const prompts = [
 async function main(): Promise<number> {
   console.log('building the test models (tiny random Molmo2; q4, q4f16, fp32) …');
   const model = await ensureRuntimeModel((m) => console.log(m));
-  const parts = await runtimeModelParts();
-  const overflowing = overflowingTensors(parts.tensors);
-  await convertTestModel(OVERFLOW_DIR, { ...parts, tensors: overflowing, name: 'Molmo2 device check (fp16 overflow)', source: { repo: `molmo2-web/${OVERFLOW_NAME}`, revision: 'seed-5' } });
+  const overflowing = overflowingTensors(model.tensors);
+  await convertTestModel(OVERFLOW_DIR, { ...model, tensors: overflowing, name: 'Molmo2 device check (fp16 overflow)', source: { repo: `molmo2-web/${OVERFLOW_NAME}`, revision: 'seed-5' } });
 
   const bp = await openBenchPage('e2e/runtime-harness.html', GPU_FLAGS);
   let failed = false;
   let q4f16Checked = false;
   try {
     const { page } = bp;
-    await page.waitForFunction(() => document.body.dataset.ready === 'true');
-    const caps = await page.evaluate(() => {
-      window.harness.start();
-      return window.harness.capabilities();
-    });
-    const a = caps.adapter;
-    console.log(`adapter: ${a ? `${a.vendor} ${a.architecture} ${a.description}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : 'none'}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}; subgroups ${caps.subgroupSizes?.join('–') ?? 'no'}; maxBufferSize ${caps.maxBufferSize}, maxStorageBufferBindingSize ${caps.maxStorageBufferBindingSize}`);
+    const { caps, adapter } = await startHarness(page);
+    console.log(`adapter: ${adapter}${caps.adapter?.description ? ` (${caps.adapter.description})` : ''}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}; subgroups ${caps.subgroupSizes?.join('–') ?? 'no'}; maxBufferSize ${caps.maxBufferSize}, maxStorageBufferBindingSize ${caps.maxStorageBufferBindingSize}`);
     if (!caps.webgpu) throw new Error(caps.message ?? 'no WebGPU adapter');
 
     const runs: { dtype: Dtype; url: string; tensors: typeof model.tensors; what: string }[] = [

@@ -55,7 +55,7 @@ async function fingerprint(config: Record<string, unknown>): Promise<string> {
   return h.digest('hex');
 }
 
-let cached: Promise<RuntimeModel> | undefined;
+let cached: Promise<TestModelParts> | undefined;
 
 /** Test runs using the model: one empty file per Playwright runner process id. */
 const USERS = join(WORK, 'users');
@@ -71,7 +71,7 @@ const runPid = (): number => (process.env.TEST_WORKER_INDEX !== undefined ? proc
  * Builds (once per run: a later spec file finds the folder in place and its fingerprint unchanged) and
  * describes the test model; the weights are regenerated in memory for references, once per worker.
  */
-export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise<RuntimeModel> {
+export function ensureRuntimeModel(log: (m: string) => void = () => {}): Promise<TestModelParts> {
   cached ??= mkdir(USERS, { recursive: true })
     .then(() => writeFile(join(USERS, String(runPid())), ''))
     .then(() => build(log))
@@ -154,8 +154,11 @@ export async function convertTestModel(
   }
 }
 
+/** What the test model is converted from: its config.json besides the parsed model. */
+export type TestModelParts = RuntimeModel & { json: Record<string, unknown> };
+
 /** The test model's config.json, tokenizer and weights, regenerated in memory. */
-export async function runtimeModelParts(): Promise<RuntimeModel & { json: Record<string, unknown> }> {
+export async function runtimeModelParts(): Promise<TestModelParts> {
   const json = await configJson();
   const generation = await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(json, generation);
@@ -164,12 +167,13 @@ export async function runtimeModelParts(): Promise<RuntimeModel & { json: Record
   return { json, config, tensors: randomTensors(config, SEED), tokenizerJson: await buildTokenizerJson(), tokenizerConfig: await readAssetJson('tokenizer_config.json') };
 }
 
-async function build(log: (m: string) => void): Promise<RuntimeModel> {
-  const { json, config, tensors, tokenizerJson, tokenizerConfig } = await runtimeModelParts();
+async function build(log: (m: string) => void): Promise<TestModelParts> {
+  const parts = await runtimeModelParts();
+  const { json, tensors, tokenizerJson } = parts;
   const stamp = join(WORK, 'fingerprint');
   const want = await fingerprint(json);
   const have = existsSync(stamp) ? await readFile(stamp, 'utf8') : '';
-  if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return { config, tensors, tokenizerJson, tokenizerConfig };
+  if (have === want && existsSync(join(MODEL_DIR, 'manifest.json'))) return parts;
 
   log(`building ${MODEL_DIR}`);
   const out = join(WORK, `model-${process.pid}`);
@@ -177,5 +181,5 @@ async function build(log: (m: string) => void): Promise<RuntimeModel> {
   await rm(MODEL_DIR, { recursive: true, force: true });
   await rename(out, MODEL_DIR);
   await writeFile(stamp, want);
-  return { config, tensors, tokenizerJson, tokenizerConfig };
+  return parts;
 }

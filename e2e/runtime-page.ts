@@ -1,6 +1,7 @@
 // Playwright helpers for the runtime harness page (e2e/runtime-harness.html): open it with the
 // inference worker started, load a model, ask.
 import { expect, type Page } from '@playwright/test';
+import type { Capabilities } from '../src/runtime/api-types.ts';
 import { MODEL_URL } from './runtime-model.ts';
 
 /**
@@ -22,6 +23,20 @@ export async function openHarness(page: Page): Promise<void> {
       if (attempt >= 2 || !/context was destroyed|navigation/i.test(String(e))) throw e;
     }
   }
+}
+
+/**
+ * For benchmarks and the device check, which open the harness page themselves: waits for it, starts
+ * the inference worker, and returns the adapter's capabilities with a one-line name for it.
+ */
+export async function startHarness(page: Page): Promise<{ caps: Capabilities; adapter: string }> {
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  const caps = await page.evaluate(() => {
+    window.harness.start();
+    return window.harness.capabilities();
+  });
+  const a = caps.adapter;
+  return { caps, adapter: a ? `${a.vendor} ${a.architecture}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : 'none' };
 }
 
 export type LoadOpts = Parameters<typeof window.harness.load>[1];

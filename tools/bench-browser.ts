@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { convertCheckpoint } from './lib/converter.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { openBenchPage, printResult, root } from './bench-page.ts';
+import { startHarness } from '../e2e/runtime-page.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -57,12 +58,7 @@ async function main() {
     page.on('console', (m) => m.type() === 'error' && !expected.test(m.text()) && console.error(`[page] ${m.text()}`));
     page.on('response', (r) => r.status() >= 400 && console.error(`[page] HTTP ${r.status()} for ${r.url()}`));
     bp.browser.on('disconnected', () => console.error('[browser] disconnected'));
-    await page.waitForFunction(() => document.body.dataset.ready === 'true');
-    const caps = await page.evaluate(() => {
-      window.harness.start();
-      return window.harness.capabilities();
-    });
-    const adapter = caps.adapter ? `${caps.adapter.vendor} ${caps.adapter.architecture}${caps.adapter.isFallbackAdapter ? ' (fallback adapter)' : ''}` : 'none';
+    const { caps, adapter } = await startHarness(page);
     const { model } = await page.evaluate((u) => window.harness.load({ kind: 'url', url: u }, { cache: false }), url);
     console.log(`adapter: ${adapter}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}`);
     console.log(`model: ${model.name}, ${model.dtype}/${model.target}, ${model.kvCache} KV cache of ${model.maxContext} tokens; load ${fmt(model.timings.totalMs / 1000)} s (warm-up ${fmt(model.timings.warmUpMs / 1000)} s)`);

@@ -15,6 +15,7 @@ import { randomTensors } from '../src/molmo2/reference/testing.ts';
 import { convertTestModel, runtimeModelParts, type RuntimeModel } from '../e2e/runtime-model.ts';
 import { maxAbsDiff, picture, RuntimeReference, type PlainImage } from '../e2e/runtime-reference.ts';
 import { openBenchPage, printResult, root } from './bench-page.ts';
+import { startHarness } from '../e2e/runtime-page.ts';
 import { readAssetJson } from './lib/assets.ts';
 import { asStoredBy } from './lib/stored-weights.ts';
 import { buildTokenizerJson, scaledConfigJson } from './lib/tiny-checkpoint.ts';
@@ -67,12 +68,7 @@ async function main(): Promise<void> {
   let adapter = 'none';
   try {
     const { page } = bp;
-    await page.waitForFunction(() => document.body.dataset.ready === 'true');
-    const caps = await page.evaluate(() => {
-      window.harness.start();
-      return window.harness.capabilities();
-    });
-    adapter = caps.adapter ? `${caps.adapter.vendor} ${caps.adapter.architecture}${caps.adapter.isFallbackAdapter ? ' (fallback adapter)' : ''}` : 'none';
+    ({ adapter } = await startHarness(page));
     console.log(`adapter: ${adapter}`);
     for (const size of await sizes()) {
       const dirs = LEVELS.map((level) => join(WORK, `${size.name}-level${level}`));

@@ -108,26 +108,7 @@ function quantizeSymmetric(w: Float32Array, N: number, K: number, bs: number, f1
 /** One block of quantizeSymmetric: `len` values from `w[from]` → bs/2 bytes at packed[out], scales[si]. */
 export function quantizeSymmetricBlock(w: Float32Array, from: number, len: number, bs: number, f16: boolean, packed: Uint8Array, out: number, scales: Float32Array | Uint16Array, si: number): void {
   const half = bs >> 1;
-  const end = from + len;
-  let extreme = 0;
-  let maxAbs = 0;
-  for (let i = from; i < end; i++) {
-    const v = w[i];
-    const a = Math.abs(v);
-    if (a > maxAbs) {
-      maxAbs = a;
-      extreme = v;
-    }
-  }
-  let scale: number;
-  if (f16) {
-    const bits = float16Bits(extreme / -8);
-    scales[si] = bits;
-    scale = float16Value(bits);
-  } else {
-    scale = Math.fround(extreme / -8);
-    scales[si] = scale;
-  }
+  const scale = storeSymmetricScale(w, from, len, -8, f16, scales, si);
   const inv = scale === 0 ? 0 : 1 / scale;
   if (len === bs) {
     for (let i = from, j = out, last = out + half; j < last; i += 2, j++) {
@@ -149,6 +130,31 @@ export function quantizeSymmetricBlock(w: Float32Array, from: number, len: numbe
     for (let i = 0; i < len; i++) codes[i] = Math.min(15, Math.max(0, Math.round(w[from + i] * inv) + 8));
     for (let j = 0; j < half; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
   }
+}
+
+/**
+ * The symmetric scale of the block of `len` values at `w[from]`: its first value of largest magnitude
+ * divided by `lowestCode` (−8 for int4, −128 for int8), stored at scales[si] as float32 or float16
+ * bits. Returns the stored (rounded) scale, which the codes are computed with.
+ */
+function storeSymmetricScale(w: Float32Array, from: number, len: number, lowestCode: number, f16: boolean, scales: Float32Array | Uint16Array, si: number): number {
+  let extreme = 0;
+  let maxAbs = 0;
+  for (let i = from, end = from + len; i < end; i++) {
+    const a = Math.abs(w[i]);
+    if (a > maxAbs) {
+      maxAbs = a;
+      extreme = w[i];
+    }
+  }
+  if (f16) {
+    const bits = float16Bits(extreme / lowestCode);
+    scales[si] = bits;
+    return float16Value(bits);
+  }
+  const scale = Math.fround(extreme / lowestCode);
+  scales[si] = scale;
+  return scale;
 }
 
 /**
@@ -284,18 +290,8 @@ export function quantizeQ8Into(w: Float32Array, N: number, K: number, o: Omit<Q4
     for (let b = 0; b < nb; b++) {
       const from = n * K + b * bs;
       const len = Math.min(bs, K - b * bs);
-      let extreme = 0;
-      for (let i = from; i < from + len; i++) if (Math.abs(w[i]) > Math.abs(extreme)) extreme = w[i];
       const si = n * nb + b;
-      let scale: number;
-      if (f16) {
-        const bits = float16Bits(extreme / -128);
-        scales[si] = bits;
-        scale = float16Value(bits);
-      } else {
-        scale = Math.fround(extreme / -128);
-        scales[si] = scale;
-      }
+      const scale = storeSymmetricScale(w, from, len, -128, f16, scales, si);
       const inv = scale === 0 ? 0 : 1 / scale;
       const out = si * bs;
       for (let i = 0; i < bs; i++) packed[out + i] = i < len ? Math.min(255, Math.max(0, Math.round(w[from + i] * inv) + 128)) : 128; // padding reconstructs to 0
