@@ -263,6 +263,48 @@ test('Esc stops a streaming answer; points parsed so far stay, and the model tex
   await expect(page.getByTestId('stats-panel').locator('[data-stat=model]')).toContainText('Scripted answers · q4');
 });
 
+test('Esc while the frames are still being decoded: the question never reaches the model, and the box shows the new question at once', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('video-input').setInputFiles(h264Clip());
+  await shownFrame(page, 0);
+  await installBackend(page, [COUNT_ANSWER], 10);
+  await selectRange(page);
+  const box = page.getByTestId('ask-box');
+  await box.getByLabel('Question').fill('How many boxes?');
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  await expect(box.getByTestId('answer')).toContainText('a total of 1');
+
+  // Hold the decode worker's thread for a few seconds, so that the next question's frames are late.
+  const decodeWorker = page.workers().find((w) => w.url().includes('decode'));
+  expect(decodeWorker).toBeDefined();
+  await decodeWorker!.evaluate(() => {
+    setTimeout(() => {
+      const until = Date.now() + 4000;
+      while (Date.now() < until);
+    }, 0);
+  });
+  await box.getByLabel('Question').fill('How many boxes now?');
+  await box.getByLabel('Question').press('Enter');
+  // At once: running, the previous answer gone, a second Enter ignored.
+  await expect(box).toHaveAttribute('data-status', 'running');
+  await expect(box.getByTestId('answer')).toBeEmpty();
+  await expect(box).toContainText('Preparing the frames');
+  await box.getByLabel('Question').press('Enter');
+  await page.keyboard.press('Escape');
+  await expect(box).toHaveAttribute('data-status', 'cancelled');
+  await expect(page.getByTestId('run')).toHaveCount(2);
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'cancelled');
+  const asked = () => page.evaluate(() => (window as unknown as { scripted: { asked: { question: string }[] } }).scripted.asked.map((a) => a.question));
+  // Once the frames arrive nothing is sent; the next question is asked as usual.
+  await page.waitForTimeout(4500);
+  expect(await asked()).toEqual(['How many boxes?']);
+  await box.getByLabel('Question').press('Enter');
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  expect(await asked()).toEqual(['How many boxes?', 'How many boxes now?']);
+  await expect(page.getByTestId('run')).toHaveCount(3);
+});
+
 test('a question over the loaded model\'s limits is refused before anything is decoded or sent, with the numbers', async ({ page }) => {
   await page.goto('/');
   await page.getByTestId('video-input').setInputFiles(h264Clip());

@@ -68,6 +68,7 @@ export async function expectRunKeptThenAnswersAgain(page: Page): Promise<void> {
   await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
   await box.getByLabel('Question').fill('Describe this image.');
   await box.getByLabel('Question').press('Enter');
+  await expect(box).toHaveAttribute('data-status', 'running');
   await expect(box.getByTestId('answer')).not.toBeEmpty({ timeout: 240_000 });
   await page.keyboard.press('Escape');
   await expect(box).toHaveAttribute('data-status', /cancelled|done/, { timeout: 120_000 });

@@ -31,9 +31,16 @@ export interface AskState {
   stageProgress?: { done: number; total: number };
   timings?: StageTimings;
   error?: string;
+  /** Begun, its frames still being gathered: the worker does not have it yet. */
+  gathering?: boolean;
   setQuestion(q: string): void;
   setPreset(p: Preset): void;
-  /** Runs one question; resolves with the final event, or undefined when it failed (see `error`). */
+  /**
+   * Marks a question as running while its frames are gathered, so that the box shows it at once and
+   * Esc or a second Enter see it; false when another question is running.
+   */
+  begin(runId?: string): boolean;
+  /** Runs one question (begun by `begin` or here); resolves with the final event, or undefined when it failed (see `error`). */
   ask(visual: AskVisual, opts?: AskOptions): Promise<DoneEvent | undefined>;
   fail(message: string): void;
   cancel(): void;
@@ -53,11 +60,19 @@ export const useAskStore = create<AskState>()((set, get) => ({
   setQuestion: (question) => set({ question }),
   setPreset: (preset) => set({ preset }),
 
+  begin(runId) {
+    if (get().status === 'running') return false;
+    set({ status: 'running', gathering: true, stage: 'preprocess', runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
+    return true;
+  },
+
   async ask(visual, opts = {}) {
     const question = (opts.question ?? get().question).trim();
-    if (!question || get().status === 'running') return undefined;
+    if (!question) return undefined;
+    const begun = get().status === 'running' && get().gathering && get().runId === opts.runId;
+    if (!begun && !get().begin(opts.runId)) return undefined;
+    set({ gathering: false });
     const unattached = opts.runId === undefined;
-    set({ status: 'running', stage: 'preprocess', runId: opts.runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
     const onEvent = (e: AskEvent) => {
       if (e.type === 'stage') {
         const { done, total } = e as { done?: number; total?: number };
@@ -79,9 +94,11 @@ export const useAskStore = create<AskState>()((set, get) => ({
     }
   },
 
-  fail: (error) => set({ status: 'error', error, stage: undefined }),
+  fail: (error) => set({ status: 'error', error, stage: undefined, gathering: false }),
 
   cancel() {
+    // Stopped while its frames are gathered: the page stops it, the question never reaches the model.
+    if (get().gathering) set({ status: 'cancelled', stage: undefined, gathering: false });
     void inference().cancel();
   },
 }));

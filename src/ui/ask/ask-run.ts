@@ -33,6 +33,7 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
   const createdAt = new Date().toISOString();
   const id = newRunId();
   const answer = new RunAnswer(query, info, createdAt);
+  if (!ask.begin(id)) return;
   const results = useResultsStore.getState();
   results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: answer.result, visible: true });
   results.announce('Asking…');
@@ -54,6 +55,12 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
     const message = `The frames could not be decoded: ${errorText(e)}`;
     ask.fail(message);
     useResultsStore.getState().updateRun(id, { status: 'error', error: message }, true);
+    return;
+  }
+  if (!useAskStore.getState().gathering) {
+    // Stopped (Esc) while the frames were gathered.
+    useResultsStore.getState().updateRun(id, { status: 'cancelled' }, true);
+    useResultsStore.getState().announce('Stopped before the model saw the frames.');
     return;
   }
   const done = await useAskStore.getState().ask(visual, { question: query.question, maxNewTokens: query.maxNewTokens, runId: id, onText });
