@@ -2,6 +2,7 @@
 // by the real converter into public/models/: loading with progress, answers equal to the fp32
 // reference's greedy tokens (static and growing KV caches), cancel, the OPFS cache (offline reload,
 // corruption, resume, list/delete), local folders and the main thread staying responsive.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
@@ -35,10 +36,46 @@ function expectReference(done: { tokens: number[]; logits?: number[][]; text: st
   expect(done.text).toBe(reference.decode(want.tokens));
 }
 
+/**
+ * onnxruntime's own account of a graph's placement: a session made in the page with verbose logging
+ * prints "Node(s) placed on [CPUExecutionProvider]" and each node as "Op (name)".
+ */
+async function verbosePlacement(page: Page, graphUrl: string): Promise<{ gpu: number; cpu: string[] }> {
+  const lines: string[] = [];
+  const listen = (m: { text(): string }) => /VerifyEachNodeIsAssignedToAnEp/.test(m.text()) && lines.push(m.text());
+  page.on('console', listen);
+  await page.evaluate(async (url) => {
+    const { setupOrt, webgpuSessionOptions } = (await import(String('/src/runtime/ort.ts'))) as typeof import('../src/runtime/ort.ts');
+    const ort = setupOrt();
+    const bytes = async (u: string) => new Uint8Array(await (await fetch(u)).arrayBuffer());
+    const file = url.slice(url.lastIndexOf('/') + 1);
+    const options = webgpuSessionOptions({ externalData: [{ path: `${file}_data`, data: await bytes(`${url}_data`) }], logSeverityLevel: 0, logVerbosityLevel: 1 });
+    const session = await ort.InferenceSession.create(await bytes(url), { ...options, extra: { session: { disable_cpu_ep_fallback: '0' } } });
+    await session.release();
+  }, graphUrl);
+  await expect.poll(() => lines.filter((l) => /Node\(s\) placed on \[WebGpu/.test(l)).length).toBe(1);
+  page.off('console', listen);
+  let ep = '';
+  const out = { gpu: 0, cpu: [] as string[] };
+  for (const l of lines) {
+    const header = /Node\(s\) placed on \[(\w+)\]\. Number of nodes: (\d+)/.exec(l);
+    if (header) {
+      ep = header[1];
+      if (ep === 'WebGpuExecutionProvider') out.gpu = Number(header[2]);
+    } else if (ep === 'CPUExecutionProvider') {
+      const node = /\]\s{3}(\S+ \(.*\))\s*$/.exec(l);
+      if (node) out.cpu.push(node[1]);
+    }
+  }
+  return out;
+}
+
 test.describe('inference worker', () => {
   test.describe.configure({ timeout: 420_000 });
 
-  test('loads a converted model from /models/ with one overall progress; a GPU without shader-f16 gets q4', async ({ page }) => {
+  test('loads a converted model from /models/ with one overall progress; a GPU without shader-f16 gets q4; its compute is placed on the GPU', async ({ page }) => {
+    const ortLines: string[] = [];
+    page.on('console', (m) => /onnxruntime/.test(m.text()) && ortLines.push(m.text()));
     await openHarness(page);
     const caps = await page.evaluate(() => window.harness.capabilities());
     expect(caps.webgpu).toBe(true);
@@ -51,6 +88,21 @@ test.describe('inference worker', () => {
     expect(model.randomWeights).toBe(true);
     expect(model.from).toBe('source');
     expect(model.storage).toBe('opfs');
+
+    // The CPU-placed nodes as read at load equal onnxruntime's own verbose placement of the same graphs;
+    // they are small index/shape computations, none of the weight-bearing or per-token work; and
+    // onnxruntime's partitioning chatter is kept off the console.
+    expect(ortLines).toEqual([]);
+    expect(model.placement.map((p) => p.graph)).toEqual(['onnx/webgpu/vision_q4.onnx', 'onnx/webgpu/decoder_q4.onnx']);
+    const compute = /^(MatMulNBits|MatMul|Gemm|Conv|GroupQueryAttention|MultiHeadAttention|Attention|Softmax|GatherBlockQuantized|\w*LayerNormalization|Gelu)$/;
+    for (const p of model.placement) {
+      expect(p.cpuNodes.filter((n) => compute.test(n.op) || /lm_head|embed_tokens\/Gather/.test(n.name))).toEqual([]);
+      const verbose = await verbosePlacement(page, `${MODEL_URL}${p.graph}`);
+      expect(verbose.gpu).toBeGreaterThan(5 * verbose.cpu.length);
+      expect(p.cpuNodes.map((n) => `${n.op} (${n.name})`).sort()).toEqual(verbose.cpu.sort());
+    }
+    expect(model.placement[1].cpuNodes.length).toBeGreaterThan(0); // onnxruntime does keep some shape computations there
+    expect(model.warnings.filter((w) => /on the CPU/.test(w))).toEqual([]);
 
     // Stages in order, bytes never going back, a total that covers the variant's graphs.
     const stages = progress.map((p) => p.stage).filter((s, i, a) => s !== a[i - 1]);
@@ -222,6 +274,24 @@ test.describe('inference worker', () => {
     expect(error).toContain('(twice)');
     // Nothing corrupt stays in the cache.
     expect(await page.evaluate(() => window.harness.blobNames())).not.toContain(target.sha256);
+  });
+
+  test('a model whose chat template cannot be used, or that has none, is refused at load, naming it', async ({ page }) => {
+    await openHarness(page);
+    // The folder as served, with chat_template.jinja replaced by a template that does not parse (the
+    // manifest's entry updated to match it, so that the download itself is sound) or left out.
+    const broken = Buffer.from('{% for m in messages %}{{ m.content }');
+    const brokenEntry = { path: 'chat_template.jinja', bytes: broken.byteLength, sha256: createHash('sha256').update(broken).digest('hex') };
+    let served = JSON.stringify({ ...manifest, files: manifest.files.map((f) => (f.path === 'chat_template.jinja' ? brokenEntry : f)) });
+    await page.route(`**/models/${MODEL_NAME}/manifest.json`, (route) => route.fulfill({ status: 200, body: served, contentType: 'application/json' }));
+    await page.route(`**/models/${MODEL_NAME}/chat_template.jinja`, (route) => route.fulfill({ status: 200, body: broken, contentType: 'text/plain' }));
+    const tryLoad = () => page.evaluate((url) => window.harness.load({ kind: 'url', url }, { dtype: 'fp32', warmUp: false }).then(() => 'loaded', (e: Error) => e.message), MODEL_URL);
+    const refused = await tryLoad();
+    expect(refused).toContain('its chat template cannot be used: chat_template.jinja: it cannot be parsed: ');
+    expect(refused.startsWith(`${manifest.name}: `)).toBe(true);
+
+    served = JSON.stringify({ ...manifest, files: manifest.files.filter((f) => f.path !== 'chat_template.jinja') });
+    expect(await tryLoad()).toBe(`${manifest.name} has no chat template (no chat_template.jinja, and no chat_template in tokenizer_config.json); convert the model again`);
   });
 
   test('loads a folder chosen with <input webkitdirectory> or as a directory handle, and reports a missing model clearly', async ({ page }) => {

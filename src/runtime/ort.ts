@@ -5,6 +5,8 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
+import { installOrtLogCapture } from './ort-log.ts';
+
 export { ort };
 export type { InferenceSession, Tensor } from 'onnxruntime-web/webgpu';
 
@@ -13,6 +15,8 @@ let configured = false;
 /** Configures onnxruntime once; `adapter` is the one the capabilities were probed on. */
 export function setupOrt(adapter?: GPUAdapter): typeof ort {
   if (!configured) {
+    // Before the wasm starts: it binds console.error then.
+    installOrtLogCapture();
     ort.env.wasm.wasmPaths = { wasm: wasmUrl };
     // Single-threaded wasm: the GPU does the work, and threads would need cross-origin isolation.
     ort.env.wasm.numThreads = 1;

@@ -2,11 +2,13 @@
 // passing each graph's external-data chunks by the file name the graph refers to.
 import type { GraphFiles } from '../molmo2/manifest.ts';
 import { ort, webgpuSessionOptions } from './ort.ts';
+import { withOrtLog } from './ort-log.ts';
+import { cpuNodesOf, type GraphPlacement } from './placement.ts';
 
 export interface CreatedSession {
   session: ort.InferenceSession;
-  /** The graph's path when some of its nodes run on the CPU EP (onnxruntime places shape computations there). */
-  cpuFallback?: string;
+  /** The graph's nodes onnxruntime placed on the CPU. */
+  placement: GraphPlacement;
 }
 
 function dirOf(path: string): string {
@@ -25,8 +27,11 @@ export function externalDataFor(graph: GraphFiles, files: Map<string, Uint8Array
 }
 
 /**
- * A WebGPU session for one graph. CPU fallback is disabled first, so every node is known to run on the
- * GPU; a graph with an op the WebGPU EP lacks is retried with fallback allowed and reported.
+ * A WebGPU session for one graph, and the nodes onnxruntime places on the CPU. A first attempt with
+ * CPU fallback disabled logs (captured, not printed) each node the WebGPU EP does not take, then stops
+ * before any weight reaches the GPU — onnxruntime keeps small shape computations on the CPU on purpose,
+ * so it normally does stop. The session kept is created with fallback allowed and quiet logging (a
+ * logging session would log every GPU dispatch of every step).
  */
 export async function createGraphSession(
   graph: GraphFiles,
@@ -36,18 +41,32 @@ export async function createGraphSession(
   const model = files.get(graph.model);
   if (!model) throw new Error(`internal: ${graph.model} was not loaded`);
   const externalData = externalDataFor(graph, files);
-  try {
-    return { session: await ort.InferenceSession.create(model, webgpuSessionOptions({ ...extra, externalData })) };
-  } catch (e) {
-    const message = String((e as Error).message ?? e);
-    if (!/fallback|CPU|cpu/.test(message)) throw new Error(`could not create the ${graph.model} session: ${message}`);
-    const session = await ort.InferenceSession.create(model, {
-      ...webgpuSessionOptions({ ...extra, externalData }),
-      extra: { session: { disable_cpu_ep_fallback: '0' } },
+  const options = (probe: boolean) =>
+    webgpuSessionOptions({
+      ...extra,
+      externalData,
+      ...(probe ? { logSeverityLevel: 1 as const } : {}),
+      extra: { session: { disable_cpu_ep_fallback: probe ? '1' : '0' } },
     });
-    return { session, cpuFallback: graph.model };
+  const failed = (e: unknown) => new Error(`could not create the ${graph.model} session: ${String((e as Error).message ?? e)}`);
+  const probe = await withOrtLog(() =>
+    ort.InferenceSession.create(model, options(true)).then(
+      (s) => s.release().then(() => undefined),
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    ),
+  );
+  // Any refusal other than "nodes on the CPU" (a bad graph, no memory) would repeat on a second try.
+  if (probe.value && !FALLBACK_REFUSED.test(probe.value.message)) throw failed(probe.value);
+  const placement = { graph: graph.model, cpuNodes: probe.value ? cpuNodesOf(probe.lines) : [] };
+  try {
+    // Its log (the same placement, as a warning) is captured too: the placement is reported instead.
+    return { session: (await withOrtLog(() => ort.InferenceSession.create(model, options(false)))).value, placement };
+  } catch (e) {
+    throw failed(e);
   }
 }
+
+const FALLBACK_REFUSED = /fallback to CPU EP has been explicitly disabled/;
 
 /** Element type of a graph input, from the session's metadata. */
 export function inputType(session: ort.InferenceSession, name: string): ort.Tensor.Type | undefined {

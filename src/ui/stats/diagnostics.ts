@@ -1,6 +1,7 @@
 // What the stats panel shows and "copy diagnostics" copies: the device, the loaded model and the
 // last question's stage timings. Plain data, no pixels, no file names.
 import type { Capabilities, LoadedModel, StageTimings } from '../../../workers/inference-api.ts';
+import { placementSummary } from '../../runtime/placement.ts';
 
 export interface StatRow {
   name: string;
@@ -8,6 +9,8 @@ export interface StatRow {
 }
 
 const ms = (v: number) => `${Math.round(v)} ms`;
+/** "onnx/webgpu/decoder_q4.onnx" → "decoder". */
+const graphName = (path: string) => /(vision|decoder)[^/]*$/.exec(path)?.[1] ?? path;
 
 export function statRows(caps: Capabilities | undefined, model: LoadedModel | undefined, t: StageTimings | undefined): StatRow[] {
   const rows: StatRow[] = [];
@@ -18,6 +21,7 @@ export function statRows(caps: Capabilities | undefined, model: LoadedModel | un
   }
   if (model) {
     rows.push({ name: 'model', value: `${model.name} · ${model.dtype} · ${model.kvCache} KV cache · ${model.maxContext} tokens` });
+    for (const p of model.placement ?? []) rows.push({ name: `${graphName(p.graph)} placement`, value: placementSummary(p) });
     rows.push({ name: 'load', value: `${ms(model.timings.totalMs)} (download ${ms(model.timings.downloadMs)}, GPU ${ms(model.timings.prepareMs)}, warm-up ${ms(model.timings.warmUpMs)}) from ${model.from}` });
   }
   if (t) {
