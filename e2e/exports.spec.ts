@@ -39,7 +39,7 @@ function resultFile(): string {
   });
   expect(result.points.map((p) => p.frame)).toEqual(FRAMES);
   const path = join(mkdtempSync(join(tmpdir(), 'molmo2-result-')), 'box.result.json');
-  writeFileSync(path, exportResultJson(result));
+  writeFileSync(path, exportResultJson(result, 'complete'));
   return path;
 }
 
@@ -140,8 +140,10 @@ const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
 async function exportAnnotated(page: Page): Promise<{ path: string; name: string }> {
   await openVideo(page, h264Clip());
   await importResult(page, resultFile());
-  const run = page.getByTestId('run').first();
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), run.getByRole('button', { name: 'Annotated video' }).click()]);
+  // The imported run is the selected one; the export bar acts on it.
+  const bar = page.getByTestId('export-bar');
+  await expect(bar).toContainText('Track the box.');
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), bar.getByRole('button', { name: 'Annotated video' }).click()]);
   const path = join(mkdtempSync(join(tmpdir(), 'molmo2-annotated-')), download.suggestedFilename());
   await download.saveAs(path);
   return { path, name: download.suggestedFilename() };

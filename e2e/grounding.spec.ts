@@ -128,11 +128,14 @@ test('every export downloads and validates; the history survives a reload; an im
   await installBackend(page, [TRACK_ANSWER, COUNT_ANSWER]);
   await selectRange(page);
   await askTrack(page);
-  const run = page.getByTestId('run').first();
+  // One export bar, for the selected run (the newest).
+  const bar = page.getByTestId('export-bar');
+  await expect(bar).toContainText('Export “Track the box.”');
 
   const exportAs = async (label: string) => {
-    await run.getByLabel('Export format').selectOption({ label });
-    const [download] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+    await bar.getByLabel('Export format').selectOption({ label });
+    const [download] = await Promise.all([page.waitForEvent('download'), bar.getByRole('button', { name: 'Export' }).click()]);
+    await expect(bar.getByRole('status')).toHaveText(`Saved ${download.suggestedFilename()}`);
     return saved(download);
   };
 
@@ -143,6 +146,7 @@ test('every export downloads and validates; the history survives a reload; an im
   expect(json.result.query).toMatchObject({ text: 'Track the box.', task: 'track', mode: 'video', clipStartS: 0.5 });
   expect(json.result.video).toMatchObject({ width: 320, height: 240, decodedFrameCount: 30, sampledFrames: SAMPLED_FRAMES });
   expect(json.result.rawText).toBe(TRACK_ANSWER);
+  expect(json.result.status).toBe('complete');
   expect(json.result.points).toHaveLength(8);
   const p20 = json.result.points.find((p) => p.trackId === 1 && p.frame === 20)!;
   expect(Math.abs(p20.xPx - boxX(20))).toBeLessThan(1);
@@ -185,7 +189,7 @@ test('every export downloads and validates; the history survives a reload; an im
   for (const line of mot) expect(line.split(',')).toHaveLength(10);
 
   // Annotated video: the range's 25 frames, with the marker burned in where the overlay draws it.
-  const [videoDownload] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), run.getByRole('button', { name: 'Annotated video' }).click()]);
+  const [videoDownload] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), bar.getByRole('button', { name: 'Annotated video' }).click()]);
   const videoPath = await saved(videoDownload);
   const ffprobe = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,width,height', '-of', 'json', videoPath], { encoding: 'utf8' });
   expect(JSON.parse(ffprobe).streams[0]).toMatchObject({ nb_read_frames: '25', width: 320, height: 240 });
@@ -261,6 +265,7 @@ test('Esc stops a streaming answer; points parsed so far stay, and the model tex
   await page.getByRole('button', { name: 'Statistics' }).click();
   await expect(page.getByTestId('stats-panel').locator('[data-stat=decode]')).toContainText(/\d+ tokens · 10\.00 tok\/s/);
   await expect(page.getByTestId('stats-panel').locator('[data-stat=model]')).toContainText('Scripted answers · q4');
+  await expect(page.getByTestId('stats-panel').locator('[data-stat="decoder placement"]')).toHaveText('1 node on the CPU (Range), the rest on the GPU');
 });
 
 test('Esc while the frames are still being decoded: the question never reaches the model, and the box shows the new question at once', async ({ page }) => {
@@ -364,13 +369,13 @@ test('stopping an annotated-video export leaves the run and the other exports wo
   await installBackend(page, ['<points coords="1 1 500 500">centre</points>']);
   await page.getByTestId('ask-box').getByLabel('Question').fill('Point to the centre.');
   await page.getByTestId('ask-box').getByLabel('Question').press('Enter');
-  const run = page.getByTestId('run').first();
-  await expect(run).toHaveAttribute('data-status', 'done');
-  await run.getByRole('button', { name: 'Annotated video' }).click();
-  await expect(run.getByLabel('Annotated video progress')).toBeVisible();
-  await run.getByRole('button', { name: 'Stop' }).click();
-  await expect(run.getByRole('alert')).toHaveText('Video export stopped.');
-  await expect(run.getByRole('button', { name: 'Annotated video' })).toBeEnabled();
-  const [download] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+  await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
+  const bar = page.getByTestId('export-bar');
+  await bar.getByRole('button', { name: 'Annotated video' }).click();
+  await expect(bar.getByLabel('Annotated video progress')).toBeVisible();
+  await bar.getByRole('button', { name: 'Stop' }).click();
+  await expect(bar.getByRole('alert')).toHaveText('Video export stopped.');
+  await expect(bar.getByRole('button', { name: 'Annotated video' })).toBeEnabled();
+  const [download] = await Promise.all([page.waitForEvent('download'), bar.getByRole('button', { name: 'Export' }).click()]);
   expect(importResultJson(readFileSync(await saved(download), 'utf8')).ok).toBe(true);
 });

@@ -60,19 +60,20 @@ test('a question about an image file becomes a run: drawn, listed, kept after a 
   await expectMarker(page, 40, 30, COLOR_2);
 
   // JSON export: image points, keyed by the image index.
-  await run.getByLabel('Export format').selectOption({ label: 'JSON (lossless)' });
-  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+  const bar = page.getByTestId('export-bar');
+  await bar.getByLabel('Export format').selectOption({ label: 'JSON (lossless)' });
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), bar.getByRole('button', { name: 'Export' }).click()]);
   const json = importResultJson(readFileSync(await saved(jsonDownload), 'utf8'));
   expect(json.ok).toBe(true);
   if (!json.ok) return;
-  expect(json.result).toMatchObject({ version: 2, count: 2, query: { mode: 'images', text: 'How many boxes are there?' }, video: { name: 'boxes.png', width: 400, height: 300 } });
+  expect(json.result).toMatchObject({ version: 3, status: 'complete', count: 2, query: { mode: 'images', text: 'How many boxes are there?' }, video: { name: 'boxes.png', width: 400, height: 300 } });
   expect(json.result.points).toHaveLength(2);
   expect(json.result.points[0]).toMatchObject({ kind: 'image', image: 1, trackId: 1, frame: 0, timeS: 0, label: 'boxes' });
   expect(json.result.points[0].xPx).toBeCloseTo(BOX_CENTRE.x, 6);
   expect(json.result.points[0].yPx).toBeCloseTo(140.1, 6);
 
   // The annotated copy is a PNG of the image with the markers burned in.
-  const [imageDownload] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Annotated image' }).click()]);
+  const [imageDownload] = await Promise.all([page.waitForEvent('download'), bar.getByRole('button', { name: 'Annotated image' }).click()]);
   expect(imageDownload.suggestedFilename()).toMatch(/\.png$/);
   const raw = execFileSync(process.env.FFMPEG_PATH ?? '/usr/bin/ffmpeg', ['-v', 'error', '-i', await saved(imageDownload), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 24 });
   expect(raw.length).toBe(IMAGE.width * IMAGE.height * 3);

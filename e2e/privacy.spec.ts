@@ -87,8 +87,7 @@ test('a full session (video, model from a chosen host, question, export) sends n
     expect(workerPolicy).toBe(policyText([host.origin]));
 
     await streamAnswerAndStop(page);
-    const run = page.getByTestId('run').first();
-    const [download] = await Promise.all([page.waitForEvent('download'), run.getByRole('button', { name: 'Export' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-bar').getByRole('button', { name: 'Export' }).click()]);
     expect(download.suggestedFilename()).toMatch(/\.json$/);
 
     expect(proxy.requests).toEqual([]);

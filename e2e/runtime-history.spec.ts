@@ -12,7 +12,7 @@ import { ReferenceModel } from '../src/molmo2/reference/index.ts';
 import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
 import { ask, load, openHarness } from './runtime-page.ts';
 import { ensureRuntimeModel, MODEL_DIR } from './runtime-model.ts';
-import { maxAbsDiff, picture, type PlainImage } from './runtime-reference.ts';
+import { folderChatTemplate, maxAbsDiff, picture, type PlainImage } from './runtime-reference.ts';
 
 let model: ReferenceModel;
 let tokenizer: Molmo2Tokenizer;
@@ -40,7 +40,7 @@ function reference(question: string, history: ChatTurn[], maxNewTokens: number) 
   const crop = 729 * 588;
   const pixels = new Float32Array(frames.length * crop);
   frames.forEach((f, i) => pixels.set(videoFramePixelValues(rgb(f.image), f.image.width, f.image.height, settings), i * crop));
-  const prompt = buildPrompt({ tokenizer, tokens: model.config.tokens, visual: { kind: 'video', timestamps: frames.map((f) => f.timestamp) }, conversation: { question, history }, settings });
+  const prompt = buildPrompt({ tokenizer, chatTemplate: folderChatTemplate(), tokens: model.config.tokens, visual: { kind: 'video', timestamps: frames.map((f) => f.timestamp) }, conversation: { question, history }, settings });
   const features = model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize);
   const r = model.generateGreedy({ inputIds: prompt.inputIds, imageFeatures: features, tokenTypeIds: prompt.tokenTypeIds, maxNewTokens });
   return { inputIds: Array.from(prompt.inputIds), tokens: r.tokens, logits: r.stepLogits };

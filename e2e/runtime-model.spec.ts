@@ -104,6 +104,12 @@ test.describe('inference worker', () => {
     expect(model.placement[1].cpuNodes.length).toBeGreaterThan(0); // onnxruntime does keep some shape computations there
     expect(model.warnings.filter((w) => /on the CPU/.test(w))).toEqual([]);
 
+    // The KV cache was sized from the GPU memory measured free after the weights: the tiny model's
+    // cache (768 bytes a token) fits its longest context.
+    expect(model.memoryPlan).toMatchObject({ from: 'measured', maxContext: 36864, kvBytesPerToken: 3 * 2 * 2 * 16 * 4 });
+    expect(model.memoryPlan.measuredFreeBytes).toBeGreaterThan(36864 * 768 + model.memoryPlan.reserveBytes);
+    expect(model.maxContext).toBe(36864);
+
     // Stages in order, bytes never going back, a total that covers the variant's graphs.
     const stages = progress.map((p) => p.stage).filter((s, i, a) => s !== a[i - 1]);
     expect(stages).toEqual(['manifest', 'download', 'preparing', 'ready']);
@@ -121,6 +127,28 @@ test.describe('inference worker', () => {
     const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
     expect(a.done.tokens.length).toBeGreaterThan(0);
     expect(['eos', 'max-tokens']).toContain(a.done.stoppedBy);
+  });
+
+  test('a GPU with less memory free gets a shorter context, measured, not guessed', async ({ page }) => {
+    await openHarness(page);
+    // Let the memory probe's buffers fail once 2.5 GiB are allocated, as a GPU with that much free would.
+    const worker = page.workers().find((w) => w.url().includes('inference.worker'))!;
+    await worker.evaluate(() => {
+      const proto = GPUDevice.prototype;
+      const createBuffer = proto.createBuffer;
+      let probed = 0;
+      proto.createBuffer = function (this: GPUDevice, d: GPUBufferDescriptor) {
+        if (d.label !== 'molmo2 memory probe') return createBuffer.call(this, d);
+        probed += d.size;
+        return createBuffer.call(this, probed > 2.5 * 2 ** 30 ? { ...d, size: this.limits.maxBufferSize + 4 } : d);
+      };
+    });
+    const { model } = await load(page, { warmUp: false });
+    // 2.5 GiB measured − a reserve of 256 MiB (feature cache) + 2 GiB (activations) + 512 MiB leaves
+    // nothing: the smallest useful context, said plainly.
+    expect(model.memoryPlan).toMatchObject({ from: 'measured', maxContext: 2048, measuredFreeBytes: 2.5 * 2 ** 30 });
+    expect(model.maxContext).toBe(2048);
+    expect(model.memoryPlan.text).toMatch(/^2048-token context: KV cache 2 MiB \(1 KiB a token\) of 2\.5 GiB measured free on the GPU after the weights/);
   });
 
   test('answers about one image with the reference greedy tokens (static KV cache, ImageBitmap input)', async ({ page }) => {

@@ -1,10 +1,11 @@
 // Node side of the runtime tests: test pictures and the fp32 reference implementation's greedy answer
 // for the same inputs, computed straight from src/molmo2 (preprocessing, prompt, reference model) —
 // independent of the browser runtime's own input handling.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseProcessorSettings, type ProcessorSettings } from '../src/molmo2/config.ts';
 import { imagePixelValues, planImage, videoFramePixelValues } from '../src/molmo2/image.ts';
+import { modelChatTemplate, type ChatTemplate } from '../src/molmo2/chat-template.ts';
 import { buildPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel } from '../src/molmo2/reference/index.ts';
 import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
@@ -42,6 +43,15 @@ function rgbOf(p: PlainImage): Uint8Array {
   return rgb;
 }
 
+/** The chat template of the converted folder `dir`, as the app's loader reads it. */
+export function folderChatTemplate(dir = MODEL_DIR): ChatTemplate {
+  const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : undefined);
+  const config = read('tokenizer_config.json');
+  const template = modelChatTemplate(read('chat_template.jinja'), config === undefined ? undefined : JSON.parse(config));
+  if (!template) throw new Error(`${dir} has no chat template`);
+  return template;
+}
+
 export interface ReferenceAnswer {
   tokens: number[];
   logits: Float32Array[];
@@ -53,6 +63,7 @@ export class RuntimeReference {
     private readonly model: ReferenceModel,
     private readonly tokenizer: Molmo2Tokenizer,
     private readonly settings: ProcessorSettings,
+    private readonly chatTemplate: ChatTemplate,
   ) {}
 
   /**
@@ -62,7 +73,8 @@ export class RuntimeReference {
   static async create(m: RuntimeModel, tensors: RuntimeModel['tensors'] = m.tensors, dir = MODEL_DIR): Promise<RuntimeReference> {
     const json = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8'));
     const settings = parseProcessorSettings({ preprocessor: json('preprocessor_config.json'), processor: json('processor_config.json'), video: json('video_preprocessor_config.json') });
-    return new RuntimeReference(await ReferenceModel.load(m.config, tensors), new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig), settings);
+    const tokenizer = new Molmo2Tokenizer(m.tokenizerJson, m.tokenizerConfig);
+    return new RuntimeReference(await ReferenceModel.load(m.config, tensors), tokenizer, settings, folderChatTemplate(dir));
   }
 
   decode(ids: number[]): string {
@@ -82,14 +94,14 @@ export class RuntimeReference {
         pixels.set(px, at);
         at += px.length;
       });
-      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'images', plans }, conversation: { question }, settings: this.settings });
+      prompt = buildPrompt({ tokenizer: this.tokenizer, chatTemplate: this.chatTemplate, tokens: this.model.config.tokens, visual: { kind: 'images', plans }, conversation: { question }, settings: this.settings });
     } else if (visual.frames) {
       pixels = new Float32Array(visual.frames.length * crop);
       visual.frames.forEach((f, i) => pixels.set(videoFramePixelValues(rgbOf(f.image), f.image.width, f.image.height, this.settings), i * crop));
       const timestamps = visual.frames.map((f) => f.timestamp);
-      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'video', timestamps }, conversation: { question }, settings: this.settings });
+      prompt = buildPrompt({ tokenizer: this.tokenizer, chatTemplate: this.chatTemplate, tokens: this.model.config.tokens, visual: { kind: 'video', timestamps }, conversation: { question }, settings: this.settings });
     } else {
-      prompt = buildPrompt({ tokenizer: this.tokenizer, tokens: this.model.config.tokens, visual: { kind: 'none' }, conversation: { question }, settings: this.settings });
+      prompt = buildPrompt({ tokenizer: this.tokenizer, chatTemplate: this.chatTemplate, tokens: this.model.config.tokens, visual: { kind: 'none' }, conversation: { question }, settings: this.settings });
     }
     const features = prompt.numCrops > 0 ? this.model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize) : new Float32Array(0);
     const r = this.model.generateGreedy({ inputIds: prompt.inputIds, imageFeatures: features, tokenTypeIds: prompt.tokenTypeIds, maxNewTokens });

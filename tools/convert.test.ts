@@ -68,6 +68,8 @@ describe('dry run', () => {
     expect(fp32.visionBytes + fp32.decoderBytes).toBe(ck.totalSize);
     expect(plan.variants[0].decoderBytes).toBeLessThan(fp32.decoderBytes / 5);
     expect(plan.files.filter((f) => !f.estimated).map((f) => f.path)).toContain('tokenizer.json');
+    expect(plan.files.filter((f) => !f.estimated).map((f) => f.path)).toContain('chat_template.jinja');
+    expect(plan.warnings.join('\n')).not.toMatch(/chat template/);
     expect(existsSync(join(root, 'models'))).toBe(false);
   });
 
@@ -90,6 +92,16 @@ describe('dry run', () => {
     expect(plan.tensorSource).toBe('config.json only');
     expect(plan.warnings.join('\n')).toMatch(/derived from config.json only/);
     expect(plan.warnings.join('\n')).toMatch(/tokenizer.json is missing/);
+    expect(plan.warnings.join('\n')).toMatch(/no chat template \(chat_template.jinja, or chat_template in tokenizer_config.json\)/);
+  });
+
+  it('warns that a chat template the app would refuse makes the converted model unusable', async () => {
+    const dir = join(root, 'broken-template');
+    await mkdir(dir);
+    await cp(join(ck.outDir, 'config.json'), join(dir, 'config.json'));
+    await writeFile(join(dir, 'chat_template.jinja'), '{% for m in messages %}{{ m.content }');
+    const { plan } = await planConversion({ source: dir, dryRun: true });
+    expect(plan.warnings.join('\n')).toMatch(/the chat template cannot be used, so the converted model cannot run: chat_template.jinja: it cannot be parsed/);
   });
 
   it.skipIf(!hasReference)('passes on the published Molmo2-4B folder and names the missing fields of the partial ones', async () => {

@@ -16,6 +16,7 @@ import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS } from '
 import { variantPrecision } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
+import { molmo2ChatTemplate } from '../src/molmo2/reference/molmo2-4b-chat-template.ts';
 import { MemoryTensors, overflowingTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
 import { names } from '../src/molmo2/tensors.ts';
 import { layerScope } from '../src/molmo2/onnx/decoder-parts.ts';
@@ -552,7 +553,7 @@ describe('exportVariant', () => {
       const model = await ReferenceModel.load(ckpt.config, reader);
       const t = ckpt.config.text;
       const plan = planImage(90, 60);
-      const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: ckpt.config.tokens, visual: { kind: 'images', plans: [plan] }, conversation: { question: 'Where?' } });
+      const prompt = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: ckpt.config.tokens, visual: { kind: 'images', plans: [plan] }, conversation: { question: 'Where?' } });
       const pixels = imagePixelValues(picture(90, 60, 4), 90, 60);
       const expected = model.visionFeatures(pixels, prompt.numCrops, prompt.pooledIdx, prompt.poolSize);
       const vision = await ort.InferenceSession.create(files.vision);

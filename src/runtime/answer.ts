@@ -49,7 +49,7 @@ export async function answer(m: ModelHandle, req: AskRequest, s: AnswerSession):
     const maxNewTokens = req.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InputError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     // Prompt and limits first: a request that cannot fit is refused before any pixel is read.
-    const planned = planInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer });
+    const planned = planInputs(req, { config: m.config, settings: m.settings, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate });
     const check = checkAskLimits(shapeOf(req), m.limits, planned.prompt.inputIds.length);
     if (!check.ok) throw new LimitError(check.message ?? 'This question is too large for the loaded model.');
     const tuning = s.tuning ?? {};

@@ -4,6 +4,8 @@ import type { Dtype, Manifest, Target, VariantPrecision } from '../molmo2/manife
 import type { ChatTurn } from '../molmo2/prompt.ts';
 import type { WorkerErrorCode } from '../../workers/worker-error.ts';
 import type { AskLimits } from './limits.ts';
+import type { GraphPlacement } from './placement.ts';
+import type { ContextPlan } from './device-plan.ts';
 
 export interface AdapterSummary {
   vendor: string;
@@ -118,8 +120,10 @@ export interface LoadedModel {
   kvCache: 'static' | 'dynamic';
   timings: { totalMs: number; downloadMs: number; prepareMs: number; warmUpMs: number };
   warnings: string[];
-  /** Graphs with nodes onnxruntime placed on the CPU (normally small shape computations). */
-  cpuNodes: string[];
+  /** Where onnxruntime placed each graph's nodes: the CPU holds only small shape computations unless a warning says otherwise. */
+  placement: GraphPlacement[];
+  /** How the KV-cache size was chosen: asked for, or from the GPU memory measured free after the weights. */
+  memoryPlan: ContextPlan;
   /** Where pixel values are made (LoadOptions.gpuPreprocess and the GPU's self-check). */
   preprocess: 'gpu' | 'cpu';
 }

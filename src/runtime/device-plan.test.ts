@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { legacyPrecision, type Manifest, type ModelVariant } from '../molmo2/manifest.ts';
-import { chooseVariant, dtypeOrder, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
+import { chooseVariant, dtypeOrder, planContext, probeTarget, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
 
 const GiB = 2 ** 30;
 const sha = 'a'.repeat(64);
@@ -126,5 +126,38 @@ describe('fit checks', () => {
     expect(estimateAvailableMemory(8)).toBe(4 * GiB);
     expect(estimateAvailableMemory(undefined)).toBe(4 * GiB);
     expect(estimateAvailableMemory(2)).toBe(GiB);
+  });
+});
+
+describe('context plan from the measured GPU memory', () => {
+  // Molmo2-4B with fp16 keys and values: 36 layers × 2 × 8 KV heads × 128 × 2 bytes = 144 KiB a token.
+  const kvBytesPerToken = 36 * 2 * 8 * 128 * 2;
+  const common = { kvBytesPerToken, featureCacheBytes: 256 * 2 ** 20, maxBindingBytes: 2 * GiB, modelMax: 36864 };
+  const weights = 3 * GiB;
+
+  it("gives a 24 GB GPU a longer context than an 8 GB one, up to the model's maximum", () => {
+    const small = planContext({ ...common, freeBytes: 8 * GiB - weights - GiB });
+    const large = planContext({ ...common, freeBytes: 24 * GiB - weights - GiB });
+    expect(small.from).toBe('measured');
+    expect(small.maxContext).toBeGreaterThan(MIN_DEFAULT_CONTEXT);
+    expect(small.maxContext).toBeLessThan(large.maxContext);
+    expect(large.maxContext).toBe(36864);
+    expect(small.maxContext % 1024).toBe(0);
+    // What is left after the cache covers the reserve.
+    expect(small.maxContext * kvBytesPerToken + small.reserveBytes).toBeLessThanOrEqual(small.measuredFreeBytes!);
+    expect(large.text).toMatch(/^36864-token context, the model's maximum: KV cache 5\.1 GiB \(144 KiB a token\) of 20\.0 GiB measured free/);
+  });
+
+  it('never goes below the smallest useful context, and takes an asked size as it is', () => {
+    expect(planContext({ ...common, freeBytes: 100 * 2 ** 20 }).maxContext).toBe(MIN_DEFAULT_CONTEXT);
+    const asked = planContext({ ...common, freeBytes: 0, asked: 640 });
+    expect(asked).toMatchObject({ maxContext: 640, from: 'asked' });
+    expect(planContext({ ...common, freeBytes: 0, asked: 10 ** 6 }).maxContext).toBe(36864);
+  });
+
+  it('asks the probe for just enough to reach the longest context', () => {
+    const want = probeTarget(kvBytesPerToken, common.modelMax, common.featureCacheBytes, common.maxBindingBytes);
+    expect(planContext({ ...common, freeBytes: want }).maxContext).toBe(36864);
+    expect(planContext({ ...common, freeBytes: want - 2 * 1024 * kvBytesPerToken }).maxContext).toBeLessThan(36864);
   });
 });

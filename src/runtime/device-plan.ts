@@ -166,3 +166,56 @@ export function defaultContext(manifest: Manifest, variant: ModelVariant, facts:
 export function estimateAvailableMemory(deviceMemoryGiB: number | undefined): number {
   return deviceMemoryGiB && deviceMemoryGiB > 0 ? (deviceMemoryGiB * 2 ** 30) / 2 : 4 * 2 ** 30;
 }
+
+export interface ContextPlan {
+  /** KV-cache tokens. */
+  maxContext: number;
+  /** Where the size came from: asked for by the caller, or measured on the GPU. */
+  from: 'asked' | 'measured';
+  kvBytesPerToken: number;
+  /** Bytes the allocation probe got (capped at what the model's longest context could use). */
+  measuredFreeBytes?: number;
+  /** Bytes kept free for activations, vision features and other tabs. */
+  reserveBytes: number;
+  /** One line for the load progress and the stats panel. */
+  text: string;
+}
+
+/**
+ * Bytes kept free beside the KV cache: the vision feature cache, prefill activations (a few buffers
+ * of the largest binding at most) and a margin — an eighth of what was free, at least 512 MiB.
+ */
+export function memoryReserve(freeBytes: number, featureCacheBytes: number, maxBindingBytes: number): number {
+  return featureCacheBytes + Math.min(2 * maxBindingBytes, 2 * 2 ** 30) + Math.max(512 * 2 ** 20, freeBytes / 8);
+}
+
+/** What the probe should try to allocate: enough that planContext gives the model's longest context. */
+export function probeTarget(kvBytesPerToken: number, modelMax: number, featureCacheBytes: number, maxBindingBytes: number): number {
+  const fixed = kvBytesPerToken * modelMax + featureCacheBytes + Math.min(2 * maxBindingBytes, 2 * 2 ** 30);
+  return Math.ceil(Math.max((fixed * 8) / 7, fixed + 512 * 2 ** 20)) + CONTEXT_STEP * kvBytesPerToken;
+}
+
+/**
+ * The KV-cache size from the measured free GPU memory: the tokens that fit after the reserve, in
+ * steps of 1024, at least MIN_DEFAULT_CONTEXT (a 16-frame video question) and at most the model's own
+ * maximum. A 24 GB GPU gets a longer context than an 8 GB one.
+ */
+export function planContext(p: { kvBytesPerToken: number; freeBytes: number; featureCacheBytes: number; maxBindingBytes: number; modelMax: number; asked?: number }): ContextPlan {
+  const reserveBytes = memoryReserve(p.freeBytes, p.featureCacheBytes, p.maxBindingBytes);
+  const perToken = `${Math.round(p.kvBytesPerToken / 1024)} KiB a token`;
+  if (p.asked !== undefined) {
+    const maxContext = Math.min(p.asked, p.modelMax);
+    return { maxContext, from: 'asked', kvBytesPerToken: p.kvBytesPerToken, reserveBytes, text: `${maxContext}-token context as asked (KV cache ${formatGiB(maxContext * p.kvBytesPerToken)}, ${perToken})` };
+  }
+  const fits = Math.floor((p.freeBytes - reserveBytes) / p.kvBytesPerToken / CONTEXT_STEP) * CONTEXT_STEP;
+  const maxContext = Math.min(p.modelMax, Math.max(MIN_DEFAULT_CONTEXT, fits));
+  const capped = maxContext === p.modelMax ? ", the model's maximum" : '';
+  return {
+    maxContext,
+    from: 'measured',
+    kvBytesPerToken: p.kvBytesPerToken,
+    measuredFreeBytes: p.freeBytes,
+    reserveBytes,
+    text: `${maxContext}-token context${capped}: KV cache ${formatGiB(maxContext * p.kvBytesPerToken)} (${perToken}) of ${formatGiB(p.freeBytes)} measured free on the GPU after the weights, ${formatGiB(reserveBytes)} kept in reserve`,
+  };
+}

@@ -4,7 +4,7 @@
 // then, only for the items whose features are not cached, their pixel values.
 import type { Molmo2Config, ProcessorSettings } from '../molmo2/config.ts';
 import { imagePixelValues, planImage, planVideoFrame, videoFramePixelValues, type CropGeometry } from '../molmo2/image.ts';
-import { buildPrompt, type BuiltPrompt, type VisualInput } from '../molmo2/prompt.ts';
+import { buildPrompt, PromptTextError, type BuiltPrompt, type ChatTemplate, type VisualInput } from '../molmo2/prompt.ts';
 import type { TextTokenizer } from '../molmo2/tokenizer.ts';
 import type { AskRequest, ImageInput, RgbaImage } from './api-types.ts';
 import { WorkerError } from '../../workers/worker-error.ts';
@@ -58,6 +58,8 @@ export interface PrepareOptions {
   config: Molmo2Config;
   settings: ProcessorSettings;
   tokenizer: TextTokenizer;
+  /** The loaded checkpoint's chat template. */
+  chatTemplate: ChatTemplate;
 }
 
 /** One frame (video) or image (images) of a request: its crops and pooling, pixels computed on demand. */
@@ -160,14 +162,20 @@ export function planInputs(req: AskRequest, o: PrepareOptions): PlannedInputs {
   } else {
     throw new InputError(`unknown visual input kind ${JSON.stringify((visual as { kind: unknown }).kind)}`);
   }
-  const prompt = buildPrompt({
-    tokenizer: o.tokenizer,
-    tokens: o.config.tokens,
-    visual: visualInput,
-    conversation: { question: req.question, history: req.history },
-    settings: o.settings,
-    patchesPerCrop: patches,
-  });
+  let prompt: BuiltPrompt;
+  try {
+    prompt = buildPrompt({
+      tokenizer: o.tokenizer,
+      chatTemplate: o.chatTemplate,
+      tokens: o.config.tokens,
+      visual: visualInput,
+      conversation: { question: req.question, history: req.history },
+      settings: o.settings,
+      patchesPerCrop: patches,
+    });
+  } catch (e) {
+    throw e instanceof PromptTextError ? new InputError(e.message) : e;
+  }
   const crops = items.reduce((n, it) => n + it.crops, 0);
   if (prompt.numCrops !== crops) throw new Error(`internal: the prompt expects ${prompt.numCrops} crops, the request has ${crops}`);
   const keyed = items.every((it) => typeof it.key === 'string' && it.key.length > 0);

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
 import { planImage } from '../molmo2/image.ts';
 import { buildPrompt } from '../molmo2/prompt.ts';
+import { molmo2ChatTemplate } from '../molmo2/reference/molmo2-4b-chat-template.ts';
 import { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
 import { readAssetJson } from '../../tools/lib/assets.ts';
 import { buildTokenizerJson } from '../../tools/lib/tiny-checkpoint.ts';
@@ -39,7 +40,7 @@ function exact(shape: AskShape): number {
       : v.kind === 'images'
         ? { kind: 'images' as const, plans: v.sizes.map((s) => planImage(s.width, s.height, settings)) }
         : { kind: 'none' as const };
-  return buildPrompt({ tokenizer, tokens: config.tokens, visual, conversation: { question: shape.question, history: shape.history }, settings }).inputIds.length;
+  return buildPrompt({ tokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual, conversation: { question: shape.question, history: shape.history }, settings }).inputIds.length;
 }
 
 describe('prompt estimate', () => {

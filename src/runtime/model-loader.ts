@@ -1,6 +1,7 @@
 // Loads a converted model: source → manifest → variant → files (cache / download) → sessions and KV
 // cache → warm-up → GPU preprocessor. Returns a loaded-model handle whose one `dispose()` releases
 // everything it holds; a failed or cancelled load releases what it made and keeps nothing.
+import { CHAT_TEMPLATE_FILE, ChatTemplateError, modelChatTemplate, type ChatTemplate } from '../molmo2/chat-template.ts';
 import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
 import { hasFloat16Activations, type Manifest, type ManifestFile, type ModelVariant } from '../molmo2/manifest.ts';
 import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
@@ -9,23 +10,25 @@ import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error
 import type { LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
 import type { ProbeResult } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
-import { chooseVariant } from './device-plan.ts';
+import { chooseVariant, planContext, probeTarget, type ContextPlan } from './device-plan.ts';
 import { fetchModelFiles } from './download.ts';
 import { allocChecked, GpuMemoryError, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
 import { createGpuPreprocessor } from './gpu-preprocess-inputs.ts';
 import type { GpuPreprocessor } from './gpu-preprocess.ts';
-import { askLimits, type AskLimits } from './limits.ts';
+import { askLimits, type AskLimits, type GpuBufferLimits } from './limits.ts';
+import { probeFreeBytes } from './memory-probe.ts';
 import { parseManifest } from './manifest-check.ts';
 import { notify, type Callback } from './notify.ts';
 import { manifestId, type ModelCache } from './opfs-cache.ts';
 import { ortDevice, setupOrt, type ort } from './ort.ts';
 import { LoadProgressTracker } from './progress.ts';
 import { createGraphSession } from './sessions.ts';
+import { misplacedNodes } from './placement.ts';
 import { openSource, urlReader, type SourceReader } from './sources.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, runVision } from './vision-features.ts';
 
 /** Files besides the graphs that the runtime reads (the others in the folder are not downloaded). */
-const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
+const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', CHAT_TEMPLATE_FILE, 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
 const PROGRESS_INTERVAL_MS = 100;
 
 /** A model on the GPU, ready to answer. */
@@ -34,6 +37,8 @@ export interface ModelHandle {
   config: Molmo2Config;
   settings: ProcessorSettings;
   tokenizer: Molmo2Tokenizer;
+  /** The checkpoint's chat template, compiled and proved at load. */
+  chatTemplate: ChatTemplate;
   vision: ort.InferenceSession;
   decoder: ort.InferenceSession;
   runner: DecoderRunner;
@@ -139,13 +144,17 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
     const t1 = performance.now();
     let parts;
     try {
-      parts = await prepare(manifest, variant, fetched.bytes, maxContext, ctx.probe, held);
+      parts = await prepare(manifest, variant, fetched.bytes, options, ctx.probe, held);
     } catch (e) {
       const message = errorMessage(e);
       throw errorCode(e) !== 'out-of-memory' && isMemoryError(message) ? new GpuMemoryError(memoryErrorMessage('load', message, maxContext)) : e;
     }
     fetched.bytes.clear();
     ctx.onDevice?.(parts.device);
+    for (const p of parts.placement) {
+      const slow = misplacedNodes(p);
+      if (slow.length) warnings.push(`${slow.length} compute node${slow.length === 1 ? '' : 's'} of ${p.graph} run on the CPU (${[...new Set(slow.map((n) => n.op))].join(', ')}): this browser's WebGPU lacks them, so answers will be slow.`);
+    }
     // A cancel during preparation or warm-up: release what was made, keep no half-loaded model.
     signal.throwIfAborted();
     const prepareMs = performance.now() - t1;
@@ -184,10 +193,11 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
       kvCache: parts.runner.kind,
       timings: { totalMs: performance.now() - started, downloadMs, prepareMs, warmUpMs },
       warnings,
-      cpuNodes: parts.cpuNodes,
+      placement: parts.placement,
+      memoryPlan: parts.memoryPlan,
       preprocess: gpuPre ? 'gpu' : 'cpu',
     };
-    const { cpuNodes: _cpuNodes, ...state } = parts;
+    const { placement: _placement, memoryPlan: _memoryPlan, ...state } = parts;
     progress.stage = 'ready';
     progress.message = `${manifest.name} is ready`;
     emit(true);
@@ -253,7 +263,7 @@ function jsonOf(files: Map<string, Uint8Array>, path: string): Record<string, un
 }
 
 /** Config, tokenizer, both sessions and the KV cache; each GPU part is added to `held` as it is made. */
-async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, maxContext: number, probe: ProbeResult, held: Holdings) {
+async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, options: LoadOptions, probe: ProbeResult, held: Holdings) {
   const configJson = jsonOf(files, 'config.json');
   if (!configJson) throw new WorkerError('model-file', `${manifest.name} has no config.json`);
   const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
@@ -266,17 +276,21 @@ async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<str
   });
   const tokenizerJson = jsonOf(files, 'tokenizer.json');
   if (!tokenizerJson) throw new WorkerError('model-file', `${manifest.name} has no tokenizer.json`);
-  const tokenizer = new Molmo2Tokenizer(tokenizerJson, jsonOf(files, 'tokenizer_config.json') ?? {});
+  const tokenizerConfig = jsonOf(files, 'tokenizer_config.json');
+  const tokenizer = new Molmo2Tokenizer(tokenizerJson, tokenizerConfig ?? {});
+  const chatTemplate = loadChatTemplate(manifest.name, files, tokenizerConfig);
 
   setupOrt(probe.adapter!);
-  const context = Math.min(maxContext, config.text.maxPositionEmbeddings);
   const vision = await createGraphSession(variant.vision, files, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
   held.add(() => vision.session.release());
   const decoder = await createGraphSession(variant.decoder, files, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });
   held.add(() => decoder.session.release());
-  // onnxruntime keeps small shape computations on the CPU on purpose; only note which graphs have any.
-  const cpuNodes = [vision, decoder].filter((s) => s.cpuFallback).map((s) => s.cpuFallback as string);
+  // onnxruntime keeps small shape computations on the CPU on purpose; compute there is reported.
+  const placement = [vision.placement, decoder.placement];
   const device = await ortDevice();
+  const actBytes = hasFloat16Activations(variant.dtype) ? 2 : 4;
+  const memoryPlan = await planMemory(config, actBytes, device, probe.capabilities, options);
+  const context = memoryPlan.maxContext;
   const made = await allocChecked(device, () =>
     createDecoderRunner(
       decoder.session,
@@ -289,9 +303,41 @@ async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<str
   held.add(() => runner.dispose());
   // The KV cache did not fit: WebGPU reports it through the error scope, not by throwing.
   if (made.error) throw new GpuMemoryError(memoryErrorMessage('load', made.error, context));
-  const actBytes = hasFloat16Activations(variant.dtype) ? 2 : 4;
   const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities);
-  return { config, settings, tokenizer, vision: vision.session, decoder: decoder.session, runner, device, limits, cpuNodes };
+  return { config, settings, tokenizer, chatTemplate, vision: vision.session, decoder: decoder.session, runner, device, limits, placement, memoryPlan };
+}
+
+/**
+ * The folder's chat template (chat_template.jinja, else tokenizer_config.json's chat_template), compiled
+ * once and proved on probe conversations; a folder without one, or with one that does not parse or
+ * render, is refused.
+ */
+function loadChatTemplate(name: string, files: Map<string, Uint8Array>, tokenizerConfig: Record<string, unknown> | undefined): ChatTemplate {
+  const bytes = files.get(CHAT_TEMPLATE_FILE);
+  let template: ChatTemplate | undefined;
+  try {
+    template = modelChatTemplate(bytes && new TextDecoder().decode(bytes), tokenizerConfig);
+  } catch (e) {
+    if (e instanceof ChatTemplateError) throw new WorkerError('model-file', `${name}: its chat template cannot be used: ${e.message}`);
+    throw e;
+  }
+  if (!template) {
+    throw new WorkerError('model-file', `${name} has no chat template (no ${CHAT_TEMPLATE_FILE}, and no chat_template in tokenizer_config.json); convert the model again`);
+  }
+  return template;
+}
+
+/**
+ * The KV-cache size: as asked, else from the GPU memory measured free once the weights are on it
+ * (the probe's buffers are released before the cache is made).
+ */
+async function planMemory(config: Molmo2Config, actBytes: number, device: GPUDevice, gpu: GpuBufferLimits, options: LoadOptions): Promise<ContextPlan> {
+  const kvBytesPerToken = config.text.numLayers * 2 * config.text.numKvHeads * config.text.headDim * actBytes;
+  const modelMax = config.text.maxPositionEmbeddings;
+  const featureCacheBytes = options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES;
+  const maxBindingBytes = gpu.maxStorageBufferBindingSize;
+  const freeBytes = options.maxContext === undefined ? await probeFreeBytes(device, probeTarget(kvBytesPerToken, modelMax, featureCacheBytes, maxBindingBytes)) : 0;
+  return planContext({ kvBytesPerToken, freeBytes, featureCacheBytes, maxBindingBytes, modelMax, asked: options.maxContext });
 }
 
 /** One tiny run of each graph so that shader compilation happens now, not at the first question. */

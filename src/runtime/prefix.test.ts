@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPrompt, type BuiltPrompt } from '../molmo2/prompt.ts';
+import { molmo2ChatTemplate } from '../molmo2/reference/molmo2-4b-chat-template.ts';
 import { tinyConfig, tinyTokenizer } from '../molmo2/reference/testing.ts';
 import { ByteLru } from './lru.ts';
 import { reusablePrefix, type CachedSequence } from './prefix.ts';
@@ -8,7 +9,7 @@ import { visionBatches } from './vision-features.ts';
 
 const config = tinyConfig();
 const video = (question: string, timestamps = [0, 0.5, 1], history?: { question: string; answer: string }[]) =>
-  buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'video', timestamps }, conversation: { question, history } });
+  buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps }, conversation: { question, history } });
 const seq = (p: BuiltPrompt, visualId: string | undefined, extra: number[] = []): CachedSequence => ({
   ids: [...p.inputIds, ...extra],
   types: [...p.tokenTypeIds, ...extra.map(() => 0)],
@@ -57,7 +58,7 @@ describe('reusable prefix', () => {
 
   it('leaves at least one token to prefill, and reuses text-only prefixes', () => {
     expect(reusablePrefix(seq(first, 'A'), seq(first, 'A'))).toBe(first.inputIds.length - 1);
-    const text = (q: string) => buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'none' }, conversation: { question: q } });
+    const text = (q: string) => buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'none' }, conversation: { question: q } });
     expect(reusablePrefix(seq(text('abc'), ''), seq(text('abd'), ''))).toBeGreaterThan(1);
     expect(reusablePrefix({ ids: [], types: [], visualId: undefined }, seq(first, 'A'))).toBe(0);
   });

@@ -1,5 +1,5 @@
 // Runs (questions and answers) of the open video: the history, which runs are shown, the selected
-// track, the pair being compared, and how the overlay draws. Persisted per video in IndexedDB.
+// run (the one the export bar acts on) and track, the pair being compared, and how the overlay draws. Persisted per video in IndexedDB.
 import { create } from 'zustand';
 import { deleteRun, loadRuns, saveRun } from './history-db.ts';
 import type { Run } from './results-types.ts';
@@ -15,6 +15,8 @@ interface ResultsState {
   fingerprint: string | null;
   runs: Run[];
   selected: { runId: string; trackId: number } | null;
+  /** The run the export bar acts on; null means the newest (see `activeRun`). A new run becomes it. */
+  activeRunId: string | null;
   /** Two runs shown side by side. */
   compare: [string, string] | null;
   overlay: OverlaySettings;
@@ -28,6 +30,7 @@ interface ResultsState {
   removeRun(id: string): void;
   toggleVisible(id: string): void;
   select(sel: { runId: string; trackId: number } | null): void;
+  setActiveRun(id: string): void;
   setCompare(pair: [string, string] | null): void;
   setOverlay(patch: Partial<OverlaySettings>): void;
   announce(text: string): void;
@@ -42,13 +45,14 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
     fingerprint: null,
     runs: [],
     selected: null,
+    activeRunId: null,
     compare: null,
     overlay: { trail: 6, interpolate: false },
     storageError: null,
     announcement: '',
 
     async openVideo(fingerprint) {
-      set({ fingerprint, runs: [], selected: null, compare: null, storageError: null });
+      set({ fingerprint, runs: [], selected: null, activeRunId: null, compare: null, storageError: null });
       try {
         const runs = await loadRuns(fingerprint);
         // A run still "running" in storage was cut off by a closed page.
@@ -60,7 +64,7 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
     },
 
     addRun(run) {
-      set({ runs: [...get().runs, run] });
+      set({ runs: [...get().runs, run], activeRunId: run.id });
       void persist(run);
     },
 
@@ -75,6 +79,7 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
       set({
         runs: s.runs.filter((r) => r.id !== id),
         selected: s.selected?.runId === id ? null : s.selected,
+        activeRunId: s.activeRunId === id ? null : s.activeRunId,
         compare: s.compare?.includes(id) ? null : s.compare,
       });
       void deleteRun(id).catch(() => {});
@@ -86,11 +91,17 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
     },
 
     select: (selected) => set({ selected }),
+    setActiveRun: (activeRunId) => set({ activeRunId }),
     setCompare: (compare) => set({ compare }),
     setOverlay: (patch) => set({ overlay: { ...get().overlay, ...patch } }),
     announce: (announcement) => set({ announcement }),
   };
 });
+
+/** The run the export bar acts on: the chosen one, else the newest. */
+export function activeRun(s: Pick<ResultsState, 'runs' | 'activeRunId'>): Run | undefined {
+  return s.runs.find((r) => r.id === s.activeRunId) ?? s.runs.at(-1);
+}
 
 export function newRunId(): string {
   return crypto.randomUUID();

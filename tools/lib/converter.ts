@@ -5,6 +5,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { CHAT_TEMPLATE_FILE, modelChatTemplate } from '../../src/molmo2/chat-template.ts';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Manifest, type ModelVariant, type Target, type WeightPrecision } from '../../src/molmo2/manifest.ts';
@@ -195,6 +196,8 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
   for (const required of ['tokenizer.json', 'generation_config.json']) {
     if (!copied.some((c) => c.path === required)) warnings.push(`${required} is missing: the converted model cannot run without it`);
   }
+  const templateProblem = await chatTemplateProblem(folder.dir);
+  if (templateProblem) warnings.push(templateProblem);
 
   const visionShapes: Shape[] = [];
   const decoderShapes: Shape[] = [];
@@ -385,4 +388,17 @@ async function publish(tmp: string, outDir: string): Promise<void> {
   await rename(outDir, old);
   await rename(tmp, outDir);
   await rm(old, { recursive: true, force: true });
+}
+
+/** Why the app would refuse this checkpoint's chat template (it is read as the model loader reads it), if it would. */
+async function chatTemplateProblem(dir: string): Promise<string | undefined> {
+  const read = async (f: string) => (existsSync(join(dir, f)) ? readFile(join(dir, f), 'utf8') : undefined);
+  try {
+    const tokenizerConfig = await read('tokenizer_config.json');
+    const template = modelChatTemplate(await read(CHAT_TEMPLATE_FILE), tokenizerConfig === undefined ? undefined : JSON.parse(tokenizerConfig));
+    if (!template) return `no chat template (${CHAT_TEMPLATE_FILE}, or chat_template in tokenizer_config.json): the converted model cannot run without it`;
+  } catch (e) {
+    return `the chat template cannot be used, so the converted model cannot run: ${(e as Error).message}`;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildResult, exportResultJson, importResultJson, type ResultPoint } from './result.ts';
+import { buildResult, exportResultJson, importResultJson, RESULT_STATUSES, type ResultPoint } from './result.ts';
 import { trackingInput, trackingResult } from './test-fixture.ts';
 
 /** What the model wrote before a group's points: the image index or the clip time. */
@@ -60,7 +60,7 @@ describe('buildResult', () => {
       [2, 12, 360],
       [3, 12.9667, 389],
     ]);
-    const back = importResultJson(exportResultJson(r));
+    const back = importResultJson(exportResultJson(r, 'complete'));
     expect(back.ok && back.result.query.clipStartS).toBe(start);
   });
 
@@ -82,19 +82,33 @@ describe('buildResult', () => {
 });
 
 describe('native JSON', () => {
-  it('round-trips losslessly', () => {
+  it('round-trips losslessly, with the status it was written with', () => {
     const r = trackingResult();
-    const back = importResultJson(exportResultJson(r));
-    expect(back).toEqual({ ok: true, result: r });
+    for (const status of RESULT_STATUSES) expect(importResultJson(exportResultJson(r, status))).toEqual({ ok: true, result: { ...r, status } });
+  });
+
+  it('says how the run ended right after the format, and refuses a file of this version without it', () => {
+    const text = exportResultJson(trackingResult(), 'cancelled');
+    expect(Object.keys(JSON.parse(text)).slice(0, 4)).toEqual(['format', 'version', 'createdAt', 'status']);
+    const file = JSON.parse(text);
+    delete file.status;
+    expect(importResultJson(JSON.stringify(file))).toEqual({ ok: false, errors: ['status: expected one of complete, cancelled, failed, edited, found nothing'] });
+    expect(importResultJson(JSON.stringify({ ...file, status: 'done' }))).toEqual({ ok: false, errors: ['status: expected one of complete, cancelled, failed, edited, found "done"'] });
+  });
+
+  it('reads a version 2 file, which has no status, as it was', () => {
+    const { status, ...v2 } = { ...JSON.parse(exportResultJson(trackingResult(), 'complete')), version: 2 };
+    expect(status).toBe('complete');
+    expect(importResultJson(JSON.stringify(v2))).toEqual({ ok: true, result: trackingResult() });
   });
 
   it('gives clear errors for files it cannot read', () => {
     expect(importResultJson('{')).toMatchObject({ ok: false, errors: [expect.stringMatching(/^not JSON/)] });
     expect(importResultJson('[]')).toEqual({ ok: false, errors: ['the file: expected an object, found []'] });
     expect(importResultJson('{"format":"other"}')).toEqual({ ok: false, errors: ['format: expected "molmo2-web-result", found "other"'] });
-    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads versions 1 and 2, the file has 9/)] });
+    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads versions 1 to 3, the file has 9/)] });
 
-    const broken = JSON.parse(exportResultJson(trackingResult()));
+    const broken = JSON.parse(exportResultJson(trackingResult(), 'complete'));
     broken.points[2].xPx = '384';
     delete broken.model.dtype;
     broken.query.task = 'dance';
@@ -111,14 +125,14 @@ describe('native JSON', () => {
     }
   });
 
-  it('writes version 2, each point saying whether it is on an image or a video', () => {
-    const file = JSON.parse(exportResultJson(trackingResult()));
-    expect(file.version).toBe(2);
+  it('writes version 3, each point saying whether it is on an image or a video', () => {
+    const file = JSON.parse(exportResultJson(trackingResult(), 'complete'));
+    expect(file.version).toBe(3);
     expect(file.points[0]).toMatchObject({ kind: 'video', clipTimeS: 0, tag: 'tracks' });
     expect(file.points[0]).not.toHaveProperty('key');
   });
 
-  it('reads version 1 files as version 2: the key becomes a clip time or an image index', () => {
+  it('reads version 1 files as today\'s: the key becomes a clip time or an image index', () => {
     const video = trackingResult();
     const images = buildResult(trackingInput({ query: { text: 'How many cups?', task: 'count', mode: 'images' }, rawText: 'There are 2 <points coords="1 1 100 100;3 2 500 500">cups</points>.' }));
     for (const r of [video, images]) {
@@ -131,22 +145,23 @@ describe('native JSON', () => {
   });
 
   it('names the version 1 field that is wrong, and a point of the wrong kind', () => {
-    const v1 = { ...JSON.parse(exportResultJson(trackingResult())), version: 1 };
+    const { status: _, ...current } = JSON.parse(exportResultJson(trackingResult(), 'complete'));
+    const v1 = { ...current, version: 1 };
     v1.points = v1.points.map(asVersion1);
     v1.points[1].key = 'soon';
     expect(importResultJson(JSON.stringify(v1))).toEqual({ ok: false, errors: ['points[1].key: expected a number, found "soon"'] });
 
-    const v2 = JSON.parse(exportResultJson(trackingResult()));
+    const v2 = JSON.parse(exportResultJson(trackingResult(), 'complete'));
     v2.points[0] = { ...v2.points[0], kind: 'image', image: 1 };
     delete v2.points[0].clipTimeS;
     expect(importResultJson(JSON.stringify(v2))).toEqual({ ok: false, errors: ['points[0].kind: expected one of video, found "image"'] });
   });
 
   it('never throws on arbitrary JSON or text (fixed seed)', () => {
-    const valid = JSON.parse(exportResultJson(trackingResult()));
+    const valid = JSON.parse(exportResultJson(trackingResult(), 'failed'));
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v))), fc.oneof(
-          fc.constantFrom(['app', 'name'], ['points', '0', 'xPx'], ['points', '1'], ['points'], ['video', 'sampledTimesS'], ['video', 'fps'], ['warnings', '0'], ['timingMs', 'x'], ['count'], ['query'], ['query', 'mode']),
+          fc.constantFrom(['app', 'name'], ['points', '0', 'xPx'], ['points', '1'], ['points'], ['video', 'sampledTimesS'], ['video', 'fps'], ['warnings', '0'], ['timingMs', 'x'], ['count'], ['query'], ['query', 'mode'], ['status'], ['version']),
           fc.array(fc.string(), { maxLength: 3 }),
         ),
         fc.jsonValue(), (text, path, value) => {

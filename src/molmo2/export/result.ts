@@ -5,7 +5,14 @@ import { parseAnswer, videoPoints, type FrameSize, type ParseOptions, type Parse
 import { frameIndexAt, placePoints } from '../tracks.ts';
 
 export const RESULT_FORMAT = 'molmo2-web-result';
-export const RESULT_VERSION = 2;
+export const RESULT_VERSION = 3;
+
+/**
+ * How the run that made a result ended: answered in full, stopped by the user, or ended by an error
+ * (its points are those read before the end). 'edited' is kept for results changed by hand.
+ */
+export const RESULT_STATUSES = ['complete', 'cancelled', 'failed', 'edited'] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
 
 interface ResultPointFields {
   /** Object id written by the model; stable across time for tracks, running for points. */
@@ -44,6 +51,11 @@ export interface ResultJson {
   version: typeof RESULT_VERSION;
   /** ISO 8601 time the result was made. */
   createdAt: string;
+  /**
+   * How the run ended. Every file written since version 3 has it (`exportResultJson` stamps it);
+   * absent in a result still being made and in files of versions 1 and 2.
+   */
+  status?: ResultStatus;
   app: { name: string; version: string };
   model: { id: string; dtype: string };
   sampling: {
@@ -165,16 +177,18 @@ function common(p: ParsedPoint) {
   return { trackId: p.id, label: p.label ?? null, tag: p.tag, xPx: p.x, yPx: p.y, xNorm: p.xNorm, yNorm: p.yNorm };
 }
 
-/** The result as a JSON file (stable key order, 2-space indent). */
-export function exportResultJson(result: ResultJson): string {
-  return JSON.stringify(result, null, 2) + '\n';
+/** The result as a JSON file saying how its run ended (stable key order, 2-space indent). */
+export function exportResultJson(result: ResultJson, status: ResultStatus): string {
+  const { format, version, createdAt, ...rest } = result;
+  return JSON.stringify({ format, version, createdAt, status, ...rest }, null, 2) + '\n';
 }
 
 export type ImportOutcome = { ok: true; result: ResultJson } | { ok: false; errors: string[] };
 
 /**
- * Reads a result file, checking every field; never throws. Version 1 files (whose points had one
- * `key`, clip seconds or image index, and `kind` for the tag) are read as version 2.
+ * Reads a result file, checking every field; never throws. Files of versions 1 and 2 have no
+ * `status`; version 1 files (whose points had one `key`, clip seconds or image index, and `kind`
+ * for the tag) are read as the current version.
  */
 export function importResultJson(text: string): ImportOutcome {
   let data: unknown;
@@ -187,16 +201,18 @@ export function importResultJson(text: string): ImportOutcome {
   const v = new Checker(errors);
   if (!v.object(data, '')) return { ok: false, errors };
   if (data.format !== RESULT_FORMAT) errors.push(`format: expected "${RESULT_FORMAT}", found ${JSON.stringify(data.format)}`);
-  else if (data.version !== RESULT_VERSION && data.version !== 1) {
-    errors.push(`version: this app reads versions 1 and ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
+  else if (data.version !== RESULT_VERSION && data.version !== 2 && data.version !== 1) {
+    errors.push(`version: this app reads versions 1 to ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
   }
   if (errors.length) return { ok: false, errors };
+  // Before version 3 a file did not say how its run ended.
+  if (data.version === RESULT_VERSION || data.status !== undefined) v.oneOf(data.status, [...RESULT_STATUSES], 'status');
   if (data.version === 1) data = fromVersion1(data, v);
   if (errors.length) return { ok: false, errors: errors.slice(0, 20) };
-  return checkResult(data as Loose, v, errors);
+  return checkResult({ ...(data as Loose), version: RESULT_VERSION }, v, errors);
 }
 
-/** A version 1 file as version 2: each point's `key` becomes an image index or clip time (by the query's mode), `kind` its tag. */
+/** A version 1 file's points as today's: each `key` becomes an image index or clip time (by the query's mode), `kind` its tag. */
 function fromVersion1(data: Loose, v: Checker): Loose {
   const query = data.query;
   const points = data.points;
@@ -207,7 +223,7 @@ function fromVersion1(data: Loose, v: Checker): Loose {
     const { key, kind, ...rest } = p;
     return query.mode === 'images' ? { ...rest, tag: kind, kind: 'image', image: key } : { ...rest, tag: kind, kind: 'video', clipTimeS: key };
   });
-  return { ...data, version: RESULT_VERSION, points: converted };
+  return { ...data, points: converted };
 }
 
 function checkResult(data: Loose, v: Checker, errors: string[]): ImportOutcome {

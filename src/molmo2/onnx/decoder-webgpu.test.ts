@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPrompt, type BuiltPrompt } from '../prompt.ts';
 import { ReferenceModel } from '../reference/index.ts';
+import { molmo2ChatTemplate } from '../reference/molmo2-4b-chat-template.ts';
 import { randomTensors, tinyConfig, tinyConfigJson, tinyTokenizer, type MemoryTensors } from '../reference/testing.ts';
 import { CheckedWeights } from './checked-weights.ts';
 import { buildDecoder } from './decoder-webgpu.ts';
@@ -81,7 +82,7 @@ let features: Float32Array;
 beforeAll(async () => {
   tensors = randomTensors(config, 11);
   reference = await ReferenceModel.load(config, tensors);
-  prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5] }, conversation: { question: 'Point to the dog.' } });
+  prompt = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5] }, conversation: { question: 'Point to the dog.' } });
   // Image features: random rows (the decoder only adds them at the <im_patch> tokens).
   features = Float32Array.from({ length: prompt.imagePatchPositions.length * t.hiddenSize }, (_, i) => Math.sin(i * 0.37) * 0.8);
 });
@@ -131,7 +132,7 @@ describe('WebGPU decoder graph (static KV cache)', () => {
     const cold = await dec.step(ids, types, features);
     for (let s = 0, next = cold.next; s < 3; s++) next = (await dec.step([next], [0], new Float32Array(0))).next;
 
-    const other = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5] }, conversation: { question: 'How many cats are there?' } });
+    const other = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5] }, conversation: { question: 'How many cats are there?' } });
     const otherIds = Array.from(other.inputIds);
     expect(otherIds.slice(0, prefix)).toEqual(ids.slice(0, prefix));
     dec.length = prefix;

@@ -4,6 +4,7 @@
 import { parseMolmo2Config, type Molmo2Config } from '../config.ts';
 import { imagePixelValues, planImage, videoFramePixelValues } from '../image.ts';
 import { buildPrompt, type BuiltPrompt } from '../prompt.ts';
+import { molmo2ChatTemplate } from './molmo2-4b-chat-template.ts';
 import { expectedTensors, names } from '../tensors.ts';
 import type { TensorSource } from './weights.ts';
 
@@ -180,6 +181,7 @@ export interface PromptCase {
 export function videoTestCase(config: Molmo2Config, seeds: number[]): PromptCase {
   const prompt = buildPrompt({
     tokenizer: tinyTokenizer,
+    chatTemplate: molmo2ChatTemplate(),
     tokens: config.tokens,
     visual: { kind: 'video', timestamps: seeds.map((_, i) => i / 2) },
     conversation: { question: 'Track the car.', history: [{ question: 'Count cars', answer: 'Two.' }] },
@@ -196,7 +198,7 @@ export function twoImageTestCase(config: Molmo2Config): PromptCase {
     [600, 130],
   ];
   const plans = sizes.map(([w, h]) => planImage(w, h));
-  const prompt = buildPrompt({ tokenizer: tinyTokenizer, tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
+  const prompt = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'images', plans }, conversation: { question: 'Point to the boats.' } });
   const pixels = new Float32Array(prompt.numCrops * CROP_VALUES);
   let at = 0;
   sizes.forEach(([w, h], k) => {

@@ -10,6 +10,7 @@ import { videoFramePixelValues } from '../image.ts';
 import { buildPrompt } from '../prompt.ts';
 import { Molmo2Tokenizer } from '../tokenizer.ts';
 import { ReferenceModel } from './index.ts';
+import { molmo2ChatTemplate } from './molmo2-4b-chat-template.ts';
 
 let dir: string;
 let ckpt: TinyCheckpoint;
@@ -33,7 +34,7 @@ describe('reference on a tiny published-layout checkpoint', () => {
     const model = await ReferenceModel.load(config, reader);
     const tok = new Molmo2Tokenizer(JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')));
 
-    const prompt = buildPrompt({ tokenizer: tok, tokens: config.tokens, visual: { kind: 'video', timestamps: [0] }, conversation: { question: 'Point to the cup.' } });
+    const prompt = buildPrompt({ tokenizer: tok, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0] }, conversation: { question: 'Point to the cup.' } });
     const rgb = Uint8Array.from({ length: 64 * 48 * 3 }, (_, i) => (i * 31) & 255);
     const features = model.visionFeatures(videoFramePixelValues(rgb, 64, 48), 1, prompt.pooledIdx, prompt.poolSize);
     expect(features.length).toBe(81 * config.text.hiddenSize);

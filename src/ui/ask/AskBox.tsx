@@ -1,29 +1,23 @@
-// The ask panel: presets (Point, Count, Track, Ask, Describe), what the question is about (this
-// frame, the selected frames, the selected range, or an opened image) with what will be sent, the
-// question (Enter asks, Shift+Enter is a new line, Esc stops), and the answer as it streams (read from
-// its run, where it is kept).
+// The ask panel: presets (Point, Count, Track, Ask, Describe; keys 1–5), what the question is about
+// (this frame, the selected frames, the selected range, or an opened image) with what will be sent,
+// the question ('/' goes to it; Enter asks, Shift+Enter is a new line, Esc stops), and the answer as
+// it streams (read from its run, where it is kept).
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { flushSync } from 'react-dom';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import type { Preset } from '../../state/results-types.ts';
 import { useModelStore } from '../../state/model-store.ts';
 import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
 import { askQuestion } from './ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
 import { openVideoFile } from '../video/open-file.ts';
+import { isTyping } from '../keys/typing.ts';
+import { askKey } from './ask-keys.ts';
+import { PRESETS, presetQuestion } from './presets.ts';
 import './ask-box.css';
 
 const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
-
-/** Each preset's question; the word in «» is selected so typing replaces it. */
-const PRESETS: { id: Preset; name: string; template: (video: boolean) => string }[] = [
-  { id: 'point', name: 'Point', template: () => 'Point to the «objects».' },
-  { id: 'count', name: 'Count', template: () => 'How many «objects» are there?' },
-  { id: 'track', name: 'Track', template: () => 'Track the «object».' },
-  { id: 'ask', name: 'Free text', template: () => '' },
-  { id: 'describe', name: 'Describe', template: (video) => (video ? 'Describe what happens in this video.' : 'Describe this image.') },
-];
 
 const SCOPE_NAMES: Record<ScopeKind, string> = { frame: 'This frame', frames: 'Selected frames', range: 'Selected range' };
 
@@ -48,7 +42,8 @@ export function AskBox() {
   const selectionKind = useVideoStore((s) => s.selection.kind);
   useEffect(() => setChosen(undefined), [selectionKind]);
 
-  // Esc stops a running question from anywhere on the page.
+  // Esc stops a running question from anywhere on the page, unless a sheet or panel is open: Esc
+  // closes that first, and this handler never sees the key (../keys/escape.ts).
   useEffect(() => {
     if (!running) return;
     const onKey = (e: KeyboardEvent) => {
@@ -63,18 +58,34 @@ export function AskBox() {
 
   const choosePreset = (p: (typeof PRESETS)[number]) => {
     setPreset(p.id);
-    const text = p.template(plan?.mode === 'video');
-    const start = text.indexOf('«');
-    const end = text.indexOf('»') - 1;
-    setQuestion(text.replace(/[«»]/g, ''));
-    requestAnimationFrame(() => {
-      const el = textRef.current;
-      if (!el) return;
-      el.focus();
-      if (start >= 0) el.setSelectionRange(start, end);
-      else el.setSelectionRange(el.value.length, el.value.length);
-    });
+    const { text, select } = presetQuestion(p, plan?.mode === 'video');
+    // The new text is rendered and focused before this handler returns, so a key typed right after
+    // the click lands in the question (a focus deferred to the next frame lost such keys).
+    flushSync(() => setQuestion(text));
+    const el = textRef.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(...select);
   };
+
+  // '/' goes to the question, 1–5 choose a preset; never while typing, nor while a question runs.
+  const choosePresetRef = useRef(choosePreset);
+  useEffect(() => {
+    choosePresetRef.current = choosePreset;
+  });
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.defaultPrevented || useAskStore.getState().status === 'running') return;
+      const action = askKey(e, isTyping(e.target), PRESETS.length);
+      if (!action) return;
+      // Prevented, so the key itself is not typed into the question it focuses.
+      e.preventDefault();
+      if (action.kind === 'focus') textRef.current?.focus();
+      else choosePresetRef.current(PRESETS[action.index]);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
 
   const submit = async (e?: FormEvent) => {
     e?.preventDefault();
@@ -92,8 +103,8 @@ export function AskBox() {
     <section className="ask-box" aria-label="Ask" data-testid="ask-box" data-status={status}>
       <form onSubmit={(e) => void submit(e)}>
         <div className="presets" role="group" aria-label="Presets">
-          {PRESETS.map((p) => (
-            <button type="button" key={p.id} aria-pressed={preset === p.id} onClick={() => choosePreset(p)} disabled={running}>
+          {PRESETS.map((p, i) => (
+            <button type="button" key={p.id} aria-pressed={preset === p.id} onClick={() => choosePreset(p)} disabled={running} aria-keyshortcuts={String(i + 1)} title={`${p.name} (${i + 1})`}>
               {p.name}
             </button>
           ))}
@@ -124,7 +135,7 @@ export function AskBox() {
             }
           }}
           disabled={running}
-          aria-keyshortcuts="Enter"
+          aria-keyshortcuts="/ Enter"
         />
         <div className="ask-actions">
           <button type="submit" disabled={!ready || running || !question.trim() || refused} aria-keyshortcuts="Enter">

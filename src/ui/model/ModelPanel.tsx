@@ -79,6 +79,11 @@ function Loaded() {
         {m.kvCache === 'static' ? 'static' : 'growing'} KV cache, {m.maxContext} tokens) from {m.from}
         {m.storage === 'memory' ? ', not cached' : ''} in {formatDuration(m.timings.totalMs / 1000)}.
       </div>
+      {m.memoryPlan && (
+        <div className="model-plan" data-testid="memory-plan">
+          Memory: {m.memoryPlan.text}.
+        </div>
+      )}
       {m.warnings.map((w) => (
         <div key={w} className="model-warning">
           {w}

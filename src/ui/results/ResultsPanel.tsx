@@ -1,16 +1,16 @@
 // The results list: every question asked about this video (its history), each with show/hide,
-// re-run, compare, delete and exports, and for shown runs their tracks and points as a keyboard- and
-// screen-reader-friendly mirror of the overlay (selecting a point seeks to its frame).
+// select (for the one export bar), re-run, compare and delete, and for shown runs their tracks and
+// points as a keyboard- and screen-reader-friendly mirror of the overlay (selecting a point seeks to
+// its frame).
 import { useRef, useState } from 'react';
 import { formatTime } from '../../molmo2/video.ts';
-import { useResultsStore } from '../../state/results-store.ts';
+import { activeRun, useResultsStore } from '../../state/results-store.ts';
 import type { Run } from '../../state/results-types.ts';
-import { errorCode } from '../../../workers/worker-error.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { askQuestion } from '../ask/ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
-import { cancelAnnotatedVideo, download, EXPORT_FORMATS, exportAnnotatedVideo, exportFile, type ExportFormat } from './export-actions.ts';
+import { ExportBar } from './ExportBar.tsx';
 import { runFromResultFile } from './import-run.ts';
 import { markersAt, runCount } from '../../overlay/overlay-model.ts';
 import { tracksOfRun } from './use-tracks.ts';
@@ -22,6 +22,7 @@ export function ResultsPanel() {
   const announcement = useResultsStore((s) => s.announcement);
   const storageError = useResultsStore((s) => s.storageError);
   const overlay = useResultsStore((s) => s.overlay);
+  const active = useResultsStore(activeRun);
   const [importError, setImportError] = useState<string | null>(null);
   if (!info) return null;
 
@@ -69,25 +70,20 @@ export function ResultsPanel() {
         </div>
       )}
       {runs.length === 0 && <p className="results-muted">No questions about this video yet.</p>}
+      {active && <ExportBar run={active} />}
       <ol className="runs">
         {[...runs].reverse().map((run) => (
-          <RunCard key={run.id} run={run} />
+          <RunCard key={run.id} run={run} active={run.id === active?.id} />
         ))}
       </ol>
     </section>
   );
 }
 
-function RunCard({ run }: { run: Run }) {
-  const info = useVideoStore((s) => s.info)!;
-  // An opened image is a one-frame video; its annotated copy is an image.
-  const still = info.container === 'image';
+function RunCard({ run, active }: { run: Run; active: boolean }) {
   const compare = useResultsStore((s) => s.compare);
   const asking = useAskStore((s) => s.status === 'running');
   const modelReady = useModelStore((s) => s.status === 'ready');
-  const [format, setFormat] = useState<ExportFormat>('json');
-  const [video, setVideo] = useState<{ done: number; total: number } | null>(null);
-  const [videoError, setVideoError] = useState<string | null>(null);
   const store = useResultsStore.getState();
   const r = run.result;
   const comparing = compare?.includes(run.id) ?? false;
@@ -100,28 +96,15 @@ function RunCard({ run }: { run: Run }) {
     if (first) s.setCompare([first, run.id]);
   };
 
-  const annotated = async () => {
-    const file = useVideoStore.getState().file;
-    if (!file) return setVideoError('The video file is no longer available; open it again.');
-    setVideoError(null);
-    setVideo({ done: 0, total: 1 });
-    try {
-      const out = await exportAnnotatedVideo(run, info, file, useResultsStore.getState().overlay, (p) => setVideo({ done: p.framesDone, total: p.framesTotal }));
-      download(out.name, new Blob([out.video.data], { type: out.video.mimeType }));
-      useResultsStore.getState().announce(still ? 'Annotated image ready.' : `Annotated video ready: ${out.video.frames} frames.`);
-    } catch (e) {
-      const m = e instanceof Error ? e.message : String(e);
-      setVideoError(errorCode(e) === 'cancelled' ? 'Video export stopped.' : `The annotated video could not be made: ${m}`);
-    } finally {
-      setVideo(null);
-    }
-  };
-
   return (
-    <li className={`run${run.visible ? '' : ' hidden-run'}`} data-testid="run" data-run-id={run.id} data-status={run.status}>
+    <li className={`run${run.visible ? '' : ' hidden-run'}${active ? ' active-run' : ''}`} data-testid="run" data-run-id={run.id} data-status={run.status} aria-current={active ? 'true' : undefined}>
       <div className="run-head">
         <input type="checkbox" checked={run.visible} onChange={() => store.toggleVisible(run.id)} aria-label={`Show “${run.question}” on the video`} />
-        <span className="run-question">{run.question}</span>
+        {/* Choosing a run points the export bar at it. */}
+        <label className="run-question">
+          <input type="radio" name="active-run" checked={active} onChange={() => store.setActiveRun(run.id)} aria-label={`Select “${run.question}” for export`} />
+          {run.question}
+        </label>
         <span className="run-count" data-testid="run-count" title="objects found">
           {run.status === 'running' ? '…' : runCount(r)}
         </span>
@@ -143,43 +126,6 @@ function RunCard({ run }: { run: Run }) {
           Delete
         </button>
       </div>
-      <div className="run-actions">
-        <select value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)} aria-label="Export format">
-          {EXPORT_FORMATS.map((f) => (
-            <option key={f.id} value={f.id}>
-              {f.name}
-              {f.note ? ` (${f.note})` : ''}
-            </option>
-          ))}
-        </select>
-        <button
-          type="button"
-          disabled={run.status === 'running'}
-          onClick={() => {
-            const f = exportFile(run, format, info);
-            download(f.name, f.blob);
-          }}
-        >
-          Export
-        </button>
-        {video ? (
-          <>
-            <progress max={video.total} value={video.done} aria-label="Annotated video progress" />
-            <button type="button" onClick={cancelAnnotatedVideo}>
-              Stop
-            </button>
-          </>
-        ) : (
-          <button type="button" onClick={() => void annotated()} disabled={run.status === 'running'}>
-            {still ? 'Annotated image' : 'Annotated video'}
-          </button>
-        )}
-      </div>
-      {videoError && (
-        <div role="alert" className="results-error">
-          {videoError}
-        </div>
-      )}
       {r.warnings.length > 0 && <div className="results-muted">{r.warnings.length} parser note(s): {r.warnings.slice(0, 2).join('; ')}</div>}
       {run.visible && <TrackList run={run} />}
     </li>

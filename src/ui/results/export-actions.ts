@@ -1,6 +1,7 @@
 // Downloads a run in each export format, and the annotated video through the export worker.
 import * as Comlink from 'comlink';
 import { exportCocoKeypoints, exportCsv, exportCvatVideo, exportMot, exportResultJson } from '../../molmo2/export/index.ts';
+import type { ResultStatus } from '../../molmo2/export/result.ts';
 import type { Run } from '../../state/results-types.ts';
 import type { AnnotateApi, AnnotateProgress, AnnotatedVideo } from '../../../workers/annotate-api.ts';
 import { installErrorTransfer } from '../../../workers/worker-error.ts';
@@ -19,6 +20,34 @@ export const EXPORT_FORMATS: { id: ExportFormat; name: string; note?: string }[]
   { id: 'mot', name: 'MOT', note: 'lossy: points as small boxes' },
 ];
 
+/** How a finished run ended, as its result file says it; null while it is still running (nothing to export yet). */
+export function fileStatus(run: Run): ResultStatus | null {
+  switch (run.status) {
+    case 'running':
+      return null;
+    case 'cancelled':
+      return 'cancelled';
+    case 'error':
+      return 'failed';
+    case 'done':
+      // An imported file that said "edited" stays so.
+      return run.result.status === 'edited' ? 'edited' : 'complete';
+  }
+}
+
+/**
+ * Why `format` would give an empty file for this run (it has no points), or null when there is
+ * something to write. JSON always is: it keeps the answer's text and stated count.
+ */
+export function emptyExportMessage(run: Run, format: ExportFormat): string | null {
+  const points = run.result.points;
+  // MOT lines need a frame: a point whose frame is unknown is left out.
+  const written = format === 'mot' ? points.filter((p) => p.frame >= 0) : points;
+  if (format === 'json' || written.length > 0) return null;
+  const name = EXPORT_FORMATS.find((f) => f.id === format)!.name;
+  return `“${run.question}” has no points${points.length ? ' on a known frame' : ''}, so its ${name} file would be empty; nothing was saved. JSON keeps the answer's text.`;
+}
+
 /** "clip-point-to-the-cups" from the video's name and the question. */
 export function exportBaseName(run: Run): string {
   const slug = (s: string) =>
@@ -31,13 +60,17 @@ export function exportBaseName(run: Run): string {
   return `${slug(run.result.video.name)}-${slug(run.question)}`;
 }
 
+/** The run in `format`; check `fileStatus` and `emptyExportMessage` first. */
 export function exportFile(run: Run, format: ExportFormat, info: VideoInfo): { name: string; blob: Blob } {
   const base = exportBaseName(run);
   const r = run.result;
   const box = Math.max(2, markerRadius(info.width, info.height) * 2);
   switch (format) {
-    case 'json':
-      return { name: `${base}.json`, blob: new Blob([exportResultJson(r)], { type: 'application/json' }) };
+    case 'json': {
+      const status = fileStatus(run);
+      if (!status) throw new Error('A run still running has no result file yet.');
+      return { name: `${base}.json`, blob: new Blob([exportResultJson(r, status)], { type: 'application/json' }) };
+    }
     case 'csv':
       return { name: `${base}.csv`, blob: new Blob([exportCsv(r)], { type: 'text/csv' }) };
     case 'cvat':

@@ -1,13 +1,19 @@
 // Turns an imported result file into a run of the open video, after checking it fits that video.
 import { importResultJson, type ResultJson } from '../../molmo2/export/result.ts';
 import { formatTime } from '../../molmo2/video.ts';
-import type { Preset, Run, ScopePlan } from '../../state/results-types.ts';
+import type { Preset, Run, RunStatus, ScopePlan } from '../../state/results-types.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import { newRunId } from '../../state/results-store.ts';
 
 export type ImportedRun = { ok: true; run: Run; warnings: string[] } | { ok: false; message: string };
 
 const PRESET_OF_TASK: Record<ResultJson['query']['task'], Preset> = { point: 'point', track: 'track', count: 'count', other: 'ask' };
+
+/** The run's status from the file's (files before version 3 say none: taken as complete). */
+function runStatus(r: ResultJson): Pick<Run, 'status' | 'error'> {
+  const status: RunStatus = r.status === 'cancelled' ? 'cancelled' : r.status === 'failed' ? 'error' : 'done';
+  return status === 'error' ? { status, error: 'the run that made this file failed' } : { status };
+}
 
 export function runFromResultFile(text: string, fileName: string, info: VideoInfo, fingerprint: string): ImportedRun {
   const outcome = importResultJson(text);
@@ -38,7 +44,7 @@ export function runFromResultFile(text: string, fileName: string, info: VideoInf
     question: r.query.text,
     preset: PRESET_OF_TASK[r.query.task],
     scope,
-    status: 'done',
+    ...runStatus(r),
     result: r,
     visible: true,
     imported: true,

@@ -1,6 +1,7 @@
-// A small stats panel (toggled from the header): where the time of the last question went, the
-// device and the model, and "copy diagnostics" for bug reports.
+// A small stats panel (toggled from the header, closed by Esc): where the time of the last question
+// went, the device and the model, and "copy diagnostics" for bug reports.
 import { useState } from 'react';
+import { useEscapeCloses } from '../keys/escape.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
 import { diagnosticsText, statRows } from './diagnostics.ts';
@@ -10,6 +11,7 @@ export function StatsPanel({ onClose }: { onClose(): void }) {
   const model = useModelStore((s) => s.loaded);
   const timings = useAskStore((s) => s.timings);
   const [copied, setCopied] = useState<string | null>(null);
+  useEscapeCloses(onClose);
   const rows = statRows(caps, model, timings);
   const copy = async () => {
     try {

@@ -21,6 +21,7 @@ export function statRows(caps: Capabilities | undefined, model: LoadedModel | un
   }
   if (model) {
     rows.push({ name: 'model', value: `${model.name} · ${model.dtype} · ${model.kvCache} KV cache · ${model.maxContext} tokens` });
+    if (model.memoryPlan) rows.push({ name: 'context', value: model.memoryPlan.text });
     for (const p of model.placement ?? []) rows.push({ name: `${graphName(p.graph)} placement`, value: placementSummary(p) });
     rows.push({ name: 'load', value: `${ms(model.timings.totalMs)} (download ${ms(model.timings.downloadMs)}, GPU ${ms(model.timings.prepareMs)}, warm-up ${ms(model.timings.warmUpMs)}) from ${model.from}` });
   }

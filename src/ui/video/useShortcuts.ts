@@ -1,23 +1,13 @@
-// Player shortcuts. None fires while the user types in a field.
+// Player shortcuts, and ? for the shortcut sheet (listed in ../keys/shortcut-list.ts). None fires
+// while the user types in a field.
 import { useEffect } from 'react';
 import { useVideoStore } from '../../state/video-store.ts';
-
-export const SHORTCUTS: [string, string][] = [
-  ['Space / K', 'Play or pause'],
-  ['← / →, , / .', 'One frame back / forward'],
-  ['Shift + ← / →', 'Ten frames back / forward'],
-  ['Home / End', 'First / last frame'],
-  ['[ / ]', 'Range in / out at the playhead'],
-  ['?', 'Show this sheet'],
-];
-
-const typing = (t: EventTarget | null) =>
-  t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
+import { isTyping } from '../keys/typing.ts';
 
 export function useShortcuts(toggleSheet: () => void) {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (typing(e.target) || e.altKey || e.metaKey || e.ctrlKey) return;
+      if (isTyping(e.target) || e.altKey || e.metaKey || e.ctrlKey) return;
       const s = useVideoStore.getState();
       const big = e.shiftKey ? 10 : 1;
       switch (e.key) {
