@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { CSV_COLUMNS } from '../src/molmo2/export/csv.ts';
 import { importResultJson } from '../src/molmo2/export/result.ts';
-import { trackStyle } from '../src/overlay/overlay-model.ts';
+import { familyColor, trackStyle } from '../src/overlay/overlay-model.ts';
 import { CLIP, h264Clip, testsrc720pClip } from './fixtures/clips.ts';
 import { expectMarker, expectNoMarker, hex, installBackend, near, overlayPixel, saved, shownFrame } from './fixtures/grounding-page.ts';
 
@@ -27,6 +27,8 @@ const COUNT_ANSWER = 'Counting the <points coords="1 1 500 500">boxes</points> s
 
 const COLOR_1 = hex(trackStyle(1).color);
 const COLOR_2 = hex(trackStyle(2).color);
+// Track 1 of the first run while a second run is drawn too (each run then takes a colour family).
+const TRACK_IN_PAIR = hex(familyColor(0, 1));
 
 async function gotoFrame(page: Page, f: number) {
   await page.getByTestId('filmstrip').focus();
@@ -213,19 +215,22 @@ test('every export downloads and validates; the history survives a reload; an im
   await expect(page.getByTestId('compare-count').first()).toContainText('2 object(s), 8 point(s)');
   await expect(page.getByTestId('compare-count').nth(1)).toContainText('stated count 1');
 
-  // Hide / show a run.
+  // Only the newest run is drawn: the count hid the track. Shown again, it is drawn beside the count,
+  // in the first run's colour family; hidden, it is gone.
   await gotoFrame(page, 20);
-  await expectMarker(page, boxX(20), boxY, COLOR_1);
+  await expectNoMarker(page, boxX(20), boxY);
+  await page.getByLabel('Show “Track the box.” on the video').check();
+  await expectMarker(page, boxX(20), boxY, TRACK_IN_PAIR);
   await page.getByLabel('Show “Track the box.” on the video').uncheck();
   await expectNoMarker(page, boxX(20), boxY);
   await page.getByLabel('Show “Track the box.” on the video').check();
 
-  // The history is kept per file: a reload brings both runs back.
+  // The history is kept per file: a reload brings both runs back, shown as they were.
   await page.reload();
   await page.getByTestId('video-input').setInputFiles(h264Clip());
   await expect(page.getByTestId('run')).toHaveCount(2);
   await gotoFrame(page, 20);
-  await expectMarker(page, boxX(20), boxY, COLOR_1);
+  await expectMarker(page, boxX(20), boxY, TRACK_IN_PAIR);
 
   // Delete both, then import the exported JSON: the overlay comes back.
   for (const q of ['How many boxes are there?', 'Track the box.']) await page.getByRole('button', { name: `Delete “${q}”` }).click();

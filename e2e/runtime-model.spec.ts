@@ -283,6 +283,44 @@ test.describe('inference worker', () => {
     expectReference(a.done, reference.answer('Hi', {}, 2));
   });
 
+  test('storage full while caching: the model loads from memory with a plain message, and nothing half-written stays cached', async ({ page }) => {
+    await openHarness(page);
+    // The origin's storage "fills up" 300 KB into the download: OPFS writes then throw QuotaExceededError.
+    const worker = page.workers().find((w) => w.url().includes('inference.worker'))!;
+    await worker.evaluate(() => {
+      let written = 0;
+      const full = (n: number) => {
+        written += n;
+        if (written > 300_000) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      };
+      // The worker's cache writes through sync access handles (a worker-only type, hence the loose typing).
+      type Write = (this: unknown, buffer: ArrayBufferView, options?: { at?: number }) => number;
+      const sync = (self as unknown as { FileSystemSyncAccessHandle: { prototype: { write: Write } } }).FileSystemSyncAccessHandle.prototype;
+      const syncWrite = sync.write;
+      sync.write = function (buffer, options) {
+        full(buffer.byteLength);
+        return syncWrite.call(this, buffer, options);
+      };
+    });
+    const { model } = await load(page, { warmUp: false });
+    expect(model.storage).toBe('memory');
+    expect(model.warnings).toContain('The browser storage is full, so the model is kept in memory only and will be downloaded again next time. Free space by deleting cached models.');
+    const a = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 2 });
+    expect(a.done.tokens.length).toBeGreaterThan(0);
+
+    // What the cache holds: only whole files, each of its manifest size (no .part file left behind).
+    const held = await page.evaluate(async () => {
+      const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('molmo2-web')).getDirectoryHandle('blobs');
+      const out: { name: string; size: number }[] = [];
+      for await (const [name, h] of dir as unknown as AsyncIterable<[string, FileSystemFileHandle]>) out.push({ name, size: (await h.getFile()).size });
+      return out;
+    });
+    const bySha = new Map(manifest.files.map((f) => [f.sha256, f.bytes]));
+    expect(held.filter((f) => !bySha.has(f.name) || bySha.get(f.name) !== f.size)).toEqual([]);
+    const variantBytes = variantFiles('q4', 'webgpu').reduce((n, f) => n + f.bytes, 0);
+    expect(held.reduce((n, f) => n + f.size, 0)).toBeLessThan(variantBytes);
+  });
+
   test('a file that is corrupt at the source is fetched twice, then reported', async ({ page }) => {
     await openHarness(page);
     const target = variantFiles('fp32', 'webgpu').find((f) => f.path.endsWith('decoder_fp32.onnx'))!;

@@ -27,8 +27,8 @@ export function App() {
         <h1>Molmo2 Web</h1>
         <span className="tagline">video grounding, entirely in your browser</span>
         <OpenButton />
-        <button type="button" onClick={() => setStats((v) => !v)} aria-pressed={stats} aria-label="Statistics">
-          Stats
+        <button type="button" onClick={() => setStats((v) => !v)} aria-pressed={stats}>
+          Statistics
         </button>
         <button type="button" className="help" onClick={toggleSheet} aria-label="Keyboard shortcuts">
           ?

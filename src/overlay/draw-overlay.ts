@@ -1,6 +1,6 @@
 // Draws overlay markers with the Canvas 2D API: used to burn the overlay into an exported video, with
 // the same shapes, colours, rings, trails and labels as the Konva overlay on the page.
-import { shapeOutline, type Marker } from './overlay-model.ts';
+import { markerText, shapeOutline, type Marker } from './overlay-model.ts';
 
 // Drawn in the annotate worker, which has no DOM canvas.
 type Ctx = OffscreenCanvasRenderingContext2D;
@@ -44,7 +44,7 @@ export function drawMarkers(ctx: Ctx, markers: Marker[], r: number, countBadge?:
     ctx.lineWidth = Math.max(1.5, r * 0.3);
     ctx.strokeStyle = RING_COLOR;
     ctx.stroke();
-    const text = `#${m.trackId}${m.label ? ` ${m.label}` : ''}`;
+    const text = markerText(m);
     ctx.font = `${Math.round(r * 1.6)}px system-ui, sans-serif`;
     ctx.textBaseline = 'bottom';
     ctx.lineWidth = Math.max(2, r * 0.4);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildResult } from '../molmo2/export/result.ts';
 import { trackingInput } from '../molmo2/export/test-fixture.ts';
-import { markersAt, overlayTracks, runCount, trackStyle, MARKER_SHAPES, TRACK_COLORS } from './overlay-model.ts';
+import { familyColor, markersAt, markerText, overlayTracks, runCount, trackStyle, FAMILY_HUES, MARKER_SHAPES, TRACK_COLORS } from './overlay-model.ts';
 
 // 30 fps, 90 frames; sampled at 0, 0.5, …, 2.5, 2.9667. Object 1 at 0, 1, 2, 2.9667 (gaps at 0.5 and
 // 1.5, 2.5); object 2 at 1 and 2 only.
@@ -83,5 +83,22 @@ describe('overlay model', () => {
     const pairs = new Set(Array.from({ length: 60 }, (_, i) => JSON.stringify(trackStyle(i + 1))));
     expect(pairs.size).toBe(60);
     expect(MARKER_SHAPES.length * TRACK_COLORS.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it('gives runs drawn together colour families that share no colour, and shades within a family', () => {
+    const family = (f: number) => Array.from({ length: 6 }, (_, i) => familyColor(f, i + 1));
+    const all = FAMILY_HUES.flatMap((_, f) => family(f));
+    expect(new Set(all).size).toBe(all.length);
+    for (const c of all) expect(c).toMatch(/^#[0-9a-f]{6}$/);
+    // Family 0 is a blue: its shades keep blue the strongest channel.
+    for (const c of family(0)) expect(parseInt(c.slice(5, 7), 16)).toBeGreaterThan(parseInt(c.slice(1, 3), 16));
+    // Families wrap after the last hue; ids wrap after the last shade.
+    expect(familyColor(FAMILY_HUES.length, 1)).toBe(familyColor(0, 1));
+  });
+
+  it('labels a marker with its run when it has one', () => {
+    expect(markerText({ trackId: 2, label: 'cups' })).toBe('#2 cups');
+    expect(markerText({ runTag: 'Run 3', trackId: 2, label: 'cups' })).toBe('Run 3 #2 cups');
+    expect(markerText({ runTag: 'Run 3', trackId: 1 })).toBe('Run 3 #1');
   });
 });

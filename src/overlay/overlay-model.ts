@@ -21,6 +21,36 @@ export function trackStyle(id: number): { color: string; shape: MarkerShape } {
   return { color: TRACK_COLORS[b], shape: MARKER_SHAPES[(5 * a + b) % MARKER_SHAPES.length] };
 }
 
+/**
+ * Colour families for several runs drawn together: one hue per run (well apart on the wheel), its
+ * tracks in shades of that hue. A run drawn alone keeps the full `TRACK_COLORS` palette instead.
+ */
+export const FAMILY_HUES = [205, 30, 125, 285, 55, 330];
+const FAMILY_LIGHTNESS = [55, 72, 40, 64, 47, 80];
+
+/** Track `id`'s colour in colour family `family` (0, 1, … for the runs drawn together). */
+export function familyColor(family: number, id: number): string {
+  const n = Math.abs(Math.trunc(id));
+  const hue = FAMILY_HUES[Math.abs(Math.trunc(family)) % FAMILY_HUES.length];
+  return hslHex(hue, 0.85, FAMILY_LIGHTNESS[n % FAMILY_LIGHTNESS.length] / 100);
+}
+
+// '#rrggbb': the overlay, the swimlanes and the tests compare colours as hex.
+function hslHex(h: number, s: number, l: number): string {
+  const a = s * Math.min(l, 1 - l);
+  const f = (k: number) => {
+    const m = (k + h / 30) % 12;
+    const v = l - a * Math.max(-1, Math.min(m - 3, 9 - m, 1));
+    return Math.round(v * 255).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
+}
+
+/** Marker and lane text: the run's tag when several runs may be on screen, so ids stay unique there. */
+export function markerText(m: { runTag?: string; trackId: number; label?: string }): string {
+  return `${m.runTag ? `${m.runTag} ` : ''}#${m.trackId}${m.label ? ` ${m.label}` : ''}`;
+}
+
 export interface OverlayStep {
   /** Video time (s) of the sampled frame. */
   time: number;
@@ -31,6 +61,8 @@ export interface OverlayStep {
 
 export interface OverlayTrack {
   runId: string;
+  /** Short name of the run ("Run 2"), shown before the id; absent in a one-run export. */
+  runTag?: string;
   id: number;
   label?: string;
   color: string;
@@ -80,6 +112,7 @@ export interface TrailSegment {
 
 export interface Marker {
   runId: string;
+  runTag?: string;
   trackId: number;
   label?: string;
   color: string;
@@ -109,7 +142,7 @@ export function markersAt(tracks: OverlayTrack[], frame: number, time: number, o
 }
 
 function base(t: OverlayTrack) {
-  return { runId: t.runId, trackId: t.id, color: t.color, shape: t.shape, ...(t.label ? { label: t.label } : {}) };
+  return { runId: t.runId, trackId: t.id, color: t.color, shape: t.shape, ...(t.label ? { label: t.label } : {}), ...(t.runTag ? { runTag: t.runTag } : {}) };
 }
 
 function imageMarker(t: OverlayTrack, frame: number): Marker | undefined {

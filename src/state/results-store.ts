@@ -63,9 +63,18 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
       }
     },
 
+    // Only the newest run is drawn by default: a new run hides the earlier ones the user did not pin.
     addRun(run) {
-      set({ runs: [...get().runs, run], activeRunId: run.id });
-      void persist(run);
+      const hidden: Run[] = [];
+      const earlier = get().runs.map((r) => {
+        if (!r.visible || r.pinned) return r;
+        const off = { ...r, visible: false };
+        hidden.push(off);
+        return off;
+      });
+      set({ runs: [...earlier, { ...run, visible: true }], activeRunId: run.id });
+      void persist({ ...run, visible: true });
+      for (const r of hidden) void persist(r);
     },
 
     updateRun(id, patch, save = false) {
@@ -85,9 +94,10 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
       void deleteRun(id).catch(() => {});
     },
 
+    // Showing a run by hand pins it (it stays drawn when newer runs arrive); hiding it unpins it.
     toggleVisible(id) {
       const run = get().runs.find((r) => r.id === id);
-      if (run) get().updateRun(id, { visible: !run.visible }, true);
+      if (run) get().updateRun(id, { visible: !run.visible, pinned: !run.visible }, true);
     },
 
     select: (selected) => set({ selected }),

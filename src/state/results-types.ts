@@ -34,8 +34,10 @@ export interface Run {
   error?: string;
   /** The answer with its parsed points (rebuilt while the answer streams). */
   result: ResultJson;
-  /** Drawn on the video and the timeline. */
+  /** Drawn on the video and the timeline. A new run is drawn and hides the earlier ones not pinned. */
   visible: boolean;
+  /** The user chose to show it ("Show on video"), so a newer run does not hide it. */
+  pinned?: boolean;
   /** Loaded from a result file rather than asked here. */
   imported?: boolean;
 }

@@ -15,6 +15,7 @@ import { openVideoFile } from '../video/open-file.ts';
 import { isTyping } from '../keys/typing.ts';
 import { askKey } from './ask-keys.ts';
 import { PRESETS, presetQuestion } from './presets.ts';
+import { answerSummary, type AnswerSummary } from './answer-summary.ts';
 import './ask-box.css';
 
 const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
@@ -26,8 +27,9 @@ export function AskBox() {
   const dtype = useModelStore((s) => s.loaded?.dtype);
   const limits = useModelStore((s) => s.loaded?.limits);
   const { question, preset, setQuestion, setPreset, cancel, status, stage, stageProgress, timings, error, promptTokens, runId, unattachedAnswer } = useAskStore();
-  const runAnswer = useResultsStore((s) => (runId ? s.runs.find((r) => r.id === runId)?.result.rawText : undefined));
-  const answer = runId ? (runAnswer ?? '') : (unattachedAnswer ?? '');
+  const runResult = useResultsStore((s) => (runId ? s.runs.find((r) => r.id === runId)?.result : undefined));
+  const answer = runId ? (runResult?.rawText ?? '') : (unattachedAnswer ?? '');
+  const summary = runResult ? answerSummary(runResult) : undefined;
   const info = useVideoStore((s) => s.info);
   // Re-plan when what would be sent changes.
   useVideoStore((s) => s.selection);
@@ -176,9 +178,14 @@ export function AskBox() {
           {stageProgress && <progress max={stageProgress.total} value={stageProgress.done} aria-label={`${STAGE_TEXT[stage]} progress`} />}
         </div>
       )}
-      <output className="ask-answer" aria-live="polite" data-testid="answer">
-        {answer}
-      </output>
+      {summary ? (
+        <AnswerView summary={summary} text={answer} />
+      ) : (
+        // An answer without points or a count is plain text: the text is the answer.
+        <output className="ask-answer" aria-live="polite" data-testid="answer">
+          {answer}
+        </output>
+      )}
       {status === 'cancelled' && <div className="ask-muted">Stopped.</div>}
       {error && (
         <div role="alert" className="ask-error" data-testid="ask-error">
@@ -192,5 +199,35 @@ export function AskBox() {
         </div>
       )}
     </section>
+  );
+}
+
+/** What was found, how many and when, the points, and the model's own text behind a toggle. */
+function AnswerView({ summary, text }: { summary: AnswerSummary; text: string }) {
+  return (
+    <div className="ask-result" data-testid="answer-summary">
+      <p className="ask-headline" aria-live="polite" data-testid="answer-headline">
+        {summary.headline}
+      </p>
+      {summary.points.length > 0 && (
+        // Focusable: a long list scrolls, and the keyboard must be able to scroll it.
+        <ol className="ask-points" aria-label="Points in the answer" data-testid="answer-points" tabIndex={0}>
+          {summary.points.map((p, i) => (
+            <li key={i}>
+              #{p.trackId}
+              {p.label ? ` ${p.label}` : ''} · {p.frame >= 0 ? `frame ${p.frame} · ` : ''}
+              {p.time} · ({p.x}, {p.y}) px
+            </li>
+          ))}
+        </ol>
+      )}
+      {/* Collapsed, the text stays in the DOM (as text, never HTML), so copying and tests still read it. */}
+      <details className="ask-raw">
+        <summary>Model text</summary>
+        <output className="ask-answer" data-testid="answer">
+          {text}
+        </output>
+      </details>
+    </div>
   );
 }

@@ -1,24 +1,28 @@
 // The Konva overlay over the player: markers (filled shape + contrasting ring), id/label text,
-// trails (dashed across gaps) and a count badge, for the shown runs at the current frame. Clicking a
-// marker selects its track.
+// trails (dashed across gaps) and a count badge naming its run, for the shown runs at the current
+// frame. Each label carries its run's tag, so ids are unique on screen. Clicking a marker selects its track.
 import { Circle, Group, Label, Line, Tag, Text } from 'react-konva';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import { markerRadius, markersAt, runCount, shapeOutline } from '../../overlay/overlay-model.ts';
+import { markerRadius, markersAt, markerText, shapeOutline } from '../../overlay/overlay-model.ts';
 import { RING_COLOR, SHADOW_COLOR } from '../../overlay/draw-overlay.ts';
 import { useVisibleTracks } from './use-tracks.ts';
+import { countBadge, runIdentities } from './run-identity.ts';
 
 export function ResultsOverlay() {
   const info = useVideoStore((s) => s.info);
   const frame = useVideoStore((s) => s.frame);
   const settings = useResultsStore((s) => s.overlay);
   const selected = useResultsStore((s) => s.selected);
-  const badgeRun = useResultsStore((s) => [...s.runs].reverse().find((r) => r.visible && r.result.points.length + (r.result.count ?? 0) > 0));
+  // The badge is the newest shown run's that found something, and says which run that is.
+  const badge = useResultsStore((s) => {
+    const run = [...s.runs].reverse().find((r) => r.visible && r.result.points.length + (r.result.count ?? 0) > 0);
+    return run ? countBadge(runIdentities(s.runs).get(run.id)!.name, run.result) : undefined;
+  });
   const tracks = useVisibleTracks();
   if (!info) return null;
   const markers = markersAt(tracks, frame, info.frameTimes[frame], settings);
   const r = markerRadius(info.width, info.height);
-  const label = badgeRun ? `${runCount(badgeRun.result)}${badgeRun.result.points[0]?.label ? ` ${badgeRun.result.points[0].label}` : ''}` : undefined;
   return (
     <Group>
       {markers.map((m) =>
@@ -50,7 +54,7 @@ export function ResultsOverlay() {
           <Group key={`${m.runId}:${m.trackId}`} x={m.x} y={m.y}>
             {outline ? <Line points={outline} closed {...common} /> : <Circle radius={r} {...common} />}
             <Text
-              text={`#${m.trackId}${m.label ? ` ${m.label}` : ''}`}
+              text={markerText(m)}
               x={r * 1.4}
               y={-r * 2.2}
               fontSize={Math.round(r * 1.6)}
@@ -62,10 +66,10 @@ export function ResultsOverlay() {
           </Group>
         );
       })}
-      {label && (
-        <Label x={r} y={r} listening={false}>
+      {badge && (
+        <Label x={r} y={r} listening={false} name="count-badge">
           <Tag fill={SHADOW_COLOR} cornerRadius={r * 0.5} />
-          <Text text={label} fontSize={Math.round(r * 2)} padding={r * 0.6} fill="#ffffff" fontStyle="bold" />
+          <Text text={badge} fontSize={Math.round(r * 2)} padding={r * 0.6} fill="#ffffff" fontStyle="bold" />
         </Label>
       )}
     </Group>

@@ -13,7 +13,8 @@ import { useModelStore } from '../../state/model-store.ts';
 import { ExportBar } from './ExportBar.tsx';
 import { runFromResultFile } from './import-run.ts';
 import { markersAt, runCount } from '../../overlay/overlay-model.ts';
-import { tracksOfRun } from './use-tracks.ts';
+import { useVisibleTracks } from './use-tracks.ts';
+import { runIdentities } from './run-identity.ts';
 import './results.css';
 
 export function ResultsPanel() {
@@ -87,6 +88,7 @@ function RunCard({ run, active }: { run: Run; active: boolean }) {
   const store = useResultsStore.getState();
   const r = run.result;
   const comparing = compare?.includes(run.id) ?? false;
+  const name = useResultsStore((s) => runIdentities(s.runs).get(run.id)?.name);
 
   const toggleCompare = () => {
     const s = useResultsStore.getState();
@@ -99,10 +101,16 @@ function RunCard({ run, active }: { run: Run; active: boolean }) {
   return (
     <li className={`run${run.visible ? '' : ' hidden-run'}${active ? ' active-run' : ''}`} data-testid="run" data-run-id={run.id} data-status={run.status} aria-current={active ? 'true' : undefined}>
       <div className="run-head">
-        <input type="checkbox" checked={run.visible} onChange={() => store.toggleVisible(run.id)} aria-label={`Show “${run.question}” on the video`} />
+        {/* Showing a run by hand pins it: newer runs no longer hide it. */}
+        <label className="run-show" title="Show on video (a run shown here stays drawn when newer runs arrive)">
+          <input type="checkbox" checked={run.visible} onChange={() => store.toggleVisible(run.id)} aria-label={`Show “${run.question}” on the video`} />
+        </label>
         {/* Choosing a run points the export bar at it. */}
         <label className="run-question">
           <input type="radio" name="active-run" checked={active} onChange={() => store.setActiveRun(run.id)} aria-label={`Select “${run.question}” for export`} />
+          <span className="run-name" data-testid="run-name">
+            {name}
+          </span>{' '}
           {run.question}
         </label>
         <span className="run-count" data-testid="run-count" title="objects found">
@@ -138,7 +146,9 @@ function TrackList({ run }: { run: Run }) {
   const selected = useResultsStore((s) => s.selected);
   const settings = useResultsStore((s) => s.overlay);
   const listRef = useRef<HTMLUListElement>(null);
-  const tracks = tracksOfRun(run, info.frameTimes);
+  // As drawn (its run's tag and colours), so each swatch matches its marker.
+  const all = useVisibleTracks();
+  const tracks = all.filter((t) => t.runId === run.id);
   if (tracks.length === 0) return null;
   const here = new Map(markersAt(tracks, frame, info.frameTimes[frame], settings).map((m) => [m.trackId, m]));
   return (

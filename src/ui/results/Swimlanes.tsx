@@ -1,10 +1,11 @@
 // One lane per shown track under the filmstrip: solid spans where the model reported the object, gaps
-// where it did not, and a marker per model point that seeks to its frame.
+// where it did not, and a marker per model point that seeks to its frame. A lane is named with its
+// run's tag ("Run 2 #1 cups"), as its markers on the video are.
 import { memo } from 'react';
 import { formatTime } from '../../molmo2/video.ts';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
-import type { OverlayTrack } from '../../overlay/overlay-model.ts';
+import { markerText, type OverlayTrack } from '../../overlay/overlay-model.ts';
 import { useVisibleTracks } from './use-tracks.ts';
 
 export function Swimlanes() {
@@ -50,10 +51,9 @@ const Lane = memo(function Lane({ track: t, duration, end, selected, currentFram
     spans.push({ from: s.time, to: next ? next.time : end });
   });
   return (
-    <div className={`lane${selected ? ' selected' : ''}`} data-testid="swimlane" data-track={t.id} onClick={() => useResultsStore.getState().select({ runId: t.runId, trackId: t.id })}>
-      <span className="lane-name" style={{ color: t.color }}>
-        #{t.id}
-        {t.label ? ` ${t.label}` : ''}
+    <div className={`lane${selected ? ' selected' : ''}`} data-testid="swimlane" data-run-id={t.runId} data-track={t.id} onClick={() => useResultsStore.getState().select({ runId: t.runId, trackId: t.id })}>
+      <span className="lane-name" data-testid="lane-name" style={{ color: t.color }}>
+        {markerText({ runTag: t.runTag, trackId: t.id, label: t.label })}
       </span>
       <div className="lane-body">
         {spans.map((s) => (
@@ -69,7 +69,7 @@ const Lane = memo(function Lane({ track: t, duration, end, selected, currentFram
               data-testid="lane-marker"
               data-frame={s.frame}
               style={{ left: pct(s.time), borderColor: t.color }}
-              aria-label={`Track ${t.id} at ${formatTime(s.time)}, frame ${s.frame + 1}: go there`}
+              aria-label={`${t.runTag ? `${t.runTag} t` : 'T'}rack ${t.id} at ${formatTime(s.time)}, frame ${s.frame + 1}: go there`}
               onClick={(e) => {
                 e.stopPropagation();
                 useResultsStore.getState().select({ runId: t.runId, trackId: t.id });

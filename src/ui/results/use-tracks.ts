@@ -1,9 +1,11 @@
-// The tracks of the runs that are shown, on the open video's frames (memoised per run result).
+// The tracks of the runs that are shown, on the open video's frames (memoised per run result), each
+// tagged with its run and, when several runs are drawn, in its run's colour family.
 import { useMemo } from 'react';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import type { Run } from '../../state/results-types.ts';
 import { overlayTracks, type OverlayTrack } from '../../overlay/overlay-model.ts';
+import { identifyTracks, runFamilies, runIdentities } from './run-identity.ts';
 
 // Keyed by the points list: while an answer streams, a result whose text grew but whose points did
 // not keeps the same list, and its tracks are not rebuilt.
@@ -20,5 +22,12 @@ export function tracksOfRun(run: Run, frameTimes: number[]): OverlayTrack[] {
 export function useVisibleTracks(): OverlayTrack[] {
   const runs = useResultsStore((s) => s.runs);
   const info = useVideoStore((s) => s.info);
-  return useMemo(() => (info ? runs.filter((r) => r.visible).flatMap((r) => tracksOfRun(r, info.frameTimes)) : []), [runs, info]);
+  return useMemo(() => (info ? drawnTracks(runs, info.frameTimes) : []), [runs, info]);
+}
+
+/** The shown runs' tracks as the overlay, the swimlanes and the results list draw them. */
+export function drawnTracks(runs: Run[], frameTimes: number[]): OverlayTrack[] {
+  const names = runIdentities(runs);
+  const families = runFamilies(runs);
+  return runs.filter((r) => r.visible).flatMap((r) => identifyTracks(tracksOfRun(r, frameTimes), names.get(r.id)!.tag, families.get(r.id) ?? null));
 }
