@@ -88,6 +88,17 @@ test('disabled controls look and behave disabled; only the pressed preset looks 
   const askButton = box.getByRole('button', { name: 'Ask', exact: true });
   const cancel = box.getByRole('button', { name: 'Cancel' });
   const load = page.getByTestId('model-panel').getByRole('button', { name: 'Load', exact: true });
+  const pressedLook = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll<HTMLButtonElement>('.presets button')].map((b) => ({
+        pressed: b.getAttribute('aria-pressed') === 'true',
+        look: getComputedStyle(b).backgroundColor,
+      })),
+    );
+  // On first load no preset was chosen, so none looks pressed (free text is the default, not a choice).
+  const first = await pressedLook();
+  expect(first.filter((l) => l.pressed)).toEqual([]);
+  expect(new Set(first.map((l) => l.look)).size).toBe(1);
 
   // The model URL's Load needs a URL.
   await expect(load).toBeDisabled();
@@ -131,13 +142,6 @@ test('disabled controls look and behave disabled; only the pressed preset looks 
   await expect(cancel).toBeDisabled();
 
   // The pressed look follows aria-pressed and nothing else.
-  const pressedLook = () =>
-    page.evaluate(() =>
-      [...document.querySelectorAll<HTMLButtonElement>('.presets button')].map((b) => ({
-        pressed: b.getAttribute('aria-pressed') === 'true',
-        look: getComputedStyle(b).backgroundColor,
-      })),
-    );
   await box.getByRole('button', { name: 'Count' }).click();
   const looks = await pressedLook();
   expect(looks.filter((l) => l.pressed)).toHaveLength(1);

@@ -58,7 +58,10 @@ export function AskBox() {
     return () => window.removeEventListener('keydown', onKey);
   }, [running, cancel]);
 
+  // No preset shows as pressed until one is chosen: the default (free text) is not a choice the user made.
+  const [picked, setPicked] = useState(false);
   const choosePreset = (p: (typeof PRESETS)[number]) => {
+    setPicked(true);
     setPreset(p.id);
     const { text, select } = presetQuestion(p, plan?.mode === 'video');
     // The new text is rendered and focused before this handler returns, so a key typed right after
@@ -106,7 +109,7 @@ export function AskBox() {
       <form onSubmit={(e) => void submit(e)}>
         <div className="presets" role="group" aria-label="Presets">
           {PRESETS.map((p, i) => (
-            <button type="button" key={p.id} aria-pressed={preset === p.id} onClick={() => choosePreset(p)} disabled={running} aria-keyshortcuts={String(i + 1)} title={`${p.name} (${i + 1})`}>
+            <button type="button" key={p.id} aria-pressed={picked && preset === p.id} onClick={() => choosePreset(p)} disabled={running} aria-keyshortcuts={String(i + 1)} title={`${p.name} (${i + 1})`}>
               {p.name}
             </button>
           ))}
