@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type { AxeResults } from 'axe-core';
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import { h264Clip } from './fixtures/clips.ts';
-import { installBackend, shownFrame } from './fixtures/grounding-page.ts';
+import { askInBox, installBackend, openClip, shownFrame } from './fixtures/grounding-page.ts';
 
 const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 // The page's Content-Security-Policy forbids the inline script that injects axe (privacy.spec.ts checks the policy).
@@ -32,18 +32,6 @@ async function expectNoViolations(page: Page, state: string) {
   expect(found, `axe violations with ${state}:\n${found.join('\n')}`).toEqual([]);
 }
 
-async function openClip(page: Page) {
-  await page.goto('/');
-  await page.getByTestId('video-input').setInputFiles(h264Clip());
-  await shownFrame(page, 0);
-}
-
-async function ask(page: Page, question: string) {
-  const box = page.getByTestId('ask-box');
-  await box.getByLabel('Question').fill(question);
-  await box.getByLabel('Question').press('Enter');
-}
-
 test('axe finds no WCAG A/AA violation on the main states of the page', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('model-panel')).toBeVisible();
@@ -59,14 +47,14 @@ test('axe finds no WCAG A/AA violation on the main states of the page', async ({
   await expectNoViolations(page, 'the model loaded (random weights)');
 
   const box = page.getByTestId('ask-box');
-  await ask(page, 'Point to the box.');
+  await askInBox(page, 'Point to the box.');
   await expect(box.getByTestId('answer')).toContainText('and more');
   await expect(box).toHaveAttribute('data-status', 'running');
   await expectNoViolations(page, 'a question running');
   await page.keyboard.press('Escape');
   await expect(box).toHaveAttribute('data-status', 'cancelled');
 
-  await ask(page, 'Point to the cups.');
+  await askInBox(page, 'Point to the cups.');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
   await box.getByText('Model text').click();
   await expect(box.getByTestId('answer')).toBeVisible();
@@ -161,7 +149,7 @@ test('the answer reads as a summary with its points; the model text is behind a 
   const done = (n: number) => expect(page.getByTestId('run')).toHaveCount(n).then(() => expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done'));
 
   // Point: how many, what, when; each point with its frame, time and pixels (320×240 clip).
-  await ask(page, 'Point to the cups.');
+  await askInBox(page, 'Point to the cups.');
   await done(1);
   await expect(headline).toHaveText('2 points: cups at 00:00.000 (frame 0)');
   await expect(points).toHaveText(['#1 cups · frame 0 · 00:00.000 · (160, 120) px', '#2 cups · frame 0 · 00:00.000 · (80, 180) px']);
@@ -174,7 +162,7 @@ test('the answer reads as a summary with its points; the model text is behind a 
   await expect(raw).toHaveText(POINT_ANSWER);
 
   // Count: the number stated, and the points counted.
-  await ask(page, 'How many boxes?');
+  await askInBox(page, 'How many boxes?');
   await done(2);
   await expect(headline).toHaveText('Count: 4 · 4 points: boxes at 00:00.000 (frame 0)');
   await expect(points).toHaveCount(4);
@@ -184,13 +172,13 @@ test('the answer reads as a summary with its points; the model text is behind a 
   await page.keyboard.press('[');
   await page.keyboard.press('End');
   await page.keyboard.press(']');
-  await ask(page, 'Track the cars.');
+  await askInBox(page, 'Track the cars.');
   await done(3);
   await expect(headline).toHaveText(/^2 tracks: cars over 00:00\.000–00:01\.000 \(3 frames\)$/);
   await expect(points).toHaveCount(5);
 
   // Free text without points: the text itself is the answer, with no toggle.
-  await ask(page, 'Describe this video.');
+  await askInBox(page, 'Describe this video.');
   await done(4);
   await expect(box.getByTestId('answer')).toBeVisible();
   await expect(box.getByTestId('answer')).toHaveText('A test pattern with a moving white box.');
@@ -198,7 +186,7 @@ test('the answer reads as a summary with its points; the model text is behind a 
   await expect(headline).toHaveCount(0);
 
   // A long unbroken answer wraps inside the panel instead of running past it.
-  await ask(page, 'Say x.');
+  await askInBox(page, 'Say x.');
   await done(5);
   await expect(box.getByTestId('answer')).toHaveText(UNBROKEN);
   expect(await box.evaluate((e) => e.scrollWidth <= e.clientWidth)).toBe(true);

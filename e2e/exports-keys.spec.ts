@@ -8,24 +8,11 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { CSV_COLUMNS } from '../src/molmo2/export/csv.ts';
 import { importResultJson } from '../src/molmo2/export/result.ts';
-import { h264Clip } from './fixtures/clips.ts';
-import { installBackend, saved, shownFrame } from './fixtures/grounding-page.ts';
+import { askInBox, installBackend, openClip, saved, shownFrame } from './fixtures/grounding-page.ts';
 
 const POINT_ANSWER = '<points coords="1 1 500 500">box</points>';
 const NO_POINTS = 'There is no cat in this frame.';
 const LONG_ANSWER = `<points coords="1 1 500 500">box</points>${' and more'.repeat(300)}`;
-
-async function openClip(page: Page) {
-  await page.goto('/');
-  await page.getByTestId('video-input').setInputFiles(h264Clip());
-  await shownFrame(page, 0);
-}
-
-async function ask(page: Page, question: string) {
-  const box = page.getByTestId('ask-box');
-  await box.getByLabel('Question').fill(question);
-  await box.getByLabel('Question').press('Enter');
-}
 
 /** Counts the downloads the page starts. */
 function countDownloads(page: Page) {
@@ -37,9 +24,9 @@ function countDownloads(page: Page) {
 test('one export bar acts on the selected run, warns instead of writing an empty file, and names each file it saves', async ({ page }) => {
   await openClip(page);
   await installBackend(page, [POINT_ANSWER, NO_POINTS]);
-  await ask(page, 'Point to the box.');
+  await askInBox(page, 'Point to the box.');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
-  await ask(page, 'Is there a cat?');
+  await askInBox(page, 'Is there a cat?');
   await expect(page.getByTestId('run')).toHaveCount(2);
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
 
@@ -98,7 +85,7 @@ test("a stopped run's file says cancelled, and an imported failed file is export
   await openClip(page);
   await installBackend(page, [LONG_ANSWER], 30);
   const box = page.getByTestId('ask-box');
-  await ask(page, 'Point to the box.');
+  await askInBox(page, 'Point to the box.');
   await expect(box.getByTestId('answer')).toContainText('and more');
   await page.keyboard.press('Escape');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'cancelled');
@@ -142,7 +129,7 @@ test('Esc closes the shortcut sheet and the Stats panel; while a question runs i
 
   await installBackend(page, [LONG_ANSWER], 30);
   const box = page.getByTestId('ask-box');
-  await ask(page, 'Point to the box.');
+  await askInBox(page, 'Point to the box.');
   await expect(box).toHaveAttribute('data-status', 'running');
   await page.getByRole('button', { name: 'Statistics' }).click();
   await page.getByRole('button', { name: 'Keyboard shortcuts' }).click();

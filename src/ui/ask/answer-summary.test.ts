@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { VideoInfo } from '../../../workers/decode-api.ts';
+import { CLIP_INFO as info } from '../results/testing.ts';
 import { runResult, type RunQuery } from '../results/run-result.ts';
 import { answerSummary } from './answer-summary.ts';
 
-const info: VideoInfo = {
-  fileName: 'clip.mp4',
-  fileBytes: 1000,
-  container: 'mp4',
-  codec: 'avc',
-  codecString: null,
-  width: 320,
-  height: 240,
-  rotation: 0,
-  duration: 3,
-  fps: 10,
-  frameCount: 30,
-  frameTimes: Array.from({ length: 30 }, (_, i) => i / 10),
-};
 
 const frame: RunQuery = {
   question: 'Point to the cups.',

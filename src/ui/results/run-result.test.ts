@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { VideoInfo } from '../../../workers/decode-api.ts';
+import { CLIP_INFO as info } from './testing.ts';
 import { RunAnswer, runResult, type RunQuery } from './run-result.ts';
 
-const info: VideoInfo = {
-  fileName: 'clip.mp4',
-  fileBytes: 1000,
-  container: 'mp4',
-  codec: 'avc',
-  codecString: null,
-  width: 320,
-  height: 240,
-  rotation: 0,
-  duration: 3,
-  fps: 10,
-  frameCount: 30,
-  frameTimes: Array.from({ length: 30 }, (_, i) => i / 10),
-};
 
 const query: RunQuery = {
   question: 'Track the box.',
