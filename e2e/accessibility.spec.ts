@@ -74,7 +74,7 @@ test('disabled controls look and behave disabled; only the pressed preset looks 
   await openClip(page);
   const box = page.getByTestId('ask-box');
   const askButton = box.getByRole('button', { name: 'Ask', exact: true });
-  const cancel = box.getByRole('button', { name: 'Cancel' });
+  const cancel = box.getByRole('button', { name: 'Stop' });
   const load = page.getByTestId('model-panel').getByRole('button', { name: 'Load', exact: true });
   const pressedLook = () =>
     page.evaluate(() =>
@@ -96,7 +96,7 @@ test('disabled controls look and behave disabled; only the pressed preset looks 
   await expect(load).toHaveCSS('cursor', 'pointer');
   await page.getByTestId('model-panel').getByLabel('Model URL').fill('');
 
-  // No model: Ask is disabled, and so is Cancel (nothing runs); both look it, dimmer than a live button.
+  // No model: Ask is disabled, and so is Stop (nothing runs); both look it, dimmer than a live button.
   await box.getByLabel('Question').fill('Point to the box.');
   await expect(askButton).toBeDisabled();
   await expect(cancel).toBeDisabled();
@@ -115,7 +115,7 @@ test('disabled controls look and behave disabled; only the pressed preset looks 
   expect(await colour(askButton)).not.toBe(disabledColour);
   await expect(askButton).toHaveCSS('cursor', 'pointer');
 
-  // While it runs: Ask, the presets and the question are disabled, Cancel is not.
+  // While it runs: Ask, the presets and the question are disabled, Stop is not.
   await box.getByLabel('Question').press('Enter');
   await expect(box).toHaveAttribute('data-status', 'running');
   await expect(askButton).toBeDisabled();

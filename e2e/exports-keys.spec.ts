@@ -96,7 +96,7 @@ test("a stopped run's file says cancelled, and an imported failed file is export
     return JSON.parse(readFileSync(await saved(download), 'utf8'));
   };
   const stopped = await exportJson();
-  expect(stopped).toMatchObject({ version: 3, status: 'cancelled', points: [expect.objectContaining({ trackId: 1 })] });
+  expect(stopped).toMatchObject({ version: 4, status: 'cancelled', points: [expect.objectContaining({ trackId: 1 })] });
 
   // The same file as if its run had failed: imported, the run shows the failure, and exports it again.
   const failedPath = join(mkdtempSync(join(tmpdir(), 'molmo2-failed-')), 'failed.json');
@@ -170,6 +170,11 @@ test('the shortcut sheet lists every key and mouse gesture', async ({ page }) =>
     'Click a marker on the video',
     'Click a swimlane',
     'Click a point on a swimlane',
+    'Drag a marker',
+    'Click the video away from the markers',
+    'Click a marker, then Delete / Backspace',
+    'Ctrl / ⌘ + Z',
+    'Ctrl / ⌘ + Shift + Z, Ctrl + Y',
     '?',
     'Esc',
   ]);

@@ -211,9 +211,11 @@ test('every export downloads and validates; the history survives a reload; an im
   await expect(page.getByTestId('run').first().getByTestId('run-count')).toHaveText('1');
   await page.getByTestId('run').first().getByLabel('compare').check();
   await expect(page.getByTestId('compare-run')).toHaveCount(2);
-  // The earlier run on the left.
-  await expect(page.getByTestId('compare-count').first()).toContainText('2 object(s), 8 point(s)');
-  await expect(page.getByTestId('compare-count').nth(1)).toContainText('stated count 1');
+  // The clicked run (the count) is run A, on the left; run B defaults to the run before it.
+  await expect(page.getByTestId('compare-count').first()).toContainText('stated count 1');
+  await expect(page.getByTestId('compare-count').nth(1)).toContainText('2 object(s), 8 point(s)');
+  // Comparing draws both runs; closing puts back what was drawn before (e2e/compare.spec.ts).
+  await page.getByTestId('compare').getByRole('button', { name: 'Close' }).click();
 
   // Only the newest run is drawn: the count hid the track. Shown again, it is drawn beside the count,
   // in the first run's colour family; hidden, it is gone.

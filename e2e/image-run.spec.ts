@@ -66,7 +66,7 @@ test('a question about an image file becomes a run: drawn, listed, kept after a 
   const json = importResultJson(readFileSync(await saved(jsonDownload), 'utf8'));
   expect(json.ok).toBe(true);
   if (!json.ok) return;
-  expect(json.result).toMatchObject({ version: 3, status: 'complete', count: 2, query: { mode: 'images', text: 'How many boxes are there?' }, video: { name: 'boxes.png', width: 400, height: 300 } });
+  expect(json.result).toMatchObject({ version: 4, status: 'complete', count: 2, query: { mode: 'images', text: 'How many boxes are there?' }, video: { name: 'boxes.png', width: 400, height: 300 } });
   expect(json.result.points).toHaveLength(2);
   expect(json.result.points[0]).toMatchObject({ kind: 'image', image: 1, trackId: 1, frame: 0, timeS: 0, label: 'boxes' });
   expect(json.result.points[0].xPx).toBeCloseTo(BOX_CENTRE.x, 6);

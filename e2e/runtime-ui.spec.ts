@@ -1,5 +1,5 @@
 // The model panel and the ask box in the app page: bundled model list, load with progress, the
-// random-weights banner, a streamed answer with Cancel, and the cached-model list with delete.
+// random-weights banner, a streamed answer with Stop, and the cached-model list with delete.
 import { expect, test } from '@playwright/test';
 import { ensureRuntimeModel } from './runtime-model.ts';
 
@@ -31,10 +31,10 @@ test('model panel loads a bundled model, shows the random-weights banner, and th
   await box.getByLabel('Question').fill('Say something long.');
   await box.getByRole('button', { name: 'Ask' }).click();
   await expect(box).toHaveAttribute('data-status', 'running');
-  // The answer streams in: some text appears while the model is still running; then Cancel stops it.
+  // The answer streams in: some text appears while the model is still running; then Stop stops it.
   await expect(box.getByTestId('answer')).not.toBeEmpty({ timeout: 240_000 });
   if ((await box.getAttribute('data-status')) === 'running') {
-    await box.getByRole('button', { name: 'Cancel' }).click();
+    await box.getByRole('button', { name: 'Stop' }).click();
     await expect(box).toHaveAttribute('data-status', /cancelled|done/, { timeout: 120_000 });
   }
   await expect(box.getByRole('button', { name: 'Ask' })).toBeEnabled();

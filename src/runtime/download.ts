@@ -1,11 +1,14 @@
 // Gets every file a model variant needs, each verified against the manifest's SHA-256: from the OPFS
 // cache when present and intact, else from the source (streamed into the cache, resumed with Range
 // requests after an interruption). A corrupt download is fetched once more, then reported.
+// Files are handed on as Blobs — the cache's or the picked folder's File, read lazily — so the worker
+// never holds the whole model in memory: the sessions read the weights from them (graph by graph).
 import type { ManifestFile } from '../molmo2/manifest.ts';
 import { isQuotaError, type BlobWriter, type ModelCache } from './opfs-cache.ts';
 import type { LoadProgressTracker } from './progress.ts';
 import { WorkerError } from '../../workers/worker-error.ts';
 import { SourceError, type SourceReader } from './sources.ts';
+import { sha256OfBlob } from './sha256.ts';
 
 /** A file whose bytes do not match the manifest's SHA-256, twice. */
 export class IntegrityError extends WorkerError {
@@ -17,6 +20,14 @@ export class IntegrityError extends WorkerError {
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Files up to this size are hashed whole by WebCrypto (fast); larger ones as a stream (one chunk in memory). */
+const WHOLE_HASH_BYTES = 256 * 2 ** 20;
+
+/** SHA-256 of a file, without ever holding more than WHOLE_HASH_BYTES of it. */
+export async function sha256OfFile(file: Blob): Promise<string> {
+  return file.size <= WHOLE_HASH_BYTES ? sha256Hex(new Uint8Array(await file.arrayBuffer())) : sha256OfBlob(file);
 }
 
 export interface FetchFilesOptions {
@@ -34,7 +45,8 @@ export interface FetchFilesOptions {
 }
 
 export interface FetchedFiles {
-  bytes: Map<string, Uint8Array>;
+  /** Each file, verified: a File of the cache or of the picked folder, or a Blob of what was downloaded. */
+  files: Map<string, Blob>;
   fromCache: number;
   fromSource: number;
   /** Paths now held in the cache. */
@@ -43,18 +55,8 @@ export interface FetchedFiles {
   quotaExceeded: boolean;
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
 export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFiles> {
-  const result: FetchedFiles = { bytes: new Map(), fromCache: 0, fromSource: 0, cached: [], quotaExceeded: false };
+  const result: FetchedFiles = { files: new Map(), fromCache: 0, fromSource: 0, cached: [], quotaExceeded: false };
   let cache = o.cache;
   for (const file of o.files) {
     o.signal?.throwIfAborted();
@@ -63,11 +65,10 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
     if (hit) {
       o.progress.setState(file.path, 'verifying');
       o.onUpdate();
-      const bytes = new Uint8Array(await hit.arrayBuffer());
-      if (bytes.byteLength === file.bytes && (await sha256Hex(bytes)) === file.sha256) {
+      if (hit.size === file.bytes && (await sha256OfFile(hit)) === file.sha256) {
         o.progress.complete(file.path, 'cached');
         o.onUpdate();
-        result.bytes.set(file.path, bytes);
+        result.files.set(file.path, hit);
         result.fromCache++;
         result.cached.push(file.path);
         continue;
@@ -78,10 +79,10 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
     if (!o.reader) throw new SourceError(`${file.path} is missing from the browser cache and there is no source to download it from`);
 
     // 2. The source; a hash mismatch is fetched once more from scratch before it is reported.
-    let bytes: Uint8Array | undefined;
-    for (let attempt = 0; attempt < 2 && !bytes; attempt++) {
+    let verified: Blob | undefined;
+    for (let attempt = 0; attempt < 2 && !verified; attempt++) {
       if (attempt > 0) o.progress.restartFile(file.path);
-      let got: { bytes: Uint8Array; inCache: boolean };
+      let got: Got;
       try {
         got = await readFromSource(o, file, cache, attempt > 0);
       } catch (e) {
@@ -95,9 +96,9 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
       }
       o.progress.setState(file.path, 'verifying');
       o.onUpdate();
-      const actual = got.bytes.byteLength === file.bytes ? await sha256Hex(got.bytes) : `${got.bytes.byteLength} bytes`;
+      const actual = got.size === file.bytes && got.blob ? await sha256OfFile(got.blob) : `${got.size} bytes`;
       if (actual === file.sha256) {
-        bytes = got.bytes;
+        verified = got.blob;
         if (got.inCache) result.cached.push(file.path);
       } else {
         if (got.inCache) await cache!.remove(file.sha256);
@@ -106,10 +107,10 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
           await cache?.removePartial(file.sha256);
           o.progress.setState(file.path, 'failed');
           o.onUpdate();
-          const short = got.bytes.byteLength !== file.bytes;
+          const short = got.size !== file.bytes;
           throw new IntegrityError(
             short
-              ? `${file.path} from ${o.reader.label} is cut short: the server sent ${got.bytes.byteLength} of its ${file.bytes} bytes (twice). ` +
+              ? `${file.path} from ${o.reader.label} is cut short: the server sent ${got.size} of its ${file.bytes} bytes (twice). ` +
                   'The folder on the server is incomplete; copy or convert the model again.'
               : `${file.path} from ${o.reader.label} is corrupt: expected ${file.bytes} bytes with SHA-256 ${file.sha256}, got SHA-256 ${actual} ` +
                   '(twice). The folder on the server does not match its manifest.json; convert or copy the model again.',
@@ -119,22 +120,29 @@ export async function fetchModelFiles(o: FetchFilesOptions): Promise<FetchedFile
     }
     o.progress.complete(file.path, 'done');
     o.onUpdate();
-    result.bytes.set(file.path, bytes!);
+    result.files.set(file.path, verified!);
     result.fromSource++;
   }
   return result;
 }
 
+/** A file as read from the source: its size, and the file itself unless it was cut short in the cache. */
+interface Got {
+  blob?: Blob;
+  size: number;
+  inCache: boolean;
+}
+
 /** Reads one file from the source into the cache (resuming a partial download) or into memory. */
-async function readFromSource(o: FetchFilesOptions, file: ManifestFile, cache: ModelCache | undefined, fresh: boolean): Promise<{ bytes: Uint8Array; inCache: boolean }> {
+async function readFromSource(o: FetchFilesOptions, file: ManifestFile, cache: ModelCache | undefined, fresh: boolean): Promise<Got> {
   const reader = o.reader!;
   o.progress.setState(file.path, 'downloading');
   o.onUpdate();
-  if (reader.local && reader.readBytes) {
+  if (reader.local && reader.readFile) {
     // Already on this machine: no need to keep a second copy in the cache.
-    const bytes = await reader.readBytes(file.path);
-    o.progress.advance(file.path, bytes.byteLength, false);
-    return { bytes, inCache: false };
+    const blob = await reader.readFile(file.path);
+    o.progress.advance(file.path, blob.size, false);
+    return { blob, size: blob.size, inCache: false };
   }
   if (fresh) await cache?.removePartial(file.sha256);
   let have = cache ? await cache.partialSize(file.sha256) : 0;
@@ -179,7 +187,7 @@ async function streamInto(
   o: FetchFilesOptions,
   file: ManifestFile,
   cache: ModelCache | undefined,
-): Promise<{ bytes: Uint8Array; inCache: boolean }> {
+): Promise<Got> {
   let size = start;
   const reader = stream.getReader();
   try {
@@ -197,10 +205,12 @@ async function streamInto(
   }
   if (writer) {
     await writer.close();
-    if (size !== file.bytes) return { bytes: new Uint8Array(size), inCache: false };
+    if (size !== file.bytes) return { size, inCache: false };
     await cache!.commitPartial(file.sha256);
     const stored = await cache!.get(file.sha256);
-    return { bytes: new Uint8Array(await stored!.arrayBuffer()), inCache: true };
+    if (!stored) throw new SourceError(`${file.path} could not be read back from the browser cache`);
+    return { blob: stored, size, inCache: true };
   }
-  return { bytes: concat(chunks, size), inCache: false };
+  // Not cached: the downloaded chunks become one Blob, which the browser keeps outside the worker's heap.
+  return { blob: new Blob(chunks as Uint8Array<ArrayBuffer>[]), size, inCache: false };
 }

@@ -144,12 +144,12 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
     const t1 = performance.now();
     let parts;
     try {
-      parts = await prepare(manifest, variant, fetched.bytes, options, ctx.probe, held);
+      parts = await prepare(manifest, variant, fetched.files, options, ctx.probe, held);
     } catch (e) {
       const message = errorMessage(e);
       throw errorCode(e) !== 'out-of-memory' && isMemoryError(message) ? new GpuMemoryError(memoryErrorMessage('load', message, maxContext)) : e;
     }
-    fetched.bytes.clear();
+    fetched.files.clear();
     ctx.onDevice?.(parts.device);
     for (const p of parts.placement) {
       const slow = misplacedNodes(p);
@@ -252,18 +252,29 @@ function filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {
   return manifest.files.filter((f) => wanted.has(f.path));
 }
 
-function jsonOf(files: Map<string, Uint8Array>, path: string): Record<string, unknown> | undefined {
-  const bytes = files.get(path);
-  if (!bytes) return undefined;
+/** The small files (configs, tokenizer, chat template) as text; the graphs and weights stay Blobs. */
+async function textFiles(files: Map<string, Blob>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const path of RUNTIME_FILES) {
+    const file = files.get(path);
+    if (file) out.set(path, await file.text());
+  }
+  return out;
+}
+
+function jsonOf(files: Map<string, string>, path: string): Record<string, unknown> | undefined {
+  const text = files.get(path);
+  if (text === undefined) return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new WorkerError('model-file', `${path} is not valid JSON: ${(e as Error).message}`);
   }
 }
 
 /** Config, tokenizer, both sessions and the KV cache; each GPU part is added to `held` as it is made. */
-async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<string, Uint8Array>, options: LoadOptions, probe: ProbeResult, held: Holdings) {
+async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<string, Blob>, options: LoadOptions, probe: ProbeResult, held: Holdings) {
+  const files = await textFiles(fetched);
   const configJson = jsonOf(files, 'config.json');
   if (!configJson) throw new WorkerError('model-file', `${manifest.name} has no config.json`);
   const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
@@ -281,9 +292,9 @@ async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<str
   const chatTemplate = loadChatTemplate(manifest.name, files, tokenizerConfig);
 
   setupOrt(probe.adapter!);
-  const vision = await createGraphSession(variant.vision, files, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
+  const vision = await createGraphSession(variant.vision, fetched, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
   held.add(() => vision.session.release());
-  const decoder = await createGraphSession(variant.decoder, files, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });
+  const decoder = await createGraphSession(variant.decoder, fetched, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });
   held.add(() => decoder.session.release());
   // onnxruntime keeps small shape computations on the CPU on purpose; compute there is reported.
   const placement = [vision.placement, decoder.placement];
@@ -312,11 +323,10 @@ async function prepare(manifest: Manifest, variant: ModelVariant, files: Map<str
  * once and proved on probe conversations; a folder without one, or with one that does not parse or
  * render, is refused.
  */
-function loadChatTemplate(name: string, files: Map<string, Uint8Array>, tokenizerConfig: Record<string, unknown> | undefined): ChatTemplate {
-  const bytes = files.get(CHAT_TEMPLATE_FILE);
+function loadChatTemplate(name: string, files: Map<string, string>, tokenizerConfig: Record<string, unknown> | undefined): ChatTemplate {
   let template: ChatTemplate | undefined;
   try {
-    template = modelChatTemplate(bytes && new TextDecoder().decode(bytes), tokenizerConfig);
+    template = modelChatTemplate(files.get(CHAT_TEMPLATE_FILE), tokenizerConfig);
   } catch (e) {
     if (e instanceof ChatTemplateError) throw new WorkerError('model-file', `${name}: its chat template cannot be used: ${e.message}`);
     throw e;

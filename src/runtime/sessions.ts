@@ -1,5 +1,7 @@
-// Creates the onnxruntime-web sessions of a model variant on the WebGPU EP from downloaded bytes,
-// passing each graph's external-data chunks by the file name the graph refers to.
+// Creates the onnxruntime-web sessions of a model variant on the WebGPU EP, passing each graph's
+// external-data chunks as Blobs (files of the cache or of a picked folder) by the file name the graph
+// refers to: onnxruntime reads them while it creates the session, so the worker does not hold the
+// weights of the whole model at once.
 import type { GraphFiles } from '../molmo2/manifest.ts';
 import { ort, webgpuSessionOptions } from './ort.ts';
 import { withOrtLog } from './ort-log.ts';
@@ -17,10 +19,10 @@ function dirOf(path: string): string {
 }
 
 /** externalData entries: the path as the graph's `location` names it (relative to the .onnx file). */
-export function externalDataFor(graph: GraphFiles, files: Map<string, Uint8Array>): { path: string; data: Uint8Array }[] {
+export function externalDataFor(graph: GraphFiles, weights: Map<string, Blob>): { path: string; data: Blob }[] {
   const dir = dirOf(graph.model);
   return graph.externalData.map((p) => {
-    const data = files.get(p);
+    const data = weights.get(p);
     if (!data) throw new Error(`internal: ${p} was not loaded`);
     return { path: p.startsWith(dir) ? p.slice(dir.length) : p, data };
   });
@@ -35,11 +37,13 @@ export function externalDataFor(graph: GraphFiles, files: Map<string, Uint8Array
  */
 export async function createGraphSession(
   graph: GraphFiles,
-  files: Map<string, Uint8Array>,
+  files: Map<string, Blob>,
   extra: ort.InferenceSession.SessionOptions = {},
 ): Promise<CreatedSession> {
-  const model = files.get(graph.model);
-  if (!model) throw new Error(`internal: ${graph.model} was not loaded`);
+  const modelFile = files.get(graph.model);
+  if (!modelFile) throw new Error(`internal: ${graph.model} was not loaded`);
+  // The graph itself is small (its weights are in the external data).
+  const model = new Uint8Array(await modelFile.arrayBuffer());
   const externalData = externalDataFor(graph, files);
   const options = (probe: boolean) =>
     webgpuSessionOptions({

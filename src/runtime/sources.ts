@@ -26,8 +26,8 @@ export interface SourceReader {
   readText(path: string): Promise<string>;
   /** The file from byte `offset` on (a Range request over HTTP). */
   open(path: string, offset: number, signal?: AbortSignal): Promise<OpenedFile>;
-  /** The whole file (local sources only; remote files are streamed). */
-  readBytes?(path: string): Promise<Uint8Array>;
+  /** The file itself (local sources only; remote files are streamed). Read lazily: nothing is loaded here. */
+  readFile?(path: string): Promise<Blob>;
 }
 
 /** Resolves `url` against this context's location and makes it a folder URL (trailing slash). */
@@ -116,8 +116,8 @@ function fileMapReader(label: string, files: Map<string, File>): SourceReader {
     async open(path, offset) {
       return { stream: need(path).slice(offset).stream() as ReadableStream<Uint8Array>, start: offset };
     },
-    async readBytes(path) {
-      return new Uint8Array(await need(path).arrayBuffer());
+    async readFile(path) {
+      return need(path);
     },
   };
 }
@@ -195,8 +195,8 @@ export async function directoryReader(handle: FileSystemDirectoryHandle): Promis
     async open(path, offset) {
       return { stream: (await fileAt(path)).slice(offset).stream() as ReadableStream<Uint8Array>, start: offset };
     },
-    async readBytes(path) {
-      return new Uint8Array(await (await fileAt(path)).arrayBuffer());
+    async readFile(path) {
+      return fileAt(path);
     },
   };
 }

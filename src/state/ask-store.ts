@@ -4,12 +4,24 @@ import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { AskEvent, AskVisual, DoneEvent, StageTimings } from '../../workers/inference-api.ts';
 import type { Preset } from './results-types.ts';
+import type { ChatTurn } from '../molmo2/chat-template.ts';
 import { inference } from '../ui/model/inference-client.ts';
+import { useModelStore } from './model-store.ts';
+import { loadRates, markEvent, ratesAfter, saveRates, startMarks, type Marks, type Rates } from '../ui/ask/stage-estimate.ts';
+import { DEFAULT_MAX_NEW_TOKENS } from '../molmo2/config.ts';
+
+/** Measured rates are kept per model and dtype: they belong to this device's GPU (../ui/ask/stage-estimate.ts). */
+const rateKey = () => {
+  const m = useModelStore.getState().loaded;
+  return m ? `${m.id}:${m.dtype}` : undefined;
+};
 
 export type AskStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
 export interface AskOptions {
   question?: string;
+  /** Earlier turns of the conversation, for a follow-up. */
+  history?: ChatTurn[];
   maxNewTokens?: number;
   /** The run the answer is kept in. */
   runId?: string;
@@ -30,9 +42,18 @@ export interface AskState {
   /** Progress within the stage (frames or crops done of all), when the worker reports it. */
   stageProgress?: { done: number; total: number };
   timings?: StageTimings;
+  /** When the running question's events arrived, and the rates kept from earlier runs: its time estimate. */
+  marks?: Marks;
+  rates?: Rates;
+  /** The answer limit (max new tokens) of the next question: the preset's, or the user's choice. */
+  maxNewTokens: number;
+  setMaxNewTokens(n: number): void;
   error?: string;
   /** Begun, its frames still being gathered: the worker does not have it yet. */
   gathering?: boolean;
+  /** The next question continues the conversation of the run it can follow up (../ui/ask/thread.ts). */
+  followUp: boolean;
+  setFollowUp(on: boolean): void;
   setQuestion(q: string): void;
   setPreset(p: Preset): void;
   /**
@@ -57,12 +78,18 @@ export const useAskStore = create<AskState>()((set, get) => ({
   question: '',
   preset: 'ask',
   status: 'idle',
+  followUp: false,
+  setFollowUp: (followUp) => set({ followUp }),
   setQuestion: (question) => set({ question }),
   setPreset: (preset) => set({ preset }),
+  maxNewTokens: DEFAULT_MAX_NEW_TOKENS,
+  setMaxNewTokens: (n) => set({ maxNewTokens: Math.max(1, Math.min(DEFAULT_MAX_NEW_TOKENS, Math.round(n))) }),
 
   begin(runId) {
     if (get().status === 'running') return false;
     set({ status: 'running', gathering: true, stage: 'preprocess', runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
+    const key = rateKey();
+    set({ marks: startMarks(performance.now()), rates: key ? loadRates(key) : undefined });
     return true;
   },
 
@@ -74,6 +101,8 @@ export const useAskStore = create<AskState>()((set, get) => ({
     set({ gathering: false });
     const unattached = opts.runId === undefined;
     const onEvent = (e: AskEvent) => {
+      const marks = get().marks;
+      if (marks) set({ marks: markEvent(marks, e, performance.now()) });
       if (e.type === 'stage') {
         const { done, total } = e as { done?: number; total?: number };
         set({ stage: e.stage, promptTokens: e.promptTokens ?? get().promptTokens, stageProgress: done !== undefined && total ? { done, total } : undefined });
@@ -84,8 +113,10 @@ export const useAskStore = create<AskState>()((set, get) => ({
       }
     };
     try {
-      const request = { question, visual, maxNewTokens: opts.maxNewTokens };
+      const request = { question, visual, maxNewTokens: opts.maxNewTokens ?? get().maxNewTokens, ...(opts.history?.length ? { history: opts.history } : {}) };
       const done = await inference().ask(Comlink.transfer(request, transferables(visual)), Comlink.proxy(onEvent));
+      const key = rateKey();
+      if (key && get().marks) saveRates(key, ratesAfter(get().rates, get().marks!, done.timings));
       set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', timings: done.timings, stage: undefined, ...(unattached ? { unattachedAnswer: done.text } : {}) });
       return done;
     } catch (e) {

@@ -17,8 +17,10 @@ interface ResultsState {
   selected: { runId: string; trackId: number } | null;
   /** The run the export bar acts on; null means the newest (see `activeRun`). A new run becomes it. */
   activeRunId: string | null;
-  /** Two runs shown side by side. */
+  /** The two runs compared (A, B): while set, they alone are drawn (see `setCompare`). */
   compare: [string, string] | null;
+  /** Each run's `visible` from before the comparison, put back when it closes. */
+  compareRestore: Record<string, boolean> | null;
   overlay: OverlaySettings;
   /** Last history storage problem (the in-memory history still works). */
   storageError: string | null;
@@ -47,6 +49,7 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
     selected: null,
     activeRunId: null,
     compare: null,
+    compareRestore: null,
     overlay: { trail: 6, interpolate: false },
     storageError: null,
     announcement: '',
@@ -65,6 +68,7 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
 
     // Only the newest run is drawn by default: a new run hides the earlier ones the user did not pin.
     addRun(run) {
+      get().setCompare(null); // a new answer ends a comparison and is drawn as usual
       const hidden: Run[] = [];
       const earlier = get().runs.map((r) => {
         if (!r.visible || r.pinned) return r;
@@ -84,6 +88,7 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
     },
 
     removeRun(id) {
+      if (get().compare?.includes(id)) get().setCompare(null);
       const s = get();
       set({
         runs: s.runs.filter((r) => r.id !== id),
@@ -102,7 +107,29 @@ export const useResultsStore = create<ResultsState>()((set, get) => {
 
     select: (selected) => set({ selected }),
     setActiveRun: (activeRunId) => set({ activeRunId }),
-    setCompare: (compare) => set({ compare }),
+    // Comparing draws the two runs alone, in memory only (the saved flags stay the user's); closing
+    // puts back what was drawn before, except on runs whose box the user changed meanwhile.
+    setCompare(pair) {
+      const s = get();
+      if (pair) {
+        const restore = s.compare ? s.compareRestore : Object.fromEntries(s.runs.map((r) => [r.id, r.visible]));
+        set({ compare: pair, compareRestore: restore, runs: s.runs.map((r) => (r.visible === pair.includes(r.id) ? r : { ...r, visible: !r.visible })) });
+        return;
+      }
+      if (!s.compare) return;
+      const drawn = s.compare;
+      const restored: Run[] = [];
+      const runs = s.runs.map((r) => {
+        const was = s.compareRestore?.[r.id];
+        if (was === undefined || was === r.visible || r.visible !== drawn.includes(r.id)) return r;
+        const back = { ...r, visible: was };
+        restored.push(back);
+        return back;
+      });
+      set({ compare: null, compareRestore: null, runs });
+      // Something may have saved a run while it was drawn for the comparison.
+      for (const r of restored) void persist(r);
+    },
     setOverlay: (patch) => set({ overlay: { ...get().overlay, ...patch } }),
     announce: (announcement) => set({ announcement }),
   };

@@ -38,6 +38,10 @@ export interface Run {
   visible: boolean;
   /** The user chose to show it ("Show on video"), so a newer run does not hide it. */
   pinned?: boolean;
+  /** The run this one followed up (its conversation continued; the turns are in `result.query.history`). */
+  followUpOf?: string;
+  /** The run this one re-ran (same question, frames and conversation). */
+  rerunOf?: string;
   /** Loaded from a result file rather than asked here. */
   imported?: boolean;
 }

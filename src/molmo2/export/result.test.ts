@@ -106,7 +106,7 @@ describe('native JSON', () => {
     expect(importResultJson('{')).toMatchObject({ ok: false, errors: [expect.stringMatching(/^not JSON/)] });
     expect(importResultJson('[]')).toEqual({ ok: false, errors: ['the file: expected an object, found []'] });
     expect(importResultJson('{"format":"other"}')).toEqual({ ok: false, errors: ['format: expected "molmo2-web-result", found "other"'] });
-    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads versions 1 to 3, the file has 9/)] });
+    expect(importResultJson('{"format":"molmo2-web-result","version":9}')).toMatchObject({ ok: false, errors: [expect.stringMatching(/reads versions 1 to 4, the file has 9/)] });
 
     const broken = JSON.parse(exportResultJson(trackingResult(), 'complete'));
     broken.points[2].xPx = '384';
@@ -125,9 +125,9 @@ describe('native JSON', () => {
     }
   });
 
-  it('writes version 3, each point saying whether it is on an image or a video', () => {
+  it('writes version 4, each point saying whether it is on an image or a video', () => {
     const file = JSON.parse(exportResultJson(trackingResult(), 'complete'));
-    expect(file.version).toBe(3);
+    expect(file.version).toBe(4);
     expect(file.points[0]).toMatchObject({ kind: 'video', clipTimeS: 0, tag: 'tracks' });
     expect(file.points[0]).not.toHaveProperty('key');
   });

@@ -5,11 +5,12 @@ import { parseAnswer, videoPoints, type FrameSize, type ParseOptions, type Parse
 import { frameIndexAt, placePoints } from '../tracks.ts';
 
 export const RESULT_FORMAT = 'molmo2-web-result';
-export const RESULT_VERSION = 3;
+export const RESULT_VERSION = 4;
 
 /**
  * How the run that made a result ended: answered in full, stopped by the user, or ended by an error
- * (its points are those read before the end). 'edited' is kept for results changed by hand.
+ * (its points are those read before the end), or corrected by hand ('edited': the file keeps the
+ * model's points in `original`).
  */
 export const RESULT_STATUSES = ['complete', 'cancelled', 'failed', 'edited'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
@@ -46,6 +47,12 @@ export interface VideoResultPoint extends ResultPointFields {
 
 export type ResultPoint = ImageResultPoint | VideoResultPoint;
 
+/** What the model answered, kept when its points were corrected by hand (see `edits.ts`). */
+export interface ResultOriginal {
+  points: ResultPoint[];
+  count: number | null;
+}
+
 export interface ResultJson {
   format: typeof RESULT_FORMAT;
   version: typeof RESULT_VERSION;
@@ -53,7 +60,7 @@ export interface ResultJson {
   createdAt: string;
   /**
    * How the run ended. Every file written since version 3 has it (`exportResultJson` stamps it);
-   * absent in a result still being made and in files of versions 1 and 2.
+   * absent in a result still being made and in files of versions 1 and 2; 'edited' once corrected.
    */
   status?: ResultStatus;
   app: { name: string; version: string };
@@ -87,15 +94,26 @@ export interface ResultJson {
      * starts at the range start, so a key k means video time clipStartS + k. 0 when absent.
      */
     clipStartS?: number;
+    /**
+     * A follow-up's conversation before this question, oldest first: each earlier question and the
+     * model's text, as sent to the model in its chat format. Absent for a first question.
+     */
+    history?: { question: string; answer: string }[];
   };
   /** The model's answer exactly as generated. */
   rawText: string;
   /** Number stated by a counting sentence; null when the answer states none. */
   count: number | null;
+  /** The points every export uses: the model's, or the corrected ones of an edited result. */
   points: ResultPoint[];
   warnings: string[];
   /** Timing figures in milliseconds (e.g. preprocessMs, prefillMs, decodeMs). */
   timingMs: Record<string, number>;
+  /**
+   * Since version 4: present only when the points were corrected by hand; the model's own points and
+   * count (then `points` and `count` are the corrected ones, and the status is 'edited').
+   */
+  original?: ResultOriginal;
 }
 
 export interface ResultInput {
@@ -177,18 +195,21 @@ function common(p: ParsedPoint) {
   return { trackId: p.id, label: p.label ?? null, tag: p.tag, xPx: p.x, yPx: p.y, xNorm: p.xNorm, yNorm: p.yNorm };
 }
 
-/** The result as a JSON file saying how its run ended (stable key order, 2-space indent). */
+/**
+ * The result as a JSON file saying how its run ended (stable key order, 2-space indent). A result
+ * corrected by hand (it keeps the model's `original`) is always 'edited'.
+ */
 export function exportResultJson(result: ResultJson, status: ResultStatus): string {
   const { format, version, createdAt, ...rest } = result;
-  return JSON.stringify({ format, version, createdAt, status, ...rest }, null, 2) + '\n';
+  return JSON.stringify({ format, version, createdAt, status: result.original ? 'edited' : status, ...rest }, null, 2) + '\n';
 }
 
 export type ImportOutcome = { ok: true; result: ResultJson } | { ok: false; errors: string[] };
 
 /**
  * Reads a result file, checking every field; never throws. Files of versions 1 and 2 have no
- * `status`; version 1 files (whose points had one `key`, clip seconds or image index, and `kind`
- * for the tag) are read as the current version.
+ * `status`, and those before version 4 no `original`; version 1 files (whose points had one `key`,
+ * clip seconds or image index, and `kind` for the tag) are read as the current version.
  */
 export function importResultJson(text: string): ImportOutcome {
   let data: unknown;
@@ -201,12 +222,12 @@ export function importResultJson(text: string): ImportOutcome {
   const v = new Checker(errors);
   if (!v.object(data, '')) return { ok: false, errors };
   if (data.format !== RESULT_FORMAT) errors.push(`format: expected "${RESULT_FORMAT}", found ${JSON.stringify(data.format)}`);
-  else if (data.version !== RESULT_VERSION && data.version !== 2 && data.version !== 1) {
+  else if (![1, 2, 3, RESULT_VERSION].includes(data.version as number)) {
     errors.push(`version: this app reads versions 1 to ${RESULT_VERSION}, the file has ${JSON.stringify(data.version)}`);
   }
   if (errors.length) return { ok: false, errors };
   // Before version 3 a file did not say how its run ended.
-  if (data.version === RESULT_VERSION || data.status !== undefined) v.oneOf(data.status, [...RESULT_STATUSES], 'status');
+  if ((data.version as number) >= 3 || data.status !== undefined) v.oneOf(data.status, [...RESULT_STATUSES], 'status');
   if (data.version === 1) data = fromVersion1(data, v);
   if (errors.length) return { ok: false, errors: errors.slice(0, 20) };
   return checkResult({ ...(data as Loose), version: RESULT_VERSION }, v, errors);
@@ -249,24 +270,40 @@ function checkResult(data: Loose, v: Checker, errors: string[]): ImportOutcome {
     v.oneOf(data.query.task, ['point', 'track', 'count', 'other'], 'query.task');
     v.oneOf(data.query.mode, ['video', 'images'], 'query.mode');
     if (data.query.clipStartS !== undefined) v.number(data.query.clipStartS, 'query.clipStartS');
+    if (data.query.history !== undefined && v.array(data.query.history, 'query.history')) {
+      data.query.history.forEach((turn, i) => {
+        if (!v.object(turn, `query.history[${i}]`)) return;
+        v.string(turn.question, `query.history[${i}].question`);
+        v.string(turn.answer, `query.history[${i}].answer`);
+      });
+    }
   }
   v.string(data.rawText, 'rawText');
   if (data.count !== null) v.number(data.count, 'count');
-  if (v.array(data.points, 'points')) {
-    data.points.forEach((p, i) => {
-      const at = `points[${i}]`;
-      if (!v.object(p, at)) return;
-      if (p.label !== null) v.string(p.label, `${at}.label`);
-      v.oneOf(p.tag, ['points', 'tracks'], `${at}.tag`);
-      // A point's kind follows from how the question was sent.
-      const kind = (data.query as Loose | undefined)?.mode === 'images' ? 'image' : 'video';
-      if (v.oneOf(p.kind, [kind], `${at}.kind`)) v.number(kind === 'image' ? p.image : p.clipTimeS, `${at}.${kind === 'image' ? 'image' : 'clipTimeS'}`);
-      for (const k of ['trackId', 'timeS', 'frame', 'xPx', 'yPx', 'xNorm', 'yNorm']) v.number(p[k], `${at}.${k}`);
-    });
+  // A point's kind follows from how the question was sent.
+  const kind = (data.query as Loose | undefined)?.mode === 'images' ? 'image' : 'video';
+  checkPoints(data.points, 'points', kind, v);
+  if (data.original !== undefined && v.object(data.original, 'original')) {
+    // Corrected points keep the model's; such a file says it was edited.
+    if (data.status !== 'edited') errors.push(`status: expected edited (the file keeps the model's original points), found ${JSON.stringify(data.status) ?? 'nothing'}`);
+    checkPoints(data.original.points, 'original.points', kind, v);
+    if (data.original.count !== null) v.number(data.original.count, 'original.count');
   }
   if (v.array(data.warnings, 'warnings')) data.warnings.forEach((w, i) => v.string(w, `warnings[${i}]`));
   if (v.object(data.timingMs, 'timingMs')) for (const [k, n] of Object.entries(data.timingMs)) v.number(n, `timingMs.${k}`);
   return errors.length ? { ok: false, errors: errors.slice(0, 20) } : { ok: true, result: data as unknown as ResultJson };
+}
+
+function checkPoints(points: unknown, path: string, kind: 'image' | 'video', v: Checker): void {
+  if (!v.array(points, path)) return;
+  points.forEach((p, i) => {
+    const at = `${path}[${i}]`;
+    if (!v.object(p, at)) return;
+    if (p.label !== null) v.string(p.label, `${at}.label`);
+    v.oneOf(p.tag, ['points', 'tracks'], `${at}.tag`);
+    if (v.oneOf(p.kind, [kind], `${at}.kind`)) v.number(kind === 'image' ? p.image : p.clipTimeS, `${at}.${kind === 'image' ? 'image' : 'clipTimeS'}`);
+    for (const k of ['trackId', 'timeS', 'frame', 'xPx', 'yPx', 'xNorm', 'yNorm']) v.number(p[k], `${at}.${k}`);
+  });
 }
 
 type Loose = Record<string, unknown>;

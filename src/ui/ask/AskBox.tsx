@@ -1,6 +1,7 @@
 // The ask panel: presets (Point, Count, Track, Ask, Describe; keys 1–5), what the question is about
 // (this frame, the selected frames, the selected range, or an opened image) with what will be sent,
-// the question ('/' goes to it; Enter asks, Shift+Enter is a new line, Esc stops), and the answer as
+// the question ('/' goes to it; Enter asks, Shift+Enter is a new line, Esc stops), its answer limit
+// (the preset's, or the user's choice), the stage with its time (StageProgress.tsx), and the answer as
 // it streams (read from its run, where it is kept).
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { flushSync } from 'react-dom';
@@ -11,14 +12,14 @@ import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
 import { askQuestion } from './ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
+import { FollowUpSwitch, useFollowUp } from './FollowUp.tsx';
 import { openVideoFile } from '../video/open-file.ts';
 import { isTyping } from '../keys/typing.ts';
 import { askKey } from './ask-keys.ts';
-import { PRESETS, presetQuestion } from './presets.ts';
+import { ANSWER_LIMITS, PRESETS, presetQuestion } from './presets.ts';
+import { StageProgress } from './StageProgress.tsx';
 import { answerSummary, type AnswerSummary } from './answer-summary.ts';
 import './ask-box.css';
-
-const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
 
 const SCOPE_NAMES: Record<ScopeKind, string> = { frame: 'This frame', frames: 'Selected frames', range: 'Selected range' };
 
@@ -26,7 +27,7 @@ export function AskBox() {
   const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
   const dtype = useModelStore((s) => s.loaded?.dtype);
   const limits = useModelStore((s) => s.loaded?.limits);
-  const { question, preset, setQuestion, setPreset, cancel, status, stage, stageProgress, timings, error, promptTokens, runId, unattachedAnswer } = useAskStore();
+  const { question, preset, setQuestion, setPreset, cancel, status, timings, error, runId, unattachedAnswer, maxNewTokens, setMaxNewTokens } = useAskStore();
   const runResult = useResultsStore((s) => (runId ? s.runs.find((r) => r.id === runId)?.result : undefined));
   const answer = runId ? (runResult?.rawText ?? '') : (unattachedAnswer ?? '');
   const summary = runResult ? answerSummary(runResult) : undefined;
@@ -39,7 +40,14 @@ export function AskBox() {
   const [chosen, setChosen] = useState<ScopeKind | undefined>();
   const scopeKind = chosen && scopes.includes(chosen) ? chosen : scopes[0];
   const plan = scopeKind ? planScope(scopeKind) : undefined;
+  const followUp = useFollowUp(plan);
   const textRef = useRef<HTMLTextAreaElement>(null);
+  // While an answer streams, its box follows the newest text.
+  const answerRef = useRef<HTMLOutputElement>(null);
+  useEffect(() => {
+    const el = answerRef.current;
+    if (el && status === 'running') el.scrollTop = el.scrollHeight;
+  }, [answer, status]);
   const running = status === 'running';
   const selectionKind = useVideoStore((s) => s.selection.kind);
   useEffect(() => setChosen(undefined), [selectionKind]);
@@ -63,6 +71,7 @@ export function AskBox() {
   const choosePreset = (p: (typeof PRESETS)[number]) => {
     setPicked(true);
     setPreset(p.id);
+    setMaxNewTokens(p.maxNewTokens);
     const { text, select } = presetQuestion(p, plan?.mode === 'video');
     // The new text is rendered and focused before this handler returns, so a key typed right after
     // the click lands in the question (a focus deferred to the next frame lost such keys).
@@ -98,7 +107,7 @@ export function AskBox() {
     await askQuestion(question, preset, plan);
   };
 
-  const check = plan && info ? checkScope(plan, info, question, limits) : undefined;
+  const check = plan && info ? checkScope(plan, info, question, limits, followUp.history) : undefined;
   const refused = check?.ok === false;
   const sends = plan
     ? `${plan.label} · ≈${check!.promptTokens}${check?.maxPromptTokens ? ` of at most ${check.maxPromptTokens}` : ''} prompt tokens${dtype ? ` · ${dtype}` : ''}`
@@ -142,13 +151,24 @@ export function AskBox() {
           disabled={running}
           aria-keyshortcuts="/ Enter"
         />
+        <FollowUpSwitch candidate={followUp.candidate} disabled={running} />
         <div className="ask-actions">
           <button type="submit" disabled={!ready || running || !question.trim() || refused} aria-keyshortcuts="Enter">
             Ask
           </button>
           <button type="button" onClick={cancel} disabled={!running} aria-keyshortcuts="Escape">
-            Cancel
+            Stop
           </button>
+          <label className="ask-limit">
+            Answer limit{' '}
+            <select value={maxNewTokens} onChange={(e) => setMaxNewTokens(Number(e.target.value))} disabled={running} data-testid="answer-limit">
+              {ANSWER_LIMITS.map((n) => (
+                <option key={n} value={n}>
+                  {n} tokens
+                </option>
+              ))}
+            </select>
+          </label>
           <label className="ask-image">
             Open image…
             <input
@@ -173,19 +193,13 @@ export function AskBox() {
           </div>
         )}
       </form>
-      {running && stage && (
-        <div className="ask-muted" aria-live="polite" data-testid="ask-stage">
-          {STAGE_TEXT[stage]}
-          {stageProgress ? ` ${stageProgress.done} of ${stageProgress.total}` : ''}
-          {promptTokens ? ` (${promptTokens} prompt tokens)` : ''}…
-          {stageProgress && <progress max={stageProgress.total} value={stageProgress.done} aria-label={`${STAGE_TEXT[stage]} progress`} />}
-        </div>
-      )}
+      <StageProgress />
       {summary ? (
         <AnswerView summary={summary} text={answer} />
       ) : (
         // An answer without points or a count is plain text: the text is the answer.
-        <output className="ask-answer" aria-live="polite" data-testid="answer">
+        // Focusable once it has text: a long answer scrolls in its box, and the keyboard must scroll it too.
+        <output className="ask-answer ask-streamed" aria-live="polite" data-testid="answer" ref={answerRef} tabIndex={answer ? 0 : undefined}>
           {answer}
         </output>
       )}

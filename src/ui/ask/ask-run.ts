@@ -3,7 +3,7 @@
 // as the answer streams in (read token by token by the streaming parser), and the finished run is
 // saved in the file's history. With nothing open, the question is sent alone and has no run.
 import { useResultsStore, newRunId } from '../../state/results-store.ts';
-import type { Preset, ScopePlan } from '../../state/results-types.ts';
+import type { Preset, Run, ScopePlan } from '../../state/results-types.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
 import { runCount } from '../../overlay/overlay-model.ts';
@@ -11,10 +11,22 @@ import { RunAnswer, runResult, type RunQuery } from '../results/run-result.ts';
 import { collectScope } from '../video/scope.ts';
 import { errorText, useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
+import { followableRun, threadHistory } from './thread.ts';
+import type { ChatTurn } from '../../molmo2/chat-template.ts';
 import { DEFAULT_MAX_NEW_TOKENS } from '../../molmo2/config.ts';
 
-/** Asks `question` about `scope` (undefined: nothing is open, the question goes alone). */
-export async function askQuestion(question: string, preset: Preset, scope: ScopePlan | undefined): Promise<void> {
+/** A conversation a question continues: the earlier turns, and the run it follows up when that run is here. */
+interface Thread {
+  history: ChatTurn[];
+  followUpOf?: string;
+}
+
+/**
+ * Asks `question` about `scope` (undefined: nothing is open, the question goes alone). The
+ * follow-up switch decides whether it continues a conversation; a re-run (`rerun`: the run it
+ * repeats) asks within its run's own conversation and records where it came from.
+ */
+export async function askQuestion(question: string, preset: Preset, scope: ScopePlan | undefined, rerun?: Run): Promise<void> {
   const loaded = useModelStore.getState().loaded;
   if (!loaded || useAskStore.getState().status === 'running' || !question.trim()) return;
   if (!scope) {
@@ -25,17 +37,24 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
   const fingerprint = useResultsStore.getState().fingerprint;
   const ask = useAskStore.getState();
   if (!info || !fingerprint) return;
+  const followed = rerun ? undefined : followedRun(scope);
+  const thread: Thread | undefined = rerun
+    ? { history: rerun.result.query.history ?? [], followUpOf: rerun.followUpOf }
+    : followed
+      ? { history: threadHistory(followed), followUpOf: followed.id }
+      : undefined;
+  const history = thread?.history.length ? thread.history : undefined;
   // Refused before any frame is decoded (the worker checks again with the exact token count).
-  const check = checkScope(scope, info, question, loaded.limits);
+  const check = checkScope(scope, info, question, loaded.limits, history);
   if (check.ok === false) return ask.fail(check.message ?? 'This question is too large for the loaded model.');
 
-  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: DEFAULT_MAX_NEW_TOKENS };
+  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: Math.min(DEFAULT_MAX_NEW_TOKENS, useAskStore.getState().maxNewTokens), ...(history ? { history } : {}) };
   const createdAt = new Date().toISOString();
   const id = newRunId();
   const answer = new RunAnswer(query, info, createdAt);
   if (!ask.begin(id)) return;
   const results = useResultsStore.getState();
-  results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: answer.result, visible: true });
+  results.addRun({ id, fingerprint, createdAt, question: query.question, preset, scope, status: 'running', result: answer.result, visible: true, ...(history && thread?.followUpOf ? { followUpOf: thread.followUpOf } : {}), ...(rerun ? { rerunOf: rerun.id } : {}) });
   results.announce('Asking…');
 
   let shownPoints = 0;
@@ -63,7 +82,7 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
     useResultsStore.getState().announce('Stopped before the model saw the frames.');
     return;
   }
-  const done = await useAskStore.getState().ask(visual, { question: query.question, maxNewTokens: query.maxNewTokens, runId: id, onText });
+  const done = await useAskStore.getState().ask(visual, { question: query.question, history, maxNewTokens: query.maxNewTokens, runId: id, onText });
   if (!done) {
     useResultsStore.getState().updateRun(id, { status: 'error', error: useAskStore.getState().error }, true);
     useResultsStore.getState().announce(`The question failed: ${useAskStore.getState().error ?? ''}`);
@@ -78,4 +97,11 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
   useResultsStore
     .getState()
     .announce(`${done.stoppedBy === 'cancel' ? 'Stopped' : 'Answered'}: ${n} point${n === 1 ? '' : 's'}${n || result.count !== null ? `, count ${runCount(result)}` : ''}.`);
+}
+
+/** The run a question about `scope` continues, when the user asked for a follow-up and one qualifies. */
+export function followedRun(scope: ScopePlan): Run | undefined {
+  if (!useAskStore.getState().followUp) return undefined;
+  const { runs, activeRunId } = useResultsStore.getState();
+  return followableRun(runs, scope, activeRunId);
 }

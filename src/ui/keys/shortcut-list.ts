@@ -1,7 +1,7 @@
 // Every key and mouse gesture of the page, as the shortcut sheet lists them. Each entry names what
 // its handler does: DropZone.tsx (files), useShortcuts.ts (player), Timeline.tsx (filmstrip),
-// AskBox.tsx and ask-keys.ts (asking), ResultsOverlay.tsx and Swimlanes.tsx (results), escape.ts and
-// App.tsx (sheets, panels).
+// AskBox.tsx and ask-keys.ts (asking), ResultsOverlay.tsx and Swimlanes.tsx (results), edit-actions.ts
+// (corrections), escape.ts and App.tsx (sheets, panels).
 import { PRESETS } from '../ask/presets.ts';
 
 export interface ShortcutGroup {
@@ -45,6 +45,16 @@ export const SHORTCUT_GROUPS: ShortcutGroup[] = [
       ['Click a marker on the video', 'Select its track, or clear the selection'],
       ['Click a swimlane', 'Select its track'],
       ['Click a point on a swimlane', 'Go to its frame'],
+    ],
+  },
+  {
+    name: 'Corrections (a run\'s “Edit points” mode, on its sampled frames)',
+    items: [
+      ['Drag a marker', 'Move its point'],
+      ['Click the video away from the markers', 'Add a point to the object chosen under “Add to”'],
+      ['Click a marker, then Delete / Backspace', 'Delete its point on this frame'],
+      ['Ctrl / ⌘ + Z', 'Undo the last correction (of the run being edited, else of the run selected for export)'],
+      ['Ctrl / ⌘ + Shift + Z, Ctrl + Y', 'Redo'],
     ],
   },
   {

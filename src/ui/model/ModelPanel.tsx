@@ -1,8 +1,9 @@
 // Model panel: what this device can do, where to load a model from (bundled, URL, local folder),
 // download progress, the loaded model (with a banner for random weights) and the browser cache.
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { formatBytes, formatDuration, type ModelSource } from '../../../workers/inference-api.ts';
 import { useModelStore } from '../../state/model-store.ts';
+import { useVideoStore } from '../../state/video-store.ts';
 import './model-panel.css';
 
 const STAGE_TEXT = { manifest: 'Reading manifest', download: 'Downloading', preparing: 'Preparing the GPU', ready: 'Ready' } as const;
@@ -63,17 +64,31 @@ function Progress() {
   );
 }
 
+/** A model with random weights says so, collapsed too (then in one sentence): its answers are meaningless. */
+function RandomWeightsBanner({ short }: { short: boolean }) {
+  const m = useModelStore((s) => s.loaded);
+  if (!m?.randomWeights) return null;
+  return (
+    <div role="note" className="model-banner" data-testid="random-weights-banner">
+      <strong>{m.name} has random weights.</strong>
+      {short ? (
+        ' Its answers are meaningless.'
+      ) : (
+        <>
+          {' '}
+          It runs the whole pipeline but its answers are meaningless. To use a real Molmo2, convert it once with{' '}
+          <code>npm run convert -- allenai/Molmo2-4B</code> and reload this page.
+        </>
+      )}
+    </div>
+  );
+}
+
 function Loaded() {
   const m = useModelStore((s) => s.loaded);
   if (!m) return null;
   return (
     <div className="model-loaded" data-testid="loaded-model">
-      {m.randomWeights && (
-        <div role="note" className="model-banner" data-testid="random-weights-banner">
-          <strong>{m.name} has random weights.</strong> It runs the whole pipeline but its answers are meaningless. To use a real Molmo2,
-          convert it once with <code>npm run convert -- allenai/Molmo2-4B</code> and reload this page.
-        </div>
-      )}
       <div>
         Loaded <strong>{m.name}</strong> ({m.dtype}: {m.precision.decoder} decoder, {m.precision.vision} vision encoder, {m.precision.activations} activations;{' '}
         {m.kvCache === 'static' ? 'static' : 'growing'} KV cache, {m.maxContext} tokens) from {m.from}
@@ -188,22 +203,50 @@ function CachedModels() {
 }
 
 export function ModelPanel() {
-  const { status, error, init } = useModelStore();
+  const { status, error, init, loaded } = useModelStore();
   useEffect(() => {
     void init().catch((e) => useModelStore.setState({ status: 'error', error: String((e as Error).message ?? e) }));
   }, [init]);
+  // Once a model is loaded and a video or image is open, the panel shrinks to one line (a button that
+  // opens it again), so the video, the question and its answer share one screen. With nothing open
+  // there is nothing to make room for, and the details (cache, memory) stay in view.
+  const mediaOpen = useVideoStore((s) => s.info !== null);
+  const collapsible = status === 'ready' && loaded !== undefined && mediaOpen;
+  const [open, setOpen] = useState(false);
+  // Each newly loaded model starts collapsed.
+  useEffect(() => setOpen(false), [loaded?.id, loaded?.dtype]);
+  const collapsed = collapsible && !open;
+  // Folding hides the control the user last used (e.g. the Load button): the focus moves to the
+  // one-line toggle instead of falling back to the page.
+  const toggleRef = useRef<HTMLButtonElement>(null);
+  // A layout effect: it runs before the browser drops the focus of the now hidden control.
+  useLayoutEffect(() => {
+    if (collapsed && document.activeElement?.closest('#model-details')) toggleRef.current?.focus();
+  }, [collapsed]);
   return (
-    <section className="model-panel" aria-label="Model" data-testid="model-panel" data-status={status}>
-      <h2>Model</h2>
-      <Capabilities />
-      {status === 'loading' ? <Progress /> : <SourcePicker />}
-      {error && (
-        <p role="alert" className="model-error">
-          {error}
-        </p>
+    <section className={`model-panel${collapsed ? ' collapsed' : ''}`} aria-label="Model" data-testid="model-panel" data-status={status}>
+      {collapsible ? (
+        <h2 className="model-line">
+          <button ref={toggleRef} type="button" aria-expanded={open} aria-controls="model-details" onClick={() => setOpen((v) => !v)} data-testid="model-toggle">
+            Model: {loaded.name} · {loaded.dtype} {open ? '▾' : '▸'}
+          </button>
+        </h2>
+      ) : (
+        <h2>Model</h2>
       )}
-      <Loaded />
-      <CachedModels />
+      <RandomWeightsBanner short={collapsed} />
+      {/* Hidden, not removed: collapsing must not lose a typed URL or an open <details>. */}
+      <div id="model-details" className="model-details" hidden={collapsed}>
+        <Capabilities />
+        {status === 'loading' ? <Progress /> : <SourcePicker />}
+        {error && (
+          <p role="alert" className="model-error">
+            {error}
+          </p>
+        )}
+        <Loaded />
+        <CachedModels />
+      </div>
     </section>
   );
 }

@@ -1,7 +1,12 @@
 // The Konva overlay over the player: markers (filled shape + contrasting ring), id/label text,
 // trails (dashed across gaps) and a count badge naming its run, for the shown runs at the current
 // frame. Each label carries its run's tag, so ids are unique on screen. Clicking a marker selects its track.
-import { Circle, Group, Label, Line, Tag, Text } from 'react-konva';
+// In "Edit points" mode the edited run's markers on its sampled frames can be dragged, and a click on
+// the video elsewhere adds a point (./edit-actions.ts).
+import type { KonvaEventObject } from 'konva/lib/Node';
+import { Circle, Group, Label, Line, Rect, Tag, Text } from 'react-konva';
+import { useEditStore } from '../../state/edit-store.ts';
+import { addPointAt, movePointTo } from './edit-actions.ts';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { markerRadius, markersAt, markerText, shapeOutline } from '../../overlay/overlay-model.ts';
@@ -19,12 +24,27 @@ export function ResultsOverlay() {
     const run = [...s.runs].reverse().find((r) => r.visible && r.result.points.length + (r.result.count ?? 0) > 0);
     return run ? countBadge(runIdentities(s.runs).get(run.id)!.name, run.result) : undefined;
   });
+  const editing = useEditStore((s) => s.runId);
+  const editable = useResultsStore((s) => s.runs.some((r) => r.id === editing && r.visible && r.status !== 'running'));
   const tracks = useVisibleTracks();
   if (!info) return null;
   const markers = markersAt(tracks, frame, info.frameTimes[frame], settings);
   const r = markerRadius(info.width, info.height);
   return (
     <Group>
+      {editable && (
+        // Under the markers: a click on the video away from them adds a point (in frame pixels).
+        <Rect
+          name="edit-surface"
+          width={info.width}
+          height={info.height}
+          fill="rgba(0,0,0,0)"
+          onClick={(e) => addPointAt(e.target.getRelativePointerPosition()!)}
+          onTap={(e) => addPointAt(e.target.getRelativePointerPosition()!)}
+          onMouseEnter={(e) => cursor(e, 'crosshair')}
+          onMouseLeave={(e) => cursor(e, '')}
+        />
+      )}
       {markers.map((m) =>
         m.trail.map((seg, k) => (
           <Line
@@ -42,6 +62,8 @@ export function ResultsOverlay() {
       )}
       {markers.map((m) => {
         const isSelected = selected?.runId === m.runId && selected.trackId === m.trackId;
+        // Only a point the model (or the user) placed on this frame moves, not one held from an earlier frame.
+        const draggable = editable && m.runId === editing && m.exact;
         const outline = shapeOutline(m.shape, r);
         const common = {
           fill: m.color,
@@ -51,7 +73,21 @@ export function ResultsOverlay() {
           onTap: () => useResultsStore.getState().select({ runId: m.runId, trackId: m.trackId }),
         };
         return (
-          <Group key={`${m.runId}:${m.trackId}`} x={m.x} y={m.y}>
+          <Group
+            key={`${m.runId}:${m.trackId}`}
+            x={m.x}
+            y={m.y}
+            name={draggable ? 'editable-marker' : undefined}
+            draggable={draggable}
+            onDragStart={() => useResultsStore.getState().select({ runId: m.runId, trackId: m.trackId })}
+            onDragEnd={(e) => {
+              movePointTo(m.runId, m.trackId, e.target.position());
+              // Back to where the result puts it (inside the frame, or unmoved when refused).
+              e.target.position({ x: m.x, y: m.y });
+            }}
+            onMouseEnter={(e) => draggable && cursor(e, 'move')}
+            onMouseLeave={(e) => draggable && cursor(e, '')}
+          >
             {outline ? <Line points={outline} closed {...common} /> : <Circle radius={r} {...common} />}
             <Text
               text={markerText(m)}
@@ -74,4 +110,9 @@ export function ResultsOverlay() {
       )}
     </Group>
   );
+}
+
+function cursor(e: KonvaEventObject<MouseEvent>, style: string) {
+  const stage = e.target.getStage();
+  if (stage) stage.container().style.cursor = style;
 }

@@ -11,10 +11,13 @@ import { askQuestion } from '../ask/ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
 import { ExportBar } from './ExportBar.tsx';
+import { EditBar } from './EditBar.tsx';
+import { useEditStore } from '../../state/edit-store.ts';
 import { runFromResultFile } from './import-run.ts';
 import { markersAt, runCount } from '../../overlay/overlay-model.ts';
 import { useVisibleTracks } from './use-tracks.ts';
 import { runIdentities } from './run-identity.ts';
+import { defaultPartner } from './compare-pair.ts';
 import './results.css';
 
 export function ResultsPanel() {
@@ -89,13 +92,21 @@ function RunCard({ run, active }: { run: Run; active: boolean }) {
   const r = run.result;
   const comparing = compare?.includes(run.id) ?? false;
   const name = useResultsStore((s) => runIdentities(s.runs).get(run.id)?.name);
+  const editing = useEditStore((s) => s.runId === run.id) && run.status !== 'running';
 
+  // Editing draws the run (a run must be on the video to be edited).
+  const toggleEdit = () => {
+    if (editing) return useEditStore.getState().stop();
+    if (!run.visible) store.toggleVisible(run.id);
+    useEditStore.getState().start(run.id);
+  };
+
+  // Opens the comparison with this run as A and its default partner (see compare-pair.ts) as B.
   const toggleCompare = () => {
     const s = useResultsStore.getState();
     if (comparing) return s.setCompare(null);
-    const other = s.runs.filter((k) => k.id !== run.id).at(-1);
-    const first = s.compare?.find((id) => id !== run.id) ?? other?.id;
-    if (first) s.setCompare([first, run.id]);
+    const partner = defaultPartner(s.runs, run.id);
+    if (partner) s.setCompare([run.id, partner]);
   };
 
   return (
@@ -120,14 +131,23 @@ function RunCard({ run, active }: { run: Run; active: boolean }) {
       <div className="results-muted">
         {run.scope.label} · {r.model.id} {r.model.dtype} · {run.status}
         {run.imported ? ' · imported' : ''}
+        {followUpText(run, useResultsStore.getState().runs)}
         {run.error ? ` · ${run.error}` : ''}
+        {r.original && (
+          <span className="run-edited" data-testid="run-edited" title="Points corrected by hand; the model's points are kept in its JSON file">
+            edited
+          </span>
+        )}
       </div>
       <div className="run-actions">
-        <button type="button" onClick={() => void askQuestion(run.question, run.preset, run.scope)} disabled={asking || !modelReady || run.status === 'running'}>
+        <button type="button" onClick={() => void askQuestion(run.question, run.preset, run.scope, run)} disabled={asking || !modelReady || run.status === 'running'}>
           Re-run
         </button>
+        <button type="button" aria-pressed={editing} onClick={toggleEdit} disabled={run.status === 'running'} aria-label={`Edit points of “${run.question}”`}>
+          Edit points
+        </button>
         <label>
-          <input type="checkbox" checked={comparing} onChange={toggleCompare} disabled={useResultsStore.getState().runs.length < 2} />
+          <input type="checkbox" checked={comparing} onChange={toggleCompare} disabled={useResultsStore.getState().runs.length < 2} aria-label={`Compare “${run.question}” with another run`} />
           compare
         </label>
         <button type="button" onClick={() => store.removeRun(run.id)} disabled={run.status === 'running'} aria-label={`Delete “${run.question}”`}>
@@ -135,6 +155,7 @@ function RunCard({ run, active }: { run: Run; active: boolean }) {
         </button>
       </div>
       {r.warnings.length > 0 && <div className="results-muted">{r.warnings.length} parser note(s): {r.warnings.slice(0, 2).join('; ')}</div>}
+      {editing && <EditBar run={run} />}
       {run.visible && <TrackList run={run} />}
     </li>
   );
@@ -192,4 +213,12 @@ function TrackList({ run }: { run: Run }) {
       })}
     </ul>
   );
+}
+
+/** " · follow-up to Run 2 (1 earlier turn)" for a follow-up; the earlier run may have been deleted since. */
+function followUpText(run: Run, runs: Run[]): string {
+  const turns = run.result.query.history?.length ?? 0;
+  if (turns === 0) return '';
+  const to = run.followUpOf ? runIdentities(runs).get(run.followUpOf)?.tag : undefined;
+  return ` · follow-up${to ? ` to ${to}` : ''} (${turns} earlier turn${turns === 1 ? '' : 's'})`;
 }

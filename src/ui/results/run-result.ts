@@ -5,6 +5,7 @@
 import pkg from '../../../package.json';
 import { createAnswerStream, type AnswerStream } from '../../molmo2/answer-stream.ts';
 import { answerLayout, buildResult, type ResultInput, type ResultJson } from '../../molmo2/export/result.ts';
+import type { ChatTurn } from '../../molmo2/chat-template.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import type { Preset, ScopePlan } from '../../state/results-types.ts';
 
@@ -16,6 +17,8 @@ export interface RunQuery {
   scope: ScopePlan;
   model: { id: string; dtype: string };
   maxNewTokens: number;
+  /** A follow-up's earlier turns (thread.ts), oldest first. */
+  history?: ChatTurn[];
 }
 
 /** What the question asks for, from the preset or, for free text, from its wording. */
@@ -42,7 +45,7 @@ function resultInput(q: RunQuery, info: VideoInfo, rawText: string, timingMs: Re
       sampledTimesS: q.scope.times,
       frameTimestampsS: info.frameTimes,
     },
-    query: { text: q.question, task: taskOf(q.preset, q.question), mode: q.scope.mode, clipStartS: q.scope.clipStartS },
+    query: { text: q.question, task: taskOf(q.preset, q.question), mode: q.scope.mode, clipStartS: q.scope.clipStartS, ...(q.history?.length ? { history: q.history } : {}) },
     rawText,
     timingMs,
     ...(createdAt ? { createdAt } : {}),

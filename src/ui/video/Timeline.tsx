@@ -1,9 +1,11 @@
-// Filmstrip of thumbnails: click selects a frame, shift/ctrl-click several, drag a time range. The
-// frames Molmo2 would sample from the range are marked.
+// Filmstrip of thumbnails: click selects a frame, shift/ctrl-click several, drag a time range (its
+// start, end and length read out while dragging); a selected range has a handle at each end to move
+// that end. The frames Molmo2 would sample from the range are marked.
 import { useEffect, useRef, useState } from 'react';
 import { presentedFrameIndex, formatTime } from '../../molmo2/video.ts';
 import { selectionSampleTimes, useVideoStore } from '../../state/video-store.ts';
 import { decoder } from './decode-client.ts';
+import './timeline.css';
 
 const THUMBS = 16;
 const THUMB_HEIGHT = 54;
@@ -90,7 +92,31 @@ export function Timeline() {
           <img key={t.time} src={t.url} alt="" draggable={false} style={{ left: pct(t.time), width: `${100 / THUMBS}%` }} />
         ))}
         {selection.kind === 'range' && <div className="range" data-testid="range" style={{ left: pct(selection.start), width: pct(selection.end - selection.start) }} />}
-        {dragRange && <div className="range dragging" style={{ left: pct(Math.min(...dragRange)), width: pct(Math.abs(dragRange[1] - dragRange[0])) }} />}
+        {selection.kind === 'range' &&
+          !dragRange &&
+          (['start', 'end'] as const).map((edge) => (
+            <div
+              key={edge}
+              className={`range-handle ${edge}`}
+              data-testid={`range-handle-${edge}`}
+              title={`Drag to move the range's ${edge}`}
+              style={{ left: pct(selection[edge]) }}
+              onPointerDown={(e) => {
+                // Moving one end is a drag from the other end: the range keeps that end fixed.
+                e.stopPropagation();
+                drag.current = { startX: -Infinity, startT: edge === 'start' ? selection.end : selection.start };
+                stripRef.current?.setPointerCapture?.(e.pointerId);
+                setDragRange([drag.current.startT, timeAt(e.clientX)]);
+              }}
+            />
+          ))}
+        {dragRange && (
+          <div className="range dragging" style={{ left: pct(Math.min(...dragRange)), width: pct(Math.abs(dragRange[1] - dragRange[0])) }}>
+            <span className="drag-readout" data-testid="drag-readout">
+              {formatTime(Math.min(...dragRange))} – {formatTime(Math.max(...dragRange))} · {Math.abs(dragRange[1] - dragRange[0]).toFixed(1)} s
+            </span>
+          </div>
+        )}
         {selection.kind === 'frames' && selection.frames.map((f) => <div key={f} className="picked" style={{ left: pct(info.frameTimes[f]) }} />)}
         {samples.map((t) => (
           <div key={t} className="sample" data-testid="sample-mark" data-time={t.toFixed(3)} style={{ left: pct(t) }} />

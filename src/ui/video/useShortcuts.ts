@@ -1,13 +1,17 @@
-// Player shortcuts, and ? for the shortcut sheet (listed in ../keys/shortcut-list.ts). None fires
-// while the user types in a field.
+// Player shortcuts, the correction keys (../results/edit-actions.ts), and ? for the shortcut sheet
+// (listed in ../keys/shortcut-list.ts). None fires while the user types in a field.
 import { useEffect } from 'react';
 import { useVideoStore } from '../../state/video-store.ts';
 import { isTyping } from '../keys/typing.ts';
+import { handleEditKey } from '../results/edit-actions.ts';
 
 export function useShortcuts(toggleSheet: () => void) {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e.target) || e.altKey || e.metaKey || e.ctrlKey) return;
+      if (isTyping(e.target)) return;
+      // Corrections first: undo/redo (Ctrl/⌘ + Z …) and Delete in "Edit points" mode.
+      if (handleEditKey(e)) return e.preventDefault();
+      if (e.altKey || e.metaKey || e.ctrlKey) return;
       const s = useVideoStore.getState();
       const big = e.shiftKey ? 10 : 1;
       switch (e.key) {
