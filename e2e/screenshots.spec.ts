@@ -17,7 +17,7 @@ const out = join(import.meta.dirname, '..', 'docs', 'screenshots');
 const TRACK_ANSWER =
   '<tracks coords="0.0 1 484 597;4.0 1 406 644;6.0 1 688 583">dog</tracks> ' +
   '<tracks coords="0.0 2 258 444;2.0 2 273 444;4.0 2 195 556;6.0 2 184 444">person</tracks>';
-const POINT_ANSWER = '<points coords="1 1 406 644">dog</points>';
+const POINT_ANSWER = '<points coords="1 1 430 610">dog</points>';
 
 async function openDogClip(page: Page) {
   await page.goto('/');
@@ -36,12 +36,16 @@ async function setRange(page: Page, start: number, end: number, cap: number) {
   );
 }
 
+/** Shows the frame presented at video time t, and waits until the canvas has it. */
 async function seekTime(page: Page, t: number) {
-  await page.evaluate(async (t) => {
+  const frame = await page.evaluate(async (t) => {
     const { useVideoStore } = (await import(String('/src/state/video-store.ts'))) as typeof import('../src/state/video-store.ts');
     const s = useVideoStore.getState();
-    s.seek(s.info!.frameTimes.findLastIndex((x) => x <= t));
+    const f = s.info!.frameTimes.findLastIndex((x) => x <= t);
+    s.seek(f);
+    return f;
   }, t);
+  await expect(page.getByTestId('frame-canvas')).toHaveAttribute('data-shown-frame', String(frame));
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(out, name), type: 'jpeg', quality: 80 });
@@ -54,7 +58,7 @@ test.describe('README screenshots', () => {
     test.setTimeout(180_000);
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto('/');
-    await expect(page.getByTestId('model-panel')).toBeVisible();
+    await expect(page.getByTestId('model-panel').getByTestId('capabilities')).toContainText('Weights');
     await shot(page, 'first-screen.jpg');
 
     await openDogClip(page);
@@ -79,7 +83,9 @@ test.describe('README screenshots', () => {
     await expect(page.getByTestId('run')).toHaveCount(2);
     await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
     await page.getByTestId('run').first().getByLabel(/compare/i).check();
-    await expect(page.getByTestId('compare')).toBeVisible();
+    // A taller window, so the video and the comparison below it are in one picture.
+    await page.setViewportSize({ width: 1440, height: 1280 });
+    await expect(page.getByTestId('compare')).toBeInViewport();
     await shot(page, 'compare.jpg');
 
     await page.setViewportSize({ width: 412, height: 915 });

@@ -216,12 +216,14 @@ export function ModelPanel() {
   // Each newly loaded model starts collapsed.
   useEffect(() => setOpen(false), [loaded?.id, loaded?.dtype]);
   const collapsed = collapsible && !open;
-  // Folding hides the control the user last used (e.g. the Load button): the focus moves to the
-  // one-line toggle instead of falling back to the page.
+  // Folding hides the control the user last used (the Load button, disabled while loading, has
+  // already dropped the focus to the page): the focus moves to the one-line toggle — unless the user
+  // has gone on elsewhere (e.g. typing a question).
   const toggleRef = useRef<HTMLButtonElement>(null);
   // A layout effect: it runs before the browser drops the focus of the now hidden control.
   useLayoutEffect(() => {
-    if (collapsed && document.activeElement?.closest('#model-details')) toggleRef.current?.focus();
+    const at = document.activeElement;
+    if (collapsed && (!at || at === document.body || at.closest('#model-details'))) toggleRef.current?.focus();
   }, [collapsed]);
   return (
     <section className={`model-panel${collapsed ? ' collapsed' : ''}`} aria-label="Model" data-testid="model-panel" data-status={status}>

@@ -60,6 +60,11 @@ describe('run identity', () => {
     const count = buildResult(trackingInput({ rawText: 'Counting the <points coords="1 1 500 500 2 200 200">cups</points> shows a total of 4.' }));
     expect(countBadge('Run 2 · Count', count)).toBe('Run 2 · Count: 4 cups');
   });
+
+  it('counts each kind on the badge when the answer names several', () => {
+    const two = buildResult(trackingInput({ rawText: '<points coords="1 1 500 500">dog</points> <points coords="1 2 200 200 3 300 300">people</points>' }));
+    expect(countBadge('Run 1 · Point', two)).toBe('Run 1 · Point: 3 (1 dog, 2 people)');
+  });
 });
 
 describe('which runs are drawn', () => {

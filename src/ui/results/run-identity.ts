@@ -44,8 +44,13 @@ export function identifyTracks(tracks: OverlayTrack[], tag: string, family: numb
   return out;
 }
 
-/** The count badge: whose count it is, then the count and the object word ("Run 2 · Count: 4 cups"). */
+/**
+ * The count badge: whose count it is, then the count and the object word ("Run 2 · Count: 4 cups").
+ * Objects of several kinds (an answer with a tag per kind) are counted per kind ("2: 1 dog, 1 person").
+ */
 export function countBadge(name: string, result: ResultJson): string {
-  const label = result.points.find((p) => p.label)?.label;
-  return `${name}: ${runCount(result)}${label ? ` ${label}` : ''}`;
+  const labels = [...new Set(result.points.map((p) => p.label).filter((l): l is string => !!l))];
+  if (labels.length < 2) return `${name}: ${runCount(result)}${labels[0] ? ` ${labels[0]}` : ''}`;
+  const perLabel = labels.map((label) => `${new Set(result.points.filter((p) => p.label === label).map((p) => p.trackId)).size} ${label}`);
+  return `${name}: ${runCount(result)} (${perLabel.join(', ')})`;
 }
