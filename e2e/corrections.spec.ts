@@ -177,6 +177,9 @@ test('points are dragged, deleted and added by hand, undone and redone, exported
   await expectMarker(page, ONE.x, ONE.y, COLOR(1));
   await expectMarker(page, TWO.x, TWO.y, COLOR(2));
   await expect(page.getByTestId('run').first().getByTestId('run-edited')).toHaveCount(0);
+  // Esc leaves Edit points.
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('edit-bar')).toHaveCount(0);
 });
 
 // A range question (0.5–2.9 s → sampled frames 5, 10, 15, 20, 25, 29, clip times from 0.5 s): object 1

@@ -16,6 +16,8 @@ test('model panel loads a bundled model, shows the random-weights banner, and th
   // Rendered into the layout's side panel.
   await expect(page.locator('#side-panel').getByTestId('model-panel')).toBeVisible();
   await expect(panel.getByTestId('capabilities')).toContainText('Weights: q4');
+  // Each variant's own download, the one this GPU would load marked (q4: no shader-f16 here).
+  await expect(panel.getByTestId('bundled-sizes').first()).toContainText(/(^|· )q4 [\d.]+ [kMGT]?B \(this GPU\)/);
   await panel.getByRole('button', { name: 'Load Molmo2 e2e tiny (random weights)' }).click();
   await expect(panel.getByTestId('load-progress')).toBeVisible();
   await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });

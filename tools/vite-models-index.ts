@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plugin } from 'vite';
-import type { BundledModel } from '../src/molmo2/manifest.ts';
+import { variantDownloadBytes, type BundledModel, type ModelVariant } from '../src/molmo2/manifest.ts';
 
 export function listBundledModels(modelsDir: string): BundledModel[] {
   if (!existsSync(modelsDir)) return [];
@@ -20,8 +20,7 @@ export function listBundledModels(modelsDir: string): BundledModel[] {
         folder: entry.name,
         name: String(m.name ?? entry.name),
         randomWeights: Boolean(m.architecture?.randomWeights),
-        dtypes: [...new Set<string>((m.variants ?? []).map((v: { dtype: string }) => v.dtype))],
-        bytes: (m.files ?? []).reduce((s: number, f: { bytes: number }) => s + (f.bytes ?? 0), 0),
+        variants: ((m.variants ?? []) as ModelVariant[]).map((v) => ({ dtype: v.dtype, bytes: variantDownloadBytes(m, v) })),
       });
     } catch {
       // A manifest being rewritten right now: list it next time.

@@ -97,7 +97,17 @@ export interface BundledModel {
   folder: string;
   name: string;
   randomWeights: boolean;
-  dtypes: string[];
-  /** Bytes of all files in the folder (every variant). */
-  bytes: number;
+  /** Each variant and what loading it downloads (its graphs and weights plus the shared files). */
+  variants: { dtype: string; bytes: number }[];
+}
+
+/**
+ * Bytes a browser downloads to load variant `v`: its own graph and weight files, plus the files no
+ * variant's graph owns (configs, tokenizer, chat template). Other variants' files are not fetched.
+ */
+export function variantDownloadBytes(manifest: Pick<Manifest, 'variants' | 'files'>, v: ModelVariant): number {
+  const graphFiles = (g: GraphFiles) => [g.model, ...g.externalData];
+  const own = new Set([...graphFiles(v.vision), ...graphFiles(v.decoder)]);
+  const anyGraph = new Set(manifest.variants.flatMap((x) => [...graphFiles(x.vision), ...graphFiles(x.decoder)]));
+  return manifest.files.filter((f) => own.has(f.path) || !anyGraph.has(f.path)).reduce((sum, f) => sum + f.bytes, 0);
 }

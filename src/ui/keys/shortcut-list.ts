@@ -61,7 +61,7 @@ export const SHORTCUT_GROUPS: ShortcutGroup[] = [
     name: 'Sheets and panels',
     items: [
       ['?', 'Show or hide this sheet'],
-      ['Esc', 'Close this sheet or the Stats panel'],
+      ['Esc', 'Close this sheet or the Stats panel, or leave Edit points'],
     ],
   },
 ];

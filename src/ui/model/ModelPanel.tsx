@@ -110,6 +110,8 @@ function Loaded() {
 
 function SourcePicker() {
   const { bundled, load, status } = useModelStore();
+  // The variant this GPU would load: its download is the size that matters.
+  const preferred = useModelStore((s) => s.capabilities?.preferredDtype);
   const [url, setUrl] = useState('');
   const folderInput = useRef<HTMLInputElement>(null);
   const busy = status === 'loading';
@@ -141,8 +143,8 @@ function SourcePicker() {
               <button type="button" disabled={busy} onClick={() => void load({ kind: 'url', url: new URL(`/models/${b.folder}/`, location.href).href }, b.name)}>
                 Load {b.name}
               </button>{' '}
-              <span className="model-muted">
-                {b.dtypes.join(', ')} · {formatBytes(b.bytes)}
+              <span className="model-muted" data-testid="bundled-sizes">
+                {b.variants.map((v) => `${v.dtype} ${formatBytes(v.bytes)}${v.dtype === preferred ? ' (this GPU)' : ''}`).join(' · ')}
                 {b.randomWeights ? ' · random weights' : ''}
               </span>
             </li>

@@ -7,9 +7,12 @@ import { useResultsStore } from '../../state/results-store.ts';
 import type { Run } from '../../state/results-types.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { deleteSelectedPoint, redoLast, undoLast } from './edit-actions.ts';
+import { useEscapeCloses } from '../keys/escape.ts';
 import './edit-bar.css';
 
 export function EditBar({ run }: { run: Run }) {
+  // Esc leaves Edit points, as it closes a sheet or panel (before it would stop a running question).
+  useEscapeCloses(() => useEditStore.getState().stop());
   const frame = useVideoStore((s) => s.frame);
   const addTrack = useEditStore((s) => s.addTrack);
   const message = useEditStore((s) => s.message);
