@@ -36,6 +36,17 @@ function editableRun(runId: string) {
 
 export const useEditStore = create<EditState>()((set, get) => {
   const replace = (runId: string, result: ResultJson) => useResultsStore.getState().updateRun(runId, { result }, true);
+  // Undo and redo are one move in opposite directions: the newest result of `from` comes back, and
+  // the run's current result goes onto `to`.
+  const step = (runId: string, from: 'undo' | 'redo', to: 'undo' | 'redo'): boolean => {
+    const run = editableRun(runId);
+    const s = get();
+    const steps = s[from][runId] ?? [];
+    if (!run || steps.length === 0) return false;
+    set({ [from]: { ...s[from], [runId]: steps.slice(0, -1) }, [to]: { ...s[to], [runId]: [...(s[to][runId] ?? []), run.result] }, message: null } as Partial<EditState>);
+    replace(runId, steps[steps.length - 1]);
+    return true;
+  };
   return {
     runId: null,
     addTrack: 'new',
@@ -67,25 +78,8 @@ export const useEditStore = create<EditState>()((set, get) => {
       return outcome;
     },
 
-    undoEdit(runId) {
-      const run = editableRun(runId);
-      const steps = get().undo[runId] ?? [];
-      if (!run || steps.length === 0) return false;
-      const s = get();
-      set({ undo: { ...s.undo, [runId]: steps.slice(0, -1) }, redo: { ...s.redo, [runId]: [...(s.redo[runId] ?? []), run.result] }, message: null });
-      replace(runId, steps[steps.length - 1]);
-      return true;
-    },
-
-    redoEdit(runId) {
-      const run = editableRun(runId);
-      const steps = get().redo[runId] ?? [];
-      if (!run || steps.length === 0) return false;
-      const s = get();
-      set({ redo: { ...s.redo, [runId]: steps.slice(0, -1) }, undo: { ...s.undo, [runId]: [...(s.undo[runId] ?? []), run.result] }, message: null });
-      replace(runId, steps[steps.length - 1]);
-      return true;
-    },
+    undoEdit: (runId) => step(runId, 'undo', 'redo'),
+    redoEdit: (runId) => step(runId, 'redo', 'undo'),
   };
 });
 
