@@ -87,9 +87,11 @@ export const useAskStore = create<AskState>()((set, get) => ({
 
   begin(runId) {
     if (get().status === 'running') return false;
-    set({ status: 'running', gathering: true, stage: 'preprocess', runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined });
     const key = rateKey();
-    set({ marks: startMarks(performance.now()), rates: key ? loadRates(key) : undefined });
+    set({
+      status: 'running', gathering: true, stage: 'preprocess', runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined,
+      marks: startMarks(performance.now()), rates: key ? loadRates(key) : undefined,
+    });
     return true;
   },
 

@@ -13,7 +13,6 @@ import { errorText, useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
 import { followableRun, threadHistory } from './thread.ts';
 import type { ChatTurn } from '../../molmo2/chat-template.ts';
-import { DEFAULT_MAX_NEW_TOKENS } from '../../molmo2/config.ts';
 
 /** A conversation a question continues: the earlier turns, and the run it follows up when that run is here. */
 interface Thread {
@@ -48,7 +47,7 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
   const check = checkScope(scope, info, question, loaded.limits, history);
   if (check.ok === false) return ask.fail(check.message ?? 'This question is too large for the loaded model.');
 
-  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: Math.min(DEFAULT_MAX_NEW_TOKENS, useAskStore.getState().maxNewTokens), ...(history ? { history } : {}) };
+  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: useAskStore.getState().maxNewTokens, ...(history ? { history } : {}) };
   const createdAt = new Date().toISOString();
   const id = newRunId();
   const answer = new RunAnswer(query, info, createdAt);
