@@ -103,7 +103,7 @@ const benchPreprocess = {
   async init(graph: number[]): Promise<{ adapter: string; fallbackAdapter: boolean; selfCheck: SelfCheck }> {
     const { capabilities, adapter } = await probeCapabilities();
     if (!adapter) throw new Error(capabilities.message);
-    const ort = setupOrt(adapter);
+    const ort = await setupOrt(adapter);
     session = await ort.InferenceSession.create(Uint8Array.from(graph), webgpuSessionOptions());
     const made = await createGpuPreprocessor(await ortDevice(), S, G, { allowFallbackAdapter: true });
     if (!made) throw new Error('GPU preprocessing is not available on this device (see the console)');

@@ -14,7 +14,7 @@ const api = {
   async runGraph(guard: 'auto' | 'never', model: Uint8Array, feeds: Record<string, FeedSpec>, output: string) {
     const { capabilities, adapter } = await probeCapabilities({ subgroupGuard: guard });
     if (!adapter) throw new Error(capabilities.message);
-    const ort = setupOrt(adapter);
+    const ort = await setupOrt(adapter);
     const session = await ort.InferenceSession.create(model, webgpuSessionOptions());
     const tensors = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor(f.type, f.data, f.dims)]));
     const result = await session.run(tensors);
@@ -25,7 +25,7 @@ const api = {
   /** Milliseconds of each of `runs` runs after one warm-up run (diagnostics). */
   async timeGraph(model: Uint8Array | string, feeds: Record<string, FeedSpec>, runs: number) {
     const { adapter } = await probeCapabilities();
-    const ort = setupOrt(adapter);
+    const ort = await setupOrt(adapter);
     const bytes = typeof model === 'string' ? new Uint8Array(await (await fetch(model)).arrayBuffer()) : model;
     const session = await ort.InferenceSession.create(bytes, webgpuSessionOptions({ extra: { session: { disable_cpu_ep_fallback: '0' } } }));
     const tensors = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor(f.type, f.data, f.dims)]));

@@ -46,7 +46,7 @@ async function verbosePlacement(page: Page, graphUrl: string): Promise<{ gpu: nu
   page.on('console', listen);
   await page.evaluate(async (url) => {
     const { setupOrt, webgpuSessionOptions } = (await import(String('/src/runtime/ort.ts'))) as typeof import('../src/runtime/ort.ts');
-    const ort = setupOrt();
+    const ort = await setupOrt();
     const bytes = async (u: string) => new Uint8Array(await (await fetch(u)).arrayBuffer());
     const file = url.slice(url.lastIndexOf('/') + 1);
     const options = webgpuSessionOptions({ externalData: [{ path: `${file}_data`, data: await bytes(`${url}_data`) }], logSeverityLevel: 0, logVerbosityLevel: 1 });

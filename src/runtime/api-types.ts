@@ -126,6 +126,8 @@ export interface LoadedModel {
   memoryPlan: ContextPlan;
   /** Where pixel values are made (LoadOptions.gpuPreprocess and the GPU's self-check). */
   preprocess: 'gpu' | 'cpu';
+  /** onnxruntime-web build in use: 'jspi' streams the weights to the GPU per tensor, 'asyncify' reads each graph's weight file whole. */
+  ortBuild?: 'jspi' | 'asyncify';
 }
 
 export interface CachedModel {

@@ -20,7 +20,7 @@ import { probeFreeBytes } from './memory-probe.ts';
 import { parseManifest } from './manifest-check.ts';
 import { notify, type Callback } from './notify.ts';
 import { manifestId, type ModelCache } from './opfs-cache.ts';
-import { ortDevice, setupOrt, type ort } from './ort.ts';
+import { ortBuild, ortDevice, setupOrt, type ort } from './ort.ts';
 import { LoadProgressTracker } from './progress.ts';
 import { createGraphSession } from './sessions.ts';
 import { misplacedNodes } from './placement.ts';
@@ -196,6 +196,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
       placement: parts.placement,
       memoryPlan: parts.memoryPlan,
       preprocess: gpuPre ? 'gpu' : 'cpu',
+      ortBuild: ortBuild(),
     };
     const { placement: _placement, memoryPlan: _memoryPlan, ...state } = parts;
     progress.stage = 'ready';
@@ -291,7 +292,7 @@ async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<s
   const tokenizer = new Molmo2Tokenizer(tokenizerJson, tokenizerConfig ?? {});
   const chatTemplate = loadChatTemplate(manifest.name, files, tokenizerConfig);
 
-  setupOrt(probe.adapter!);
+  await setupOrt(probe.adapter!);
   const vision = await createGraphSession(variant.vision, fetched, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
   held.add(() => vision.session.release());
   const decoder = await createGraphSession(variant.decoder, fetched, { preferredOutputLocation: decoderOutputLocations(config.text.numLayers) });

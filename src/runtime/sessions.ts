@@ -18,13 +18,49 @@ function dirOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i + 1);
 }
 
+/** Bytes read at a time from a range onnxruntime streams. */
+const RANGE_CHUNK = 4 << 20;
+
+/**
+ * A weight file as handed to onnxruntime: the same bytes (by reference, not copied), whose ranges
+ * stream through `arrayBuffer()` of 4 MiB slices instead of the browser's own Blob stream. The JSPI
+ * build reads each tensor as `blob.slice(a, b).stream()`; Chromium's stream of a large range of an
+ * OPFS file sometimes never delivers its next chunk (seen with the tiny model's 58 MB fp32 embedding:
+ * one load in three hung for good), and chunked `arrayBuffer()` reads do not stall.
+ */
+export class ChunkedBlob extends Blob {
+  constructor(private readonly part: Blob) {
+    super([part]);
+  }
+
+  override slice(start?: number, end?: number, contentType?: string): Blob {
+    return new ChunkedBlob(this.part.slice(start, end, contentType));
+  }
+
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    const part = this.part;
+    let at = 0;
+    return new ReadableStream<Uint8Array<ArrayBuffer>>(
+      {
+        async pull(controller) {
+          if (at >= part.size) return controller.close();
+          const end = Math.min(part.size, at + RANGE_CHUNK);
+          controller.enqueue(new Uint8Array(await part.slice(at, end).arrayBuffer()));
+          at = end;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+}
+
 /** externalData entries: the path as the graph's `location` names it (relative to the .onnx file). */
 export function externalDataFor(graph: GraphFiles, weights: Map<string, Blob>): { path: string; data: Blob }[] {
   const dir = dirOf(graph.model);
   return graph.externalData.map((p) => {
     const data = weights.get(p);
     if (!data) throw new Error(`internal: ${p} was not loaded`);
-    return { path: p.startsWith(dir) ? p.slice(dir.length) : p, data };
+    return { path: p.startsWith(dir) ? p.slice(dir.length) : p, data: new ChunkedBlob(data) };
   });
 }
 

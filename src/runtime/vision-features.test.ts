@@ -1,11 +1,16 @@
 // FeatureCache's batching without a GPU: a fake vision session and device record the order of work, so
 // the tests see the next batch's pixel values made while a run is in flight (never more than one batch
 // ahead), the GPU path tried first with the CPU path on any failure, and progress after each run.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { VisualItem } from './inputs.ts';
-import type { ort } from './ort.ts';
+import { setupOrt, type ort } from './ort.ts';
 import { prepareBatch } from './vision-batch.ts';
 import { FeatureCache, type FeatureContext } from './vision-features.ts';
+
+// The runtime's `ort` is assigned when onnxruntime is set up (the model loader does it first).
+beforeAll(async () => {
+  await setupOrt();
+});
 
 const PATCHES = 4;
 const PATCH_DIM = 3;

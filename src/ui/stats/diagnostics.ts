@@ -23,6 +23,7 @@ export function statRows(caps: Capabilities | undefined, model: LoadedModel | un
     rows.push({ name: 'model', value: `${model.name} · ${model.dtype} · ${model.kvCache} KV cache · ${model.maxContext} tokens` });
     if (model.memoryPlan) rows.push({ name: 'context', value: model.memoryPlan.text });
     for (const p of model.placement ?? []) rows.push({ name: `${graphName(p.graph)} placement`, value: placementSummary(p) });
+    if (model.ortBuild) rows.push({ name: 'onnxruntime', value: model.ortBuild === 'jspi' ? 'JSPI build (weights streamed per tensor)' : 'asyncify build' });
     rows.push({ name: 'load', value: `${ms(model.timings.totalMs)} (download ${ms(model.timings.downloadMs)}, GPU ${ms(model.timings.prepareMs)}, warm-up ${ms(model.timings.warmUpMs)}) from ${model.from}` });
   }
   if (t) {
