@@ -113,15 +113,18 @@ const harness = {
 
   async load(source: ModelSource, options: LoadOptions = {}) {
     const progress: LoadProgress[] = [];
+    // When each stage began (wall clock, so a benchmark in Node can line it up with its own samples).
+    const stages: { stage: LoadProgress['stage']; at: number }[] = [];
     let readyReported = () => {};
     const ready = new Promise<void>((r) => (readyReported = r));
     const model = await need().loadModel(source, options, Comlink.proxy((p: LoadProgress) => {
       progress.push(p);
+      if (stages.at(-1)?.stage !== p.stage) stages.push({ stage: p.stage, at: Date.now() });
       if (p.stage === 'ready') readyReported();
     }));
     // Progress messages travel on their own port: wait for the last one ('ready') to arrive.
     await ready;
-    return { model, progress };
+    return { model, progress, stages };
   },
 
   /** Starts a load and cancels it when the progress first reports `stage`; resolves with the error message. */

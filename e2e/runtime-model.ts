@@ -120,7 +120,7 @@ export async function convertTestModel(
     source: { repo: string; revision: string };
     log?: (m: string) => void;
     /** Other variants than the test model's (benchmarks). */
-    convert?: Pick<ConvertOptions, 'dtypes' | 'targets' | 'q4'>;
+    convert?: Pick<ConvertOptions, 'dtypes' | 'targets' | 'q4' | 'maxChunkBytes'>;
   },
 ): Promise<void> {
   const ckpt = `${out}-checkpoint`;

@@ -115,7 +115,6 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
   const choice = chooseVariant(manifest, caps, { dtype: options.dtype, target: options.target, maxContext: options.maxContext });
   if (!choice.variant || !choice.maxContext) throw new WorkerError('unsupported', choice.error ?? 'no variant of this model can run here');
   const variant = choice.variant;
-  const maxContext = choice.maxContext;
   const warnings = [...choice.warnings];
   if (offline) warnings.push('The model source could not be reached; the cached copy was used.');
 
@@ -147,7 +146,9 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
       parts = await prepare(manifest, variant, fetched.files, options, ctx.probe, held);
     } catch (e) {
       const message = errorMessage(e);
-      throw errorCode(e) !== 'out-of-memory' && isMemoryError(message) ? new GpuMemoryError(memoryErrorMessage('load', message, maxContext)) : e;
+      // No KV cache exists yet: cite a context only when one was asked for (the estimate made before
+      // the download is not what the GPU was asked to hold).
+      throw errorCode(e) !== 'out-of-memory' && isMemoryError(message) ? new GpuMemoryError(memoryErrorMessage('load', message, options.maxContext)) : e;
     }
     fetched.files.clear();
     ctx.onDevice?.(parts.device);

@@ -55,6 +55,8 @@ export interface ConvertOptions {
   threads?: number;
   /** MatMulNBits settings other than the defaults (benchmarks compare accuracy levels). */
   q4?: Partial<Q4Settings>;
+  /** Largest external-data file (default 1 GiB); tests make it small to split a tiny model's graphs. */
+  maxChunkBytes?: number;
 }
 
 export interface PlannedFile {
@@ -336,6 +338,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
         log,
         write: (relPath, bytes) => output.writeFile(relPath, bytes),
         openChunk: (relPath) => output.open(relPath),
+        maxChunkBytes: opts.maxChunkBytes,
         encoder,
         q4: opts.q4,
         reuseDecoder: builtDecoders.get(decoderKey),
