@@ -65,6 +65,13 @@ export const TARGETS: TargetGuard[] = [
       'prefix reuse is off: the follow-up then prefills the whole prompt (BOS + the visual blocks + the question) as the from-scratch run does, and the ratio falls to about 1 (vision is cached in both, so it does not count)',
   },
   {
+    bench: 'full-size',
+    measure: 'renderer RSS rise while the sessions are made ÷ largest weight file',
+    target: '< 1.2',
+    failsIf:
+      'the worker holds weight files whole while the sessions are made: onnxruntime-web\'s asyncify build (each file read whole, each graph twice: 5.2 on the 4B q4 model), or a Blob read into an ArrayBuffer before it is handed to onnxruntime',
+  },
+  {
     bench: 'sampling',
     measure: 'decode worker frames/s ÷ ffmpeg frames/s',
     target: '≥ 0.8',
