@@ -8,7 +8,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page, type Worker } from '@playwright/test';
 import type { Manifest } from '../src/molmo2/manifest.ts';
-import { convertTestModel, ensureRuntimeModel, MODEL_DIR, runtimeModelParts } from './runtime-model.ts';
+import { clearOrtReads, ortReadsOf, recordOrtReads } from './ort-reads.ts';
+import { convertTestModel, ensureRuntimeModel, MODEL_DIR } from './runtime-model.ts';
 import { ask, load, openHarness } from './runtime-page.ts';
 
 let manifest: Manifest;
@@ -37,37 +38,13 @@ test.afterAll(() => rmSync(CHUNKED_DIR, { recursive: true, force: true }));
 
 test.describe.configure({ timeout: 300_000 });
 
-interface Reads {
-  slices: number[];
-  wholeReads: number[];
-}
-
-/** Records, in the inference worker, the Blob reads onnxruntime's code makes; optionally hides JSPI. */
+/** The inference worker of the harness page, recording onnxruntime's Blob reads; optionally without JSPI. */
 async function recordReads(page: Page, hideJspi: boolean): Promise<Worker> {
   const worker = page.workers().find((w) => w.url().includes('inference.worker'))!;
   expect(worker).toBeTruthy();
-  await worker.evaluate((hide) => {
-    const byOrt = () => /onnxruntime-web|ort[.\w-]*\.m?js/.test(new Error().stack ?? '');
-    const reads = { slices: [] as number[], wholeReads: [] as number[] };
-    (globalThis as { __ortReads?: typeof reads }).__ortReads = reads;
-    const proto = Blob.prototype;
-    const slice = proto.slice;
-    proto.slice = function (this: Blob, start?: number, end?: number, type?: string) {
-      const part = slice.call(this, start, end, type);
-      if (byOrt()) reads.slices.push(part.size);
-      return part;
-    };
-    const arrayBuffer = proto.arrayBuffer;
-    proto.arrayBuffer = function (this: Blob) {
-      if (byOrt()) reads.wholeReads.push(this.size);
-      return arrayBuffer.call(this);
-    };
-    if (hide) Reflect.deleteProperty(WebAssembly, 'Suspending');
-  }, hideJspi);
+  await recordOrtReads(worker, hideJspi);
   return worker;
 }
-
-const readsOf = (worker: Worker) => worker.evaluate(() => (globalThis as unknown as { __ortReads: Reads }).__ortReads);
 
 /** Sizes of the external-data files of the variant the worker loaded. */
 function externalDataSizes(m: Manifest, dtype: string, target: string): number[] {
@@ -84,7 +61,7 @@ test('with JSPI the worker runs the JSPI build, which streams the weights to the
   expect(await worker.evaluate(() => typeof (WebAssembly as { Suspending?: unknown }).Suspending)).toBe('function');
   const { model } = await load(page, { dtype: 'q4', target: 'webgpu' });
   expect(model.ortBuild).toBe('jspi');
-  const reads = await readsOf(worker);
+  const reads = await ortReadsOf(worker);
   const files = externalDataSizes(manifest, model.dtype, model.target);
   const largestFile = Math.max(...files);
   const total = files.reduce((s, x) => s + x, 0);
@@ -104,10 +81,10 @@ test('with JSPI the worker runs the JSPI build, which streams the weights to the
   // A decoder graph whose weights span several files loads the same way and answers as the one-file graph.
   const v = chunked.variants.find((x) => x.dtype === 'q4' && x.target === 'webgpu')!;
   expect(v.decoder.externalData.length).toBeGreaterThanOrEqual(2);
-  await worker.evaluate(() => ((globalThis as unknown as { __ortReads: Reads }).__ortReads.slices.length = 0));
+  await clearOrtReads(worker);
   const split = await load(page, { dtype: 'q4', target: 'webgpu' }, `/models/${CHUNKED}/`);
   expect(split.model.ortBuild).toBe('jspi');
-  const splitReads = await readsOf(worker);
+  const splitReads = await ortReadsOf(worker);
   expect(splitReads.wholeReads).toEqual([]);
   expect(stats(splitReads.slices).total).toBeGreaterThanOrEqual(externalDataSizes(chunked, 'q4', 'webgpu').reduce((s, x) => s + x, 0) * 0.9);
   const b = await ask(page, 'Hi', { kind: 'none' }, { maxNewTokens: 3, returnLogits: true });
@@ -120,7 +97,7 @@ test('without JSPI the worker falls back to the asyncify build, which reads each
   const worker = await recordReads(page, true);
   const { model } = await load(page);
   expect(model.ortBuild).toBe('asyncify');
-  const reads = await readsOf(worker);
+  const reads = await ortReadsOf(worker);
   const files = externalDataSizes(manifest, model.dtype, model.target);
   expect(reads.slices).toEqual([]);
   expect(Math.max(...reads.wholeReads)).toBe(Math.max(...files));

@@ -12,12 +12,12 @@
 // takes tens of minutes; q4 is the default because SwiftShader has no shader-f16.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Worker } from 'playwright-core';
 import type { Dtype, Manifest } from '../src/molmo2/manifest.ts';
 import { convertCheckpoint } from './lib/converter.ts';
 import { chromiumRss, peakRss, sampleChromiumRss } from './lib/process-memory.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { openBenchPage, printResult, root } from './bench-page.ts';
+import { ortReadsOf, recordOrtReads } from '../e2e/ort-reads.ts';
 import { chooseFolder, startHarness } from '../e2e/runtime-page.ts';
 
 const option = (name: string, fallback: string) => {
@@ -63,31 +63,6 @@ async function ensureModel(): Promise<Manifest> {
   return JSON.parse(readFileSync(join(MODEL, 'manifest.json'), 'utf8')) as Manifest;
 }
 
-/** Records, in the inference worker, the Blob reads onnxruntime's code makes (as e2e/runtime-lean-load.spec.ts). */
-async function recordReads(worker: Worker, hideJspi: boolean): Promise<void> {
-  // tsx compiles named functions with esbuild's `__name` helper, which the worker does not have.
-  await worker.evaluate('globalThis.__name = (f) => f');
-  await worker.evaluate((hide) => {
-    const byOrt = () => /onnxruntime-web|ort[.\w-]*\.m?js/.test(new Error().stack ?? '');
-    const reads = { slices: [] as number[], wholeReads: [] as number[] };
-    (globalThis as { __ortReads?: typeof reads }).__ortReads = reads;
-    const proto = Blob.prototype;
-    const slice = proto.slice;
-    proto.slice = function (this: Blob, start?: number, end?: number, type?: string) {
-      const part = slice.call(this, start, end, type);
-      if (byOrt()) reads.slices.push(part.size);
-      return part;
-    };
-    const arrayBuffer = proto.arrayBuffer;
-    proto.arrayBuffer = function (this: Blob) {
-      if (byOrt()) reads.wholeReads.push(this.size);
-      return arrayBuffer.call(this);
-    };
-    // onnxruntime is set up at the first load: without WebAssembly.Suspending it takes the asyncify build.
-    if (hide) Reflect.deleteProperty(WebAssembly, 'Suspending');
-  }, hideJspi);
-}
-
 async function main() {
   const manifest = await ensureModel();
   const variant = manifest.variants.find((v) => v.dtype === DTYPE && v.target === 'webgpu');
@@ -108,7 +83,7 @@ async function main() {
     console.log(`adapter: ${adapter}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}`);
     const worker = page.workers().find((w) => w.url().includes('inference.worker'));
     if (!worker) throw new Error('the inference worker did not start');
-    await recordReads(worker, HIDE_JSPI);
+    await recordOrtReads(worker, HIDE_JSPI);
     await chooseFolder(page, MODEL);
 
     // Load from the picked folder (Files on disk, as a user's converted folder): no download, so the
@@ -130,7 +105,7 @@ async function main() {
       ['sessions made', sessionsFrom, sessionsTo],
       ['warm-up', sessionsTo, at('ready')],
     ] as const;
-    const reads = await worker.evaluate(() => (globalThis as unknown as { __ortReads: { slices: number[]; wholeReads: number[] } }).__ortReads);
+    const reads = await ortReadsOf(worker);
     const largestRead = Math.max(0, ...reads.slices, ...reads.wholeReads);
     const sessionsPeak = peakRss(samples, sessionsFrom, sessionsTo);
     const rendererRatio = (peak.renderer - before.renderer) / largestFile;
@@ -140,7 +115,8 @@ async function main() {
     console.log(`  weights read by onnxruntime   ${reads.slices.length} ranges + ${reads.wholeReads.length} whole files; largest read ${MB(largestRead)} (largest file ${MB(largestFile)})`);
     console.log(`  resident memory, peak in each stage (before the load: renderer ${MB(before.renderer)}, GPU process ${MB(before.gpu)}):`);
     for (const [name, from, to] of windows) {
-      if (!(to - from > 0)) continue; // no warm-up (--no-warm-up)
+      // A stage too short for a sample (the warm-up with --no-warm-up) has no peak to show.
+      if (!samples.some((x) => x.at >= from && x.at <= to)) continue;
       const p = peakRss(samples, from, to);
       console.log(`    ${name.padEnd(14)} ${fmt((to - from) / 1000).padStart(6)} s   renderer (page + workers) +${MB(p.renderer - before.renderer)}   GPU process (SwiftShader's buffers) +${MB(p.gpu - before.gpu)}`);
     }
