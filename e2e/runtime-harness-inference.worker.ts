@@ -6,7 +6,7 @@ import type { AnswerTuning } from '../src/runtime/answer.ts';
 import { InferenceEngine } from '../src/runtime/engine.ts';
 import type { AskEvent, AskRequest, DoneEvent, InferenceApi } from '../workers/inference-api.ts';
 import { engineApi } from '../workers/engine-api.ts';
-import { installErrorTransfer } from '../workers/worker-error.ts';
+import { installErrorTransfer } from '../workers/error-transfer.ts';
 
 export type TunedAskRequest = AskRequest & AnswerTuning;
 

@@ -3,7 +3,7 @@
 // the app worker's interface plus test switches) and small test workers, and can edit the browser
 // cache (OPFS) to simulate corruption and interrupted downloads.
 import * as Comlink from 'comlink';
-import { installErrorTransfer } from '../workers/worker-error.ts';
+import { installErrorTransfer } from '../workers/error-transfer.ts';
 import type { HarnessInferenceApi, TunedAskRequest } from './runtime-harness-inference.worker.ts';
 import type { AskEvent, AskRequest, ImageInput, LoadOptions, LoadProgress, ModelSource } from '../src/runtime/api-types.ts';
 import type { FeedSpec, HarnessWorkerApi } from './runtime-harness.worker.ts';

@@ -1,6 +1,7 @@
 import { useCallback, useState } from 'react';
 import { AskBox } from './ui/ask/AskBox.tsx';
 import { ModelPanel } from './ui/model/ModelPanel.tsx';
+import { ServerPanel } from './ui/model/ServerPanel.tsx';
 import { CompareView } from './ui/results/CompareView.tsx';
 import { ResultsOverlay } from './ui/results/ResultsOverlay.tsx';
 import { ResultsPanel } from './ui/results/ResultsPanel.tsx';
@@ -45,6 +46,7 @@ export function App() {
         </section>
         <aside id="side-panel" className="runtime-panels">
           <ModelPanel />
+          <ServerPanel />
           <AskBox />
           <ResultsPanel />
         </aside>

@@ -21,7 +21,8 @@ import { markerRadius, markersAt } from '../src/overlay/overlay-model.ts';
 import type { AnnotateApi } from './annotate-api.ts';
 import { annotateStillImage } from './annotate-still.ts';
 import { isStillImage } from './still-image.ts';
-import { installErrorTransfer, WorkerError } from './worker-error.ts';
+import { WorkerError } from './worker-error.ts';
+import { installErrorTransfer } from './error-transfer.ts';
 
 installErrorTransfer();
 

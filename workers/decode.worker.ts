@@ -4,7 +4,8 @@ import { ALL_FORMATS, BlobSource, CanvasSink, EncodedPacketSink, Input, type Inp
 import { formatTime, presentedFrameIndex } from '../src/molmo2/video.ts';
 import type { DecodeApi, VideoInfo } from './decode-api.ts';
 import { isStillImage, openStillImage, type StillImage } from './still-image.ts';
-import { installErrorTransfer, WorkerError } from './worker-error.ts';
+import { WorkerError } from './worker-error.ts';
+import { installErrorTransfer } from './error-transfer.ts';
 
 installErrorTransfer();
 

@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import type { DoneEvent } from '../src/runtime/generate.ts';
 import type { AskEvent, AskRequest, CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../src/runtime/api-types.ts';
-import { installErrorTransfer } from './worker-error.ts';
+import { installErrorTransfer } from './error-transfer.ts';
 
 export type { DoneEvent } from '../src/runtime/generate.ts';
 export type {

@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import { InferenceEngine } from '../src/runtime/engine.ts';
 import { engineApi } from './engine-api.ts';
-import { installErrorTransfer } from './worker-error.ts';
+import { installErrorTransfer } from './error-transfer.ts';
 
 installErrorTransfer();
 const engine = new InferenceEngine();

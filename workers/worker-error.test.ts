@@ -1,7 +1,8 @@
 // The code of an error thrown in a worker survives comlink's crossing (over a real MessageChannel).
 import * as Comlink from 'comlink';
 import { afterEach, describe, expect, it } from 'vitest';
-import { errorCode, installErrorTransfer, WorkerError } from './worker-error.ts';
+import { errorCode, WorkerError } from './worker-error.ts';
+import { installErrorTransfer } from './error-transfer.ts';
 
 installErrorTransfer();
 

@@ -1,8 +1,7 @@
 // Errors that cross a worker boundary (inference, decode, annotate → page). Each carries a code the
 // page acts on and a plain-language message it shows; the page never looks at the message's words.
-// comlink sends a thrown Error as its message, name and stack only: `installErrorTransfer` makes the
-// code travel too (called by every worker and by the page-side interfaces).
-import * as Comlink from 'comlink';
+// comlink sends a thrown Error as its message, name and stack only: `installErrorTransfer`
+// (error-transfer.ts) makes the code travel too. This module has no comlink, so Node tools can use it.
 
 export type WorkerErrorCode =
   /** The GPU device was lost; the worker must be replaced before the next load. */
@@ -38,7 +37,7 @@ export class WorkerError extends Error {
   }
 }
 
-const isCode = (c: unknown): c is WorkerErrorCode => typeof c === 'string' && (CODES as readonly string[]).includes(c);
+export const isCode = (c: unknown): c is WorkerErrorCode => typeof c === 'string' && (CODES as readonly string[]).includes(c);
 
 /** The code of anything thrown: a WorkerError's (or one rebuilt from a crossing), an abort's, else 'internal'. */
 export function errorCode(e: unknown): WorkerErrorCode {
@@ -56,31 +55,4 @@ export function errorMessage(e: unknown): string {
 /** `e` as a WorkerError: unchanged when it is one, else with its code (errorCode) and message. */
 export function toWorkerError(e: unknown): WorkerError {
   return e instanceof WorkerError ? e : new WorkerError(errorCode(e), errorMessage(e));
-}
-
-type Thrown = { isError: true; value: { code: WorkerErrorCode; message: string; stack?: string } } | { isError: false; value: unknown };
-
-const throwMarker = (Comlink.transferHandlers.get('throw') as Comlink.TransferHandler<{ value: unknown }, Thrown>).canHandle;
-
-/**
- * Replaces comlink's handler for thrown values: an Error crosses as { code, message } and arrives as
- * a WorkerError; anything else thrown crosses as it is. Install on both sides (idempotent).
- */
-export function installErrorTransfer(): void {
-  const handler: Comlink.TransferHandler<{ value: unknown }, Thrown> = {
-    canHandle: throwMarker,
-    serialize({ value }) {
-      if (value instanceof Error || (value as { name?: unknown } | null)?.name === 'AbortError') {
-        return [{ isError: true, value: { code: errorCode(value), message: errorMessage(value), stack: (value as Error).stack } }, []];
-      }
-      return [{ isError: false, value }, []];
-    },
-    deserialize(thrown) {
-      if (!thrown.isError) throw thrown.value;
-      const e = new WorkerError(isCode(thrown.value.code) ? thrown.value.code : 'internal', thrown.value.message);
-      if (thrown.value.stack) e.stack = thrown.value.stack;
-      throw e;
-    },
-  };
-  Comlink.transferHandlers.set('throw', handler);
 }

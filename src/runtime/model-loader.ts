@@ -1,11 +1,11 @@
 // Loads a converted model: source → manifest → variant → files (cache / download) → sessions and KV
 // cache → warm-up → GPU preprocessor. Returns a loaded-model handle whose one `dispose()` releases
 // everything it holds; a failed or cancelled load releases what it made and keeps nothing.
-import { CHAT_TEMPLATE_FILE, ChatTemplateError, modelChatTemplate, type ChatTemplate } from '../molmo2/chat-template.ts';
-import { parseMolmo2Config, parseProcessorSettings, type Molmo2Config, type ProcessorSettings } from '../molmo2/config.ts';
+import type { ChatTemplate } from '../molmo2/chat-template.ts';
+import type { Molmo2Config, ProcessorSettings } from '../molmo2/config.ts';
 import { hasFloat16Activations, type Manifest, type ManifestFile, type ModelVariant } from '../molmo2/manifest.ts';
 import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
-import { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
+import type { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
 import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error.ts';
 import type { LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
 import type { ProbeResult } from './capabilities.ts';
@@ -18,6 +18,7 @@ import type { GpuPreprocessor } from './gpu-preprocess.ts';
 import { askLimits, type AskLimits, type GpuBufferLimits } from './limits.ts';
 import { probeFreeBytes } from './memory-probe.ts';
 import { parseManifest } from './manifest-check.ts';
+import { MODEL_TEXT_FILES, readModelTexts } from './model-texts.ts';
 import { notify, type Callback } from './notify.ts';
 import { manifestId, type ModelCache } from './opfs-cache.ts';
 import { ortBuild, ortDevice, setupOrt, type ort } from './ort.ts';
@@ -28,7 +29,6 @@ import { openSource, urlReader, type SourceReader } from './sources.ts';
 import { DEFAULT_FEATURE_CACHE_BYTES, FeatureCache, runVision } from './vision-features.ts';
 
 /** Files besides the graphs that the runtime reads (the others in the folder are not downloaded). */
-const RUNTIME_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', CHAT_TEMPLATE_FILE, 'preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'];
 const PROGRESS_INTERVAL_MS = 100;
 
 /** A model on the GPU, ready to answer. */
@@ -250,49 +250,23 @@ async function resolveSource(
 }
 
 function filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {
-  const wanted = new Set([...RUNTIME_FILES, v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
+  const wanted = new Set([...MODEL_TEXT_FILES, v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
   return manifest.files.filter((f) => wanted.has(f.path));
 }
 
 /** The small files (configs, tokenizer, chat template) as text; the graphs and weights stay Blobs. */
 async function textFiles(files: Map<string, Blob>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const path of RUNTIME_FILES) {
+  for (const path of MODEL_TEXT_FILES) {
     const file = files.get(path);
     if (file) out.set(path, await file.text());
   }
   return out;
 }
 
-function jsonOf(files: Map<string, string>, path: string): Record<string, unknown> | undefined {
-  const text = files.get(path);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new WorkerError('model-file', `${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
 /** Config, tokenizer, both sessions and the KV cache; each GPU part is added to `held` as it is made. */
 async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<string, Blob>, options: LoadOptions, probe: ProbeResult, held: Holdings) {
-  const files = await textFiles(fetched);
-  const configJson = jsonOf(files, 'config.json');
-  if (!configJson) throw new WorkerError('model-file', `${manifest.name} has no config.json`);
-  const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
-  if (!check.config) throw new WorkerError('model-file', `${manifest.name}: config.json cannot be used: ${[...check.missing.map((m) => `missing ${m}`), ...check.errors].join('; ')}`);
-  const config = check.config;
-  const settings = parseProcessorSettings({
-    preprocessor: jsonOf(files, 'preprocessor_config.json'),
-    processor: jsonOf(files, 'processor_config.json'),
-    video: jsonOf(files, 'video_preprocessor_config.json'),
-  });
-  const tokenizerJson = jsonOf(files, 'tokenizer.json');
-  if (!tokenizerJson) throw new WorkerError('model-file', `${manifest.name} has no tokenizer.json`);
-  const tokenizerConfig = jsonOf(files, 'tokenizer_config.json');
-  const tokenizer = new Molmo2Tokenizer(tokenizerJson, tokenizerConfig ?? {});
-  const chatTemplate = loadChatTemplate(manifest.name, files, tokenizerConfig);
-
+  const { config, settings, tokenizer, chatTemplate } = readModelTexts(manifest.name, await textFiles(fetched));
   await setupOrt(probe.adapter!);
   const vision = await createGraphSession(variant.vision, fetched, { preferredOutputLocation: { [VISION_OUTPUTS.imageFeatures]: 'gpu-buffer' } });
   held.add(() => vision.session.release());
@@ -318,25 +292,6 @@ async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<s
   if (made.error) throw new GpuMemoryError(memoryErrorMessage('load', made.error, context));
   const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities);
   return { config, settings, tokenizer, chatTemplate, vision: vision.session, decoder: decoder.session, runner, device, limits, placement, memoryPlan };
-}
-
-/**
- * The folder's chat template (chat_template.jinja, else tokenizer_config.json's chat_template), compiled
- * once and proved on probe conversations; a folder without one, or with one that does not parse or
- * render, is refused.
- */
-function loadChatTemplate(name: string, files: Map<string, string>, tokenizerConfig: Record<string, unknown> | undefined): ChatTemplate {
-  let template: ChatTemplate | undefined;
-  try {
-    template = modelChatTemplate(files.get(CHAT_TEMPLATE_FILE), tokenizerConfig);
-  } catch (e) {
-    if (e instanceof ChatTemplateError) throw new WorkerError('model-file', `${name}: its chat template cannot be used: ${e.message}`);
-    throw e;
-  }
-  if (!template) {
-    throw new WorkerError('model-file', `${name} has no chat template (no ${CHAT_TEMPLATE_FILE}, and no chat_template in tokenizer_config.json); convert the model again`);
-  }
-  return template;
 }
 
 /**

@@ -1,6 +1,7 @@
 // The app's Content-Security-Policy, from csp.json beside this file (the one list the dev server's
 // headers, the page's <meta> and the service worker, which reads it as /csp.json, all use). Network connections go only to the app's own origin,
-// plus, for the inference worker, the model hosts the user chose (added by the service worker).
+// plus, for the inference worker, the model hosts the user chose, and, for the server worker alone,
+// the answer server the user confirmed (both added by the service worker, public/sw.js).
 import directives from './csp.json' with { type: 'json' };
 
 export type Directives = Record<string, string[]>;

@@ -1,5 +1,5 @@
 // Registers the service worker (offline app shell + per-worker security policy) and tells it which
-// model hosts the user chose.
+// model hosts the user chose, and which answer server (if any) the server worker may reach.
 export async function registerServiceWorker(): Promise<void> {
   if (!('serviceWorker' in navigator)) return;
   try {
@@ -9,13 +9,10 @@ export async function registerServiceWorker(): Promise<void> {
   }
 }
 
-/**
- * Allows the inference worker to fetch from `origin` (a model host the user chose). Resolves false
- * when no service worker controls the page (then only this origin can be reached).
- */
-export async function allowModelHost(origin: string): Promise<boolean> {
+/** Sends `message` to the service worker; resolves false when none controls the page or it does not answer. */
+function tell(message: Record<string, unknown>): Promise<boolean> {
   const sw = navigator.serviceWorker?.controller;
-  if (!sw) return false;
+  if (!sw) return Promise.resolve(false);
   return new Promise((resolve) => {
     const channel = new MessageChannel();
     const timer = setTimeout(() => resolve(false), 5000);
@@ -23,8 +20,25 @@ export async function allowModelHost(origin: string): Promise<boolean> {
       clearTimeout(timer);
       resolve(Boolean((e.data as { ok?: boolean })?.ok));
     };
-    sw.postMessage({ type: 'allow-model-host', origin }, [channel.port2]);
+    sw.postMessage(message, [channel.port2]);
   });
+}
+
+/**
+ * Allows the inference worker to fetch from `origin` (a model host the user chose). Resolves false
+ * when no service worker controls the page (then only this origin can be reached).
+ */
+export function allowModelHost(origin: string): Promise<boolean> {
+  return tell({ type: 'allow-model-host', origin });
+}
+
+/**
+ * Sets the one origin the server worker (workers/server-ask.worker.ts) may reach: the answer server
+ * the user confirmed, or null for none. Only workers started afterwards get it, and no other page or
+ * worker ever does. Resolves false when no service worker controls the page.
+ */
+export function setServerHost(origin: string | null): Promise<boolean> {
+  return tell({ type: 'set-server-host', origin });
 }
 
 /** Resolves once a service worker controls the page, or after `ms` (first visits, no support). */

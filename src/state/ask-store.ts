@@ -1,5 +1,6 @@
 // Ask state: the question and preset, and the progress of the last request (stage, timings, error).
-// The answer itself lives in its run (results-store), the one place it is kept.
+// The answer itself lives in its run (results-store), the one place it is kept. A question goes to
+// the model on this device, or, while "Answer on a server" is on (server-store.ts), to that server.
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { AskEvent, AskVisual, DoneEvent, StageTimings } from '../../workers/inference-api.ts';
@@ -9,6 +10,9 @@ import { inference } from '../ui/model/inference-client.ts';
 import { useModelStore } from './model-store.ts';
 import { loadRates, markEvent, ratesAfter, saveRates, startMarks, type Marks, type Rates } from '../ui/ask/stage-estimate.ts';
 import { DEFAULT_MAX_NEW_TOKENS } from '../molmo2/config.ts';
+import { serverTarget, type ServerChoice } from './server-store.ts';
+import { askOnServer, cancelServerAsk } from '../ui/ask/server-client.ts';
+import type { ServerAskRequest, ServerTarget } from '../../workers/server-ask-api.ts';
 
 /** Measured rates are kept per model and dtype: they belong to this device's GPU (../ui/ask/stage-estimate.ts). */
 const rateKey = () => {
@@ -25,15 +29,23 @@ export interface AskOptions {
   maxNewTokens?: number;
   /** The run the answer is kept in. */
   runId?: string;
+  /** Video times of the frames (an answer server is told them in images mode too). */
+  frameTimes?: number[];
   /** Called with the whole answer so far after each token. */
   onText?(text: string): void;
 }
+
+/** A finished question; `server` when an answer server answered it (its timings are then all zero). */
+export type AskDone = DoneEvent & { server?: { host: string; encodeMs: number; serverMs: number } };
 
 export interface AskState {
   question: string;
   preset: Preset;
   status: AskStatus;
-  stage?: 'preprocess' | 'vision' | 'prefill' | 'decode';
+  /** 'server': sent, waiting for the answer server. */
+  stage?: 'preprocess' | 'vision' | 'prefill' | 'decode' | 'server';
+  /** The answer server of the running or last question (host), with its time once answered. */
+  servedBy?: { host: string; ms?: number };
   /** The run of the last question (its result holds the answer). */
   runId?: string;
   /** The answer to a question asked with no video or image open: it has no run to be kept in. */
@@ -62,7 +74,7 @@ export interface AskState {
    */
   begin(runId?: string): boolean;
   /** Runs one question (begun by `begin` or here); resolves with the final event, or undefined when it failed (see `error`). */
-  ask(visual: AskVisual, opts?: AskOptions): Promise<DoneEvent | undefined>;
+  ask(visual: AskVisual, opts?: AskOptions): Promise<AskDone | undefined>;
   fail(message: string): void;
   cancel(): void;
 }
@@ -87,10 +99,12 @@ export const useAskStore = create<AskState>()((set, get) => ({
 
   begin(runId) {
     if (get().status === 'running') return false;
-    const key = rateKey();
+    const server = serverTarget();
+    // Rates measured on this device's GPU say nothing about a server's.
+    const key = server ? undefined : rateKey();
     set({
       status: 'running', gathering: true, stage: 'preprocess', runId, unattachedAnswer: undefined, timings: undefined, error: undefined, promptTokens: undefined, stageProgress: undefined,
-      marks: startMarks(performance.now()), rates: key ? loadRates(key) : undefined,
+      marks: startMarks(performance.now()), rates: key ? loadRates(key) : undefined, servedBy: server ? { host: server.host } : undefined,
     });
     return true;
   },
@@ -116,6 +130,19 @@ export const useAskStore = create<AskState>()((set, get) => ({
     };
     try {
       const request = { question, visual, maxNewTokens: opts.maxNewTokens ?? get().maxNewTokens, ...(opts.history?.length ? { history: opts.history } : {}) };
+      // The server chosen when the question began: turning it off meanwhile ends the question, never reroutes it.
+      const server = get().servedBy ? serverTarget() : undefined;
+      if (get().servedBy && !server) throw new Error('The question was stopped: answering on the server was turned off.');
+      if (server) {
+        const done = await askServer(server, request, opts.frameTimes, (e) => {
+          if (e.type === 'stage' && e.stage === 'encode') set({ stage: 'preprocess', stageProgress: { done: e.done, total: e.total } });
+          else set({ stage: 'server', stageProgress: undefined });
+        });
+        // The whole answer at once (not streamed): the run reads it as it would the last token's text.
+        if (done.text) opts.onText?.(done.text);
+        set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', stage: undefined, servedBy: { host: server.host, ms: done.server?.serverMs }, ...(unattached ? { unattachedAnswer: done.text } : {}) });
+        return done;
+      }
       const done = await inference().ask(Comlink.transfer(request, transferables(visual)), Comlink.proxy(onEvent));
       const key = rateKey();
       if (key && get().marks) saveRates(key, ratesAfter(get().rates, get().marks!, done.timings));
@@ -132,6 +159,40 @@ export const useAskStore = create<AskState>()((set, get) => ({
   cancel() {
     // Stopped while its frames are gathered: the page stops it, the question never reaches the model.
     if (get().gathering) set({ status: 'cancelled', stage: undefined, gathering: false });
-    void inference().cancel();
+    if (get().servedBy) cancelServerAsk();
+    else void inference().cancel();
   },
 }));
+
+/** One question to the answer server: the same frames, times, question and turns the local model would get. */
+async function askServer(
+  server: ServerTarget & ServerChoice,
+  request: { question: string; visual: AskVisual; maxNewTokens: number; history?: ChatTurn[] },
+  frameTimes: number[] | undefined,
+  onEvent: Parameters<typeof askOnServer>[2],
+): Promise<AskDone> {
+  const { visual } = request;
+  const frames: ServerAskRequest['frames'] =
+    visual.kind === 'video'
+      ? visual.frames.map((f) => ({ image: f.image, timeS: f.timestamp }))
+      : visual.kind === 'images'
+        ? visual.images.map((image, k) => ({ image, timeS: frameTimes?.[k] ?? 0 }))
+        : [];
+  const answer = await askOnServer(
+    server.origin,
+    {
+      server: { baseUrl: server.baseUrl, model: server.model, ...(server.apiKey ? { apiKey: server.apiKey } : {}) },
+      question: request.question,
+      maxNewTokens: request.maxNewTokens,
+      mode: visual.kind === 'video' ? 'video' : 'images',
+      frames,
+      ...(request.history?.length ? { history: request.history } : {}),
+    },
+    onEvent,
+  );
+  const timings: StageTimings = {
+    preprocessMs: 0, visionMs: 0, prefillMs: 0, decodeMs: 0, promptTokens: 0, generatedTokens: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0,
+    timeToFirstTokenMs: 0, visualItems: frames.length, visionEncoded: 0, visionCacheHits: 0, prefixReusedTokens: 0, prefillTokens: 0, preprocess: 'none', visionStageMs: 0,
+  };
+  return { type: 'done', text: answer.text, tokens: [], stoppedBy: answer.stoppedBy, timings, server: { host: server.host, encodeMs: answer.encodeMs, serverMs: answer.serverMs } };
+}

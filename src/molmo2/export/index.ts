@@ -1,5 +1,5 @@
 // Export formats for a result; the native JSON is lossless, the others derive from it.
-export { buildResult, exportResultJson, importResultJson, RESULT_FORMAT, RESULT_VERSION } from './result.ts';
+export { buildResult, exportResultJson, importResultJson, questionTask, RESULT_FORMAT, RESULT_VERSION } from './result.ts';
 export type { ImportOutcome, ResultInput, ResultJson, ResultPoint } from './result.ts';
 export { exportCsv, CSV_COLUMNS } from './csv.ts';
 export { exportCvatVideo } from './cvat.ts';

@@ -130,6 +130,14 @@ export interface ResultInput {
   createdAt?: string;
 }
 
+/** What a question asks for, read from its wording (the app's presets name their task themselves). */
+export function questionTask(question: string): ResultJson['query']['task'] {
+  if (/^\s*point\b/i.test(question)) return 'point';
+  if (/^\s*track\b/i.test(question)) return 'track';
+  if (/\bhow many\b|\bcount\b/i.test(question)) return 'count';
+  return 'other';
+}
+
 /** How the answer to this question is parsed: the size of each image sent (or of the video's frames), and the mode. */
 export function answerLayout(input: Pick<ResultInput, 'video' | 'query'>): { frames: FrameSize[]; opts: ParseOptions } {
   const size = { width: input.video.width, height: input.video.height };

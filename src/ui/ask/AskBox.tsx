@@ -2,12 +2,14 @@
 // (this frame, the selected frames, the selected range, or an opened image) with what will be sent,
 // the question ('/' goes to it; Enter asks, Shift+Enter is a new line, Esc stops), its answer limit
 // (the preset's, or the user's choice), the stage with its time (StageProgress.tsx), and the answer as
-// it streams (read from its run, where it is kept).
+// it streams (read from its run, where it is kept). While "Answer on a server" is on, it says where
+// the question will run and that the frames leave the device.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { flushSync } from 'react-dom';
 import { useResultsStore } from '../../state/results-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
+import { useServerStore } from '../../state/server-store.ts';
 import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
 import { askQuestion } from './ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
@@ -24,10 +26,15 @@ import './ask-box.css';
 const SCOPE_NAMES: Record<ScopeKind, string> = { frame: 'This frame', frames: 'Selected frames', range: 'Selected range' };
 
 export function AskBox() {
-  const ready = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
-  const dtype = useModelStore((s) => s.loaded?.dtype);
-  const limits = useModelStore((s) => s.loaded?.limits);
-  const { question, preset, setQuestion, setPreset, cancel, status, timings, error, runId, unattachedAnswer, maxNewTokens, setMaxNewTokens } = useAskStore();
+  // A question goes to the answer server while it is on (no local model needed), else to the local model.
+  const serverHost = useServerStore((s) => (s.on ? s.choice?.host : undefined));
+  const localReady = useModelStore((s) => s.status === 'ready' && s.loaded !== undefined);
+  const ready = localReady || serverHost !== undefined;
+  const localDtype = useModelStore((s) => s.loaded?.dtype);
+  const localLimits = useModelStore((s) => s.loaded?.limits);
+  const dtype = serverHost ? undefined : localDtype;
+  const limits = serverHost ? undefined : localLimits;
+  const { question, preset, setQuestion, setPreset, cancel, status, timings, error, runId, unattachedAnswer, maxNewTokens, setMaxNewTokens, servedBy } = useAskStore();
   const runResult = useResultsStore((s) => (runId ? s.runs.find((r) => r.id === runId)?.result : undefined));
   const answer = runId ? (runResult?.rawText ?? '') : (unattachedAnswer ?? '');
   const summary = runResult ? answerSummary(runResult) : undefined;
@@ -184,8 +191,13 @@ export function AskBox() {
             />
           </label>
         </div>
+        {serverHost && (
+          <div className="ask-where" data-testid="ask-where">
+            Runs on {serverHost} — frames leave this device
+          </div>
+        )}
         <div className="ask-muted" data-testid="ask-sends">
-          {!ready ? 'Load a model first.' : `Sends: ${sends}`}
+          {!ready ? 'Load a model first (or turn on “Answer on a server”).' : `Sends: ${sends}`}
         </div>
         {ready && refused && (
           <div role="alert" className="ask-error" data-testid="ask-refused">
@@ -207,6 +219,11 @@ export function AskBox() {
       {error && (
         <div role="alert" className="ask-error" data-testid="ask-error">
           {error}
+        </div>
+      )}
+      {servedBy?.ms !== undefined && status === 'done' && (
+        <div className="ask-muted" data-testid="ask-stats">
+          Answered by {servedBy.host} in {(servedBy.ms / 1000).toFixed(1)} s
         </div>
       )}
       {timings && (

@@ -4,10 +4,10 @@ import { useEffect, useState } from 'react';
 import { useAskStore } from '../../state/ask-store.ts';
 import { estimate, formatSeconds } from './stage-estimate.ts';
 
-const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering' } as const;
+const STAGE_TEXT = { preprocess: 'Preparing the frames', vision: 'Looking at the frames', prefill: 'Reading the prompt', decode: 'Answering', server: 'Waiting for the server' } as const;
 
 export function StageProgress() {
-  const { status, stage, stageProgress, promptTokens, marks, rates, maxNewTokens } = useAskStore();
+  const { status, stage, stageProgress, promptTokens, marks, rates, maxNewTokens, servedBy } = useAskStore();
   const running = status === 'running';
   // The clock moves between the worker's events, which can be a minute apart in the slow stages.
   const [now, setNow] = useState(() => performance.now());
@@ -26,7 +26,7 @@ export function StageProgress() {
     <div className="ask-stage" data-testid="ask-stage">
       {/* Only the stage is announced: a clock read out every second would drown everything else. */}
       <div aria-live="polite">
-        {STAGE_TEXT[stage]}
+        {stage === 'server' && servedBy ? `Waiting for ${servedBy.host}` : STAGE_TEXT[stage]}
         {counts}
         {promptTokens && stage !== 'decode' ? ` (${promptTokens} prompt tokens)` : ''}…
       </div>

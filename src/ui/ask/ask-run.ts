@@ -1,7 +1,9 @@
 // The one way a question is asked: about the open video's current frame, selected frames or range,
 // or about an open image, it becomes a run. The run appears at once, its points show on the overlay
 // as the answer streams in (read token by token by the streaming parser), and the finished run is
-// saved in the file's history. With nothing open, the question is sent alone and has no run.
+// saved in the file's history. With nothing open, the question is sent alone and has no run. While
+// "Answer on a server" is on, the same question (frames, times, turns) goes to that server instead,
+// and its answer takes the same way into the run; the run names the server's model.
 import { useResultsStore, newRunId } from '../../state/results-store.ts';
 import type { Preset, Run, ScopePlan } from '../../state/results-types.ts';
 import { useVideoStore } from '../../state/video-store.ts';
@@ -13,6 +15,7 @@ import { errorText, useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
 import { followableRun, threadHistory } from './thread.ts';
 import type { ChatTurn } from '../../molmo2/chat-template.ts';
+import { serverTarget } from '../../state/server-store.ts';
 
 /** A conversation a question continues: the earlier turns, and the run it follows up when that run is here. */
 interface Thread {
@@ -27,7 +30,8 @@ interface Thread {
  */
 export async function askQuestion(question: string, preset: Preset, scope: ScopePlan | undefined, rerun?: Run): Promise<void> {
   const loaded = useModelStore.getState().loaded;
-  if (!loaded || useAskStore.getState().status === 'running' || !question.trim()) return;
+  const server = serverTarget();
+  if ((!loaded && !server) || useAskStore.getState().status === 'running' || !question.trim()) return;
   if (!scope) {
     await useAskStore.getState().ask({ kind: 'none' }, { question });
     return;
@@ -43,11 +47,13 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
       ? { history: threadHistory(followed), followUpOf: followed.id }
       : undefined;
   const history = thread?.history.length ? thread.history : undefined;
-  // Refused before any frame is decoded (the worker checks again with the exact token count).
-  const check = checkScope(scope, info, question, loaded.limits, history);
+  // Refused before any frame is decoded (the worker checks again with the exact token count); a
+  // server's limits are its own, and it says so itself.
+  const check = checkScope(scope, info, question, server ? undefined : loaded?.limits, history);
   if (check.ok === false) return ask.fail(check.message ?? 'This question is too large for the loaded model.');
 
-  const query: RunQuery = { question: question.trim(), preset, scope, model: { id: loaded.name, dtype: loaded.dtype }, maxNewTokens: useAskStore.getState().maxNewTokens, ...(history ? { history } : {}) };
+  const model = server ? { id: server.model, dtype: 'server' } : { id: loaded!.name, dtype: loaded!.dtype };
+  const query: RunQuery = { question: question.trim(), preset, scope, model, maxNewTokens: useAskStore.getState().maxNewTokens, ...(history ? { history } : {}) };
   const createdAt = new Date().toISOString();
   const id = newRunId();
   const answer = new RunAnswer(query, info, createdAt);
@@ -81,14 +87,16 @@ export async function askQuestion(question: string, preset: Preset, scope: Scope
     useResultsStore.getState().announce('Stopped before the model saw the frames.');
     return;
   }
-  const done = await useAskStore.getState().ask(visual, { question: query.question, history, maxNewTokens: query.maxNewTokens, runId: id, onText });
+  const done = await useAskStore.getState().ask(visual, { question: query.question, history, maxNewTokens: query.maxNewTokens, runId: id, onText, frameTimes: scope.times });
   if (!done) {
     useResultsStore.getState().updateRun(id, { status: 'error', error: useAskStore.getState().error }, true);
     useResultsStore.getState().announce(`The question failed: ${useAskStore.getState().error ?? ''}`);
     return;
   }
   const { timings } = done;
-  const timingMs = { preprocessMs: timings.preprocessMs, visionMs: timings.visionMs, prefillMs: timings.prefillMs, decodeMs: timings.decodeMs };
+  const timingMs: Record<string, number> = done.server
+    ? { encodeMs: done.server.encodeMs, serverMs: done.server.serverMs }
+    : { preprocessMs: timings.preprocessMs, visionMs: timings.visionMs, prefillMs: timings.prefillMs, decodeMs: timings.decodeMs };
   // The final result is parsed from the whole text, as an imported or re-opened run would be.
   const result = runResult(query, info, done.text, timingMs, createdAt);
   useResultsStore.getState().updateRun(id, { status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', result }, true);

@@ -10,6 +10,7 @@ import { useVideoStore } from '../../state/video-store.ts';
 import { askQuestion } from '../ask/ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
+import { useServerStore } from '../../state/server-store.ts';
 import { ExportBar } from './ExportBar.tsx';
 import { EditBar } from './EditBar.tsx';
 import { useEditStore } from '../../state/edit-store.ts';
@@ -87,7 +88,10 @@ export function ResultsPanel() {
 function RunCard({ run, active }: { run: Run; active: boolean }) {
   const compare = useResultsStore((s) => s.compare);
   const asking = useAskStore((s) => s.status === 'running');
-  const modelReady = useModelStore((s) => s.status === 'ready');
+  // A re-run goes where a new question would: the local model, or the answer server while it is on.
+  const localReady = useModelStore((s) => s.status === 'ready');
+  const serverOn = useServerStore((s) => s.on);
+  const modelReady = localReady || serverOn;
   const store = useResultsStore.getState();
   const r = run.result;
   const comparing = compare?.includes(run.id) ?? false;

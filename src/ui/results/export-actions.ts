@@ -4,7 +4,7 @@ import { exportCocoKeypoints, exportCsv, exportCvatVideo, exportMot, exportResul
 import type { ResultStatus } from '../../molmo2/export/result.ts';
 import type { Run } from '../../state/results-types.ts';
 import type { AnnotateApi, AnnotateProgress, AnnotatedVideo } from '../../../workers/annotate-api.ts';
-import { installErrorTransfer } from '../../../workers/worker-error.ts';
+import { installErrorTransfer } from '../../../workers/error-transfer.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import { markerRadius, runCount } from '../../overlay/overlay-model.ts';
 import { tracksOfRun } from './use-tracks.ts';

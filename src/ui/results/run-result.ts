@@ -4,7 +4,7 @@
 // they are complete.
 import pkg from '../../../package.json';
 import { createAnswerStream, type AnswerStream } from '../../molmo2/answer-stream.ts';
-import { answerLayout, buildResult, type ResultInput, type ResultJson } from '../../molmo2/export/result.ts';
+import { answerLayout, buildResult, questionTask, type ResultInput, type ResultJson } from '../../molmo2/export/result.ts';
 import type { ChatTurn } from '../../molmo2/chat-template.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import type { Preset, ScopePlan } from '../../state/results-types.ts';
@@ -24,10 +24,7 @@ export interface RunQuery {
 /** What the question asks for, from the preset or, for free text, from its wording. */
 export function taskOf(preset: Preset, question: string): ResultJson['query']['task'] {
   if (preset === 'point' || preset === 'track' || preset === 'count') return preset;
-  if (/^\s*point\b/i.test(question)) return 'point';
-  if (/^\s*track\b/i.test(question)) return 'track';
-  if (/\bhow many\b|\bcount\b/i.test(question)) return 'count';
-  return 'other';
+  return questionTask(question);
 }
 
 function resultInput(q: RunQuery, info: VideoInfo, rawText: string, timingMs: Record<string, number> = {}, createdAt?: string): ResultInput {

@@ -1,7 +1,7 @@
 // The page's one decode worker.
 import * as Comlink from 'comlink';
 import type { DecodeApi } from '../../../workers/decode-api.ts';
-import { installErrorTransfer } from '../../../workers/worker-error.ts';
+import { installErrorTransfer } from '../../../workers/error-transfer.ts';
 
 let api: Comlink.Remote<DecodeApi> | null = null;
 
