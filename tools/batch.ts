@@ -29,6 +29,8 @@ const USAGE = `npm run batch -- <videos or folders…> --question "…" [options
   --model PATH|ID         local: a converted model folder (default: the only one in public/models/);
                           with --server: the model id the server serves, e.g. allenai/Molmo2-8B
   --dtype q4|q4f16|fp16|fp32   local: which variant of the folder to run
+  --provider NAME         local: onnxruntime-node execution provider to try first, e.g. cuda or dml
+                          (needs an onnxruntime-node build that has it; the CPU takes what it cannot)
   --server URL            answer on a vLLM / OpenAI-compatible server, e.g. http://gpu-box:8000/v1
   --concurrency N         server: questions in flight at once (default 4)
   --timeout S             server: seconds before a request is retried (default 120)
@@ -54,6 +56,7 @@ async function openBackend(v: Record<string, string | boolean | undefined>, log:
   const model = v.model as string | undefined;
   // Each backend is imported only when chosen: the local one loads onnxruntime-node's native library.
   if (v.server) {
+    for (const name of ['dtype', 'provider']) if (v[name] !== undefined) throw new UsageError(`--${name} applies to a local model only; the server runs its own`);
     const { openOpenAiBackend } = await import('./batch/openai-backend.ts');
     if (!model) throw new UsageError('--server needs --model: the model id the server serves, e.g. allenai/Molmo2-8B');
     return openOpenAiBackend({
@@ -67,7 +70,12 @@ async function openBackend(v: Record<string, string | boolean | undefined>, log:
   }
   for (const name of ['concurrency', 'timeout', 'retries']) if (v[name] !== undefined) throw new UsageError(`--${name} applies to --server only`);
   const { openLocalBackend } = await import('./batch/local-backend.ts');
-  return openLocalBackend(model ?? (await defaultModelFolder()), { dtype: v.dtype as Dtype | undefined, log });
+  const provider = v.provider as string | undefined;
+  return openLocalBackend(model ?? (await defaultModelFolder()), {
+    dtype: v.dtype as Dtype | undefined,
+    log,
+    ...(provider && provider !== 'cpu' ? { executionProviders: [provider, 'cpu'] } : {}),
+  });
 }
 
 function duration(seconds: number): string {
@@ -101,6 +109,7 @@ async function main(): Promise<number> {
       export: { type: 'string' },
       model: { type: 'string' },
       dtype: { type: 'string' },
+      provider: { type: 'string' },
       server: { type: 'string' },
       concurrency: { type: 'string' },
       timeout: { type: 'string' },

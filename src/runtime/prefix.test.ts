@@ -5,7 +5,7 @@ import { tinyConfig, tinyTokenizer } from '../molmo2/reference/testing.ts';
 import { ByteLru } from './lru.ts';
 import { reusablePrefix, type CachedSequence } from './prefix.ts';
 import { TextStream } from './text-stream.ts';
-import { visionBatches } from './vision-features.ts';
+import { visionBatches } from './visual-plan.ts';
 
 const config = tinyConfig();
 const video = (question: string, timestamps = [0, 0.5, 1], history?: { question: string; answer: string }[]) =>

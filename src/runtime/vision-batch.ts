@@ -3,7 +3,7 @@
 // so a vision run that is in flight meanwhile (the previous batch) keeps going: that is what lets
 // FeatureCache prepare the next batch while the current one runs.
 import type { GpuPixelTensor } from './gpu-preprocess-inputs.ts';
-import type { VisualItem } from './inputs.ts';
+import { runPooledIdx, type VisualItem } from './visual-plan.ts';
 import type { ort } from './ort.ts';
 
 /** GPU pixel values of the request's items `members` (undefined → CPU path). */
@@ -39,13 +39,7 @@ export function nextTask(): Promise<void> {
 
 export async function prepareBatch(items: VisualItem[], members: number[], patchesPerCrop: number, gpuPixels?: GpuPixelsFn): Promise<PreparedBatch> {
   const crops = members.reduce((n, i) => n + items[i].crops, 0);
-  const pooled: number[] = [];
-  let cropAt = 0;
-  for (const i of members) {
-    const offset = cropAt * patchesPerCrop;
-    for (const v of items[i].pooledIdx) pooled.push(v >= 0 ? v + offset : -1);
-    cropAt += items[i].crops;
-  }
+  const pooled = runPooledIdx(items, members, patchesPerCrop);
   let ms = 0;
   if (gpuPixels) {
     const t = performance.now();

@@ -6,7 +6,7 @@
 // the GPU the next batch's pixel values are made (at most one batch ahead, so memory stays bounded).
 import { VISION_INPUTS, VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
 import { allocChecked } from './gpu-faults.ts';
-import type { VisualItem } from './inputs.ts';
+import { visionBatches, type VisualItem } from './visual-plan.ts';
 import { ByteLru } from './lru.ts';
 import { ort } from './ort.ts';
 import { prepareBatch, type GpuPixelsFn, type PreparedBatch } from './vision-batch.ts';
@@ -75,24 +75,6 @@ export async function runVision(vision: ort.InferenceSession, pixels: Float32Arr
     [VISION_INPUTS.pooledIdx]: new ort.Tensor('int64', pooled, [pooledIdx.length / poolSize, poolSize]),
   });
   return out[VISION_OUTPUTS.imageFeatures];
-}
-
-/** Consecutive runs of items whose crops fit one vision run (an item is never split). */
-export function visionBatches(items: { crops: number }[], maxCrops: number): number[][] {
-  const batches: number[][] = [];
-  let cur: number[] = [];
-  let crops = 0;
-  items.forEach((it, i) => {
-    if (cur.length > 0 && crops + it.crops > maxCrops) {
-      batches.push(cur);
-      cur = [];
-      crops = 0;
-    }
-    cur.push(i);
-    crops += it.crops;
-  });
-  if (cur.length) batches.push(cur);
-  return batches;
 }
 
 export class FeatureCache {

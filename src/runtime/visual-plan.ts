@@ -140,7 +140,11 @@ export function planPictures(question: string, history: ChatTurn[] | undefined, 
 
 /** Pixel values of every item in prompt order (tests and tools; the runtime computes only missing items). */
 export function allPixels(items: VisualItem[]): Float32Array {
-  const parts = items.map((it) => it.pixels());
+  return concatFloat32(items.map((it) => it.pixels()));
+}
+
+/** The arrays one after the other, in one array. */
+export function concatFloat32(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -148,4 +152,34 @@ export function allPixels(items: VisualItem[]): Float32Array {
     at += p.length;
   }
   return out;
+}
+
+/** Consecutive runs of items whose crops fit one vision run (an item is never split). */
+export function visionBatches(items: { crops: number }[], maxCrops: number): number[][] {
+  const batches: number[][] = [];
+  let cur: number[] = [];
+  let crops = 0;
+  items.forEach((it, i) => {
+    if (cur.length > 0 && crops + it.crops > maxCrops) {
+      batches.push(cur);
+      cur = [];
+      crops = 0;
+    }
+    cur.push(i);
+    crops += it.crops;
+  });
+  if (cur.length) batches.push(cur);
+  return batches;
+}
+
+/** pooled_idx of one vision run of the items `members`: each item's indices offset into the run's crops (−1 = padding stays). */
+export function runPooledIdx(items: VisualItem[], members: number[], patchesPerCrop: number): number[] {
+  const pooled: number[] = [];
+  let cropAt = 0;
+  for (const i of members) {
+    const offset = cropAt * patchesPerCrop;
+    for (const v of items[i].pooledIdx) pooled.push(v >= 0 ? v + offset : -1);
+    cropAt += items[i].crops;
+  }
+  return pooled;
 }

@@ -24,7 +24,7 @@ import { hasFloat16Activations, type Dtype, type GraphFiles, type Manifest, type
 import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from '../../src/molmo2/onnx/io.ts';
 import { parseManifest } from '../../src/runtime/manifest-check.ts';
 import { MODEL_TEXT_FILES, readModelTexts } from '../../src/runtime/model-texts.ts';
-import { InputError, planPictures, type Picture, type PlannedInputs, type PlanVisual, type PrepareOptions, type VisualItem } from '../../src/runtime/visual-plan.ts';
+import { allPixels, concatFloat32, InputError, planPictures, runPooledIdx, visionBatches, type Picture, type PlannedInputs, type PlanVisual, type PrepareOptions } from '../../src/runtime/visual-plan.ts';
 import type { BackendAnswer, BackendQuestion, BatchBackend, SampledFrame } from './types.ts';
 
 export interface LocalBackendOptions {
@@ -322,33 +322,16 @@ export async function openLocalBackend(folder: string, opts: LocalBackendOptions
   const cropsPerRun = opts.cropsPerVisionRun ?? DEFAULT_CROPS_PER_RUN;
   const patchesPerCrop = (config.vit.imageSize[0] / config.vit.patchSize) ** 2;
 
-  /** image_features [rows, hidden] of every item, in prompt order; the vision encoder in runs of crops. */
+  /** image_features [rows, hidden] of every item, in prompt order; the vision encoder in runs of crops, as the browser runs it. */
   async function features(p: PlannedInputs, signal: AbortSignal | undefined, t: { preprocessMs: number; visionMs: number }): Promise<Float32Array> {
     const parts: Float32Array[] = [];
-    for (let first = 0; first < p.items.length; ) {
-      const members: VisualItem[] = [];
-      let crops = 0;
-      // A run takes whole items (an image's crops are never split), at least one.
-      while (first + members.length < p.items.length && (members.length === 0 || crops + p.items[first + members.length].crops <= cropsPerRun)) {
-        crops += p.items[first + members.length].crops;
-        members.push(p.items[first + members.length]);
-      }
-      first += members.length;
+    for (const members of visionBatches(p.items, cropsPerRun)) {
       signal?.throwIfAborted();
       let at = performance.now();
-      const pixelParts = members.map((m) => m.pixels());
-      const pixels = new Float32Array(pixelParts.reduce((n, x) => n + x.length, 0));
-      let offset = 0;
-      for (const x of pixelParts) {
-        pixels.set(x, offset);
-        offset += x.length;
-      }
-      const pooled: number[] = [];
-      let cropAt = 0;
-      for (const m of members) {
-        for (const v of m.pooledIdx) pooled.push(v >= 0 ? v + cropAt * patchesPerCrop : -1);
-        cropAt += m.crops;
-      }
+      const run = members.map((i) => p.items[i]);
+      const crops = run.reduce((n, it) => n + it.crops, 0);
+      const pixels = allPixels(run);
+      const pooled = runPooledIdx(p.items, members, patchesPerCrop);
       t.preprocessMs += performance.now() - at;
       at = performance.now();
       const out = await vision.run({
@@ -358,13 +341,7 @@ export async function openLocalBackend(folder: string, opts: LocalBackendOptions
       parts.push(out[VISION_OUTPUTS.imageFeatures].data as Float32Array);
       t.visionMs += performance.now() - at;
     }
-    const all = new Float32Array(parts.reduce((n, x) => n + x.length, 0));
-    let offset = 0;
-    for (const x of parts) {
-      all.set(x, offset);
-      offset += x.length;
-    }
-    return all;
+    return concatFloat32(parts);
   }
 
   async function answer(q: BackendQuestion): Promise<BackendAnswer> {

@@ -127,6 +127,12 @@ describe('runBatch', () => {
     expect(second.done).not.toContain(first.done[0]);
     expect(chatRequests().length - before).toBe(2);
 
+    // An export asked for only now is written from the finished results, without asking again.
+    const withCsv = await runBatch(await options(out, { exports: ['csv'] }));
+    expect(withCsv.skipped).toHaveLength(3);
+    expect(chatRequests().length - before).toBe(2);
+    for (const n of ['a.mp4', 'day2__b.mp4', 'day2__c.mov']) expect(existsSync(join(out, `${n}.csv`)), n).toBe(true);
+
     // A different question is a different batch: nothing is skipped.
     const third = await runBatch(await options(out, { exports: [], question: 'Track the white square.' }));
     expect(third.skipped).toHaveLength(0);

@@ -115,21 +115,21 @@ export function batchSampleTimes(probe: VideoProbe, o: Pick<BatchOptions, 'range
 
 export const resultFile = (out: string, v: VideoEntry) => join(out, `${v.name}.result.json`);
 
-/** A result an earlier run finished for this same question, model and sampling (then the video is skipped). */
-async function finishedEarlier(file: string, o: BatchOptions): Promise<boolean> {
+/** The result an earlier run finished for this same question, model and sampling (then the video is skipped), if any. */
+async function finishedEarlier(file: string, o: BatchOptions): Promise<ResultJson | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return false;
+  if (text === undefined) return undefined;
   const read = importResultJson(text);
-  if (!read.ok) return false;
+  if (!read.ok) return undefined;
   const r = read.result;
-  return (
+  const same =
     r.status === 'complete' &&
     r.query.text === o.question &&
     r.model.id === o.backend.model.id &&
     r.sampling.maxFrames === o.maxFrames &&
     r.sampling.maxNewTokens === o.maxNewTokens &&
-    sameRange(r, o.range)
-  );
+    sameRange(r, o.range);
+  return same ? r : undefined;
 }
 
 /** Whether a result sampled the same part of its video as `range` asks (whole video when absent). */
@@ -168,7 +168,7 @@ async function answerVideo(v: VideoEntry, o: BatchOptions): Promise<ResultJson> 
   const probe = await probeVideo(v.path);
   const { times, clipStartS } = batchSampleTimes(probe, o);
   const frames = await readFramesAt(v.path, probe, times, o.backend.frameFormat);
-  const decodeMs = performance.now() - started;
+  const readFramesMs = performance.now() - started;
   o.signal?.throwIfAborted();
   const answer = await o.backend.ask({ question: o.question, mode: 'video', frames, clipStartS, maxNewTokens: o.maxNewTokens, signal: o.signal });
   const result = buildResult({
@@ -188,7 +188,7 @@ async function answerVideo(v: VideoEntry, o: BatchOptions): Promise<ResultJson> 
     },
     query: { text: o.question, task: questionTask(o.question), mode: 'video', clipStartS },
     rawText: answer.text,
-    timingMs: { decodeMs: Math.round(decodeMs), ...answer.timingMs },
+    timingMs: { readFramesMs: Math.round(readFramesMs), ...answer.timingMs },
   });
   const status: ResultStatus = 'complete';
   // Exports first, the result file last: its presence is what marks the video finished.
@@ -208,8 +208,18 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   const summary: BatchSummary = { total: videos.length, done: [], skipped: [], failed: missing.map((m) => ({ video: m, message: `${m}: no such file or folder` })), interrupted: false, seconds: 0 };
   const todo: VideoEntry[] = [];
   for (const v of videos) {
-    if (await finishedEarlier(resultFile(o.out, v), o)) summary.skipped.push(v.path);
-    else todo.push(v);
+    const earlier = await finishedEarlier(resultFile(o.out, v), o);
+    if (!earlier) {
+      todo.push(v);
+      continue;
+    }
+    summary.skipped.push(v.path);
+    // An export asked for now but not then is made from the finished result.
+    for (const kind of o.exports) {
+      const { suffix, text } = exportText(earlier, kind);
+      const path = join(o.out, `${v.name}${suffix}`);
+      if (!(await stat(path).catch(() => undefined))) await writeAtomically(path, text);
+    }
   }
   if (summary.skipped.length) log(`${summary.skipped.length} of ${videos.length} videos were finished by an earlier run; skipping them`);
 
