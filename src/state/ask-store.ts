@@ -143,6 +143,10 @@ export const useAskStore = create<AskState>()((set, get) => ({
         set({ status: done.stoppedBy === 'cancel' ? 'cancelled' : 'done', stage: undefined, servedBy: { host: server.host, ms: done.server?.serverMs }, ...(unattached ? { unattachedAnswer: done.text } : {}) });
         return done;
       }
+      // The model worker crashed (and was replaced) while the frames were gathered: say why, rather
+      // than let the fresh worker answer "no model is loaded".
+      const model = useModelStore.getState();
+      if (!model.loaded && model.error) throw new Error(model.error);
       const done = await inference().ask(Comlink.transfer(request, transferables(visual)), Comlink.proxy(onEvent));
       const key = rateKey();
       if (key && get().marks) saveRates(key, ratesAfter(get().rates, get().marks!, done.timings));
