@@ -4,6 +4,7 @@
 // cache (OPFS) to simulate corruption and interrupted downloads.
 import * as Comlink from 'comlink';
 import { installErrorTransfer } from '../workers/error-transfer.ts';
+import { wrapWorker, type WrappedWorker } from '../workers/wrap-worker.ts';
 import type { HarnessInferenceApi, TunedAskRequest } from './runtime-harness-inference.worker.ts';
 import type { AskEvent, AskRequest, ImageInput, LoadOptions, LoadProgress, ModelSource } from '../src/runtime/api-types.ts';
 import type { FeedSpec, HarnessWorkerApi } from './runtime-harness.worker.ts';
@@ -45,16 +46,8 @@ async function timeGraph(model: number[] | string, feeds: PlainFeeds, runs: numb
 installErrorTransfer();
 
 /** The harness's inference worker; its script URL names it "inference.worker" like the app's. */
-function startInference(): { api: Comlink.Remote<HarnessInferenceApi>; terminate(): void } {
-  const worker = new Worker(new URL('./runtime-harness-inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' });
-  const api = Comlink.wrap<HarnessInferenceApi>(worker);
-  return {
-    api,
-    terminate: () => {
-      api[Comlink.releaseProxy]();
-      worker.terminate();
-    },
-  };
+function startInference(): WrappedWorker<HarnessInferenceApi> {
+  return wrapWorker<HarnessInferenceApi>(new Worker(new URL('./runtime-harness-inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' }));
 }
 
 let rt: ReturnType<typeof startInference> | undefined;

@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import type { DoneEvent } from '../src/runtime/generate.ts';
 import type { AskEvent, AskRequest, CachedModel, Capabilities, LoadedModel, LoadOptions, LoadProgress, ModelSource, StorageInfo } from '../src/runtime/api-types.ts';
-import { installErrorTransfer } from './error-transfer.ts';
+import { wrapWorker, type WrappedWorker } from './wrap-worker.ts';
 
 export type { DoneEvent } from '../src/runtime/generate.ts';
 export type {
@@ -49,29 +49,12 @@ export interface InferenceApi {
   storageInfo(): Promise<StorageInfo>;
 }
 
-export interface InferenceWorker {
-  api: Comlink.Remote<InferenceApi>;
-  terminate(): void;
-}
+export type InferenceWorker = WrappedWorker<InferenceApi>;
 
 /**
  * Starts the inference worker (a module worker bundled by Vite). `onCrash` is called when the
  * worker fails outside any call (an uncaught error, a script that cannot load, a lost process).
  */
 export function startInferenceWorker(onCrash?: (message: string) => void): InferenceWorker {
-  installErrorTransfer();
-  const worker = new Worker(new URL('./inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' });
-  worker.addEventListener('error', (e) => {
-    e.preventDefault();
-    onCrash?.(e.message || 'the worker failed to start');
-  });
-  worker.addEventListener('messageerror', () => onCrash?.('a message could not be read'));
-  const api = Comlink.wrap<InferenceApi>(worker);
-  return {
-    api,
-    terminate: () => {
-      api[Comlink.releaseProxy]();
-      worker.terminate();
-    },
-  };
+  return wrapWorker<InferenceApi>(new Worker(new URL('./inference.worker.ts', import.meta.url), { type: 'module', name: 'inference' }), onCrash);
 }

@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import type { ChatTurn } from '../src/molmo2/chat-template.ts';
 import type { ImageInput } from '../src/runtime/api-types.ts';
-import { installErrorTransfer } from './error-transfer.ts';
+import { wrapWorker, type WrappedWorker } from './wrap-worker.ts';
 
 export interface ServerTarget {
   /** The server's base URL as serverBaseUrl (src/molmo2/openai-chat.ts) normalised it, e.g. http://gpu-box:8000/v1. */
@@ -47,25 +47,9 @@ export interface ServerAskApi {
   cancel(): void;
 }
 
-export interface ServerAskWorker {
-  api: Comlink.Remote<ServerAskApi>;
-  terminate(): void;
-}
+export type ServerAskWorker = WrappedWorker<ServerAskApi>;
 
 /** Starts the server worker; `onCrash` is called when it fails outside any call. */
 export function startServerAskWorker(onCrash?: (message: string) => void): ServerAskWorker {
-  installErrorTransfer();
-  const worker = new Worker(new URL('./server-ask.worker.ts', import.meta.url), { type: 'module', name: 'server-ask' });
-  worker.addEventListener('error', (e) => {
-    e.preventDefault();
-    onCrash?.(e.message || 'the worker failed to start');
-  });
-  const api = Comlink.wrap<ServerAskApi>(worker);
-  return {
-    api,
-    terminate: () => {
-      api[Comlink.releaseProxy]();
-      worker.terminate();
-    },
-  };
+  return wrapWorker<ServerAskApi>(new Worker(new URL('./server-ask.worker.ts', import.meta.url), { type: 'module', name: 'server-ask' }), onCrash);
 }
