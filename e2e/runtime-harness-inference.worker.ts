@@ -4,6 +4,7 @@
 import * as Comlink from 'comlink';
 import type { AnswerTuning } from '../src/runtime/answer.ts';
 import { InferenceEngine } from '../src/runtime/engine.ts';
+import { gpuCounts, installGpuCounters, resetGpuCounts, type GpuCounts } from '../src/runtime/gpu-counters.ts';
 import type { AskEvent, AskRequest, DoneEvent, InferenceApi } from '../workers/inference-api.ts';
 import { engineApi } from '../workers/engine-api.ts';
 import { installErrorTransfer } from '../workers/error-transfer.ts';
@@ -12,6 +13,10 @@ export type TunedAskRequest = AskRequest & AnswerTuning;
 
 export interface HarnessInferenceApi extends InferenceApi {
   ask(request: TunedAskRequest, onEvent?: (e: AskEvent) => void): Promise<DoneEvent>;
+  /** Starts counting this worker's GPU work (bench:dispatch); false without WebGPU. */
+  countGpuWork(): boolean;
+  /** The GPU work counted since the last call (then the count restarts). */
+  takeGpuCounts(): GpuCounts;
 }
 
 installErrorTransfer();
@@ -19,6 +24,12 @@ const engine = new InferenceEngine();
 
 const api: HarnessInferenceApi = {
   ...engineApi(engine),
+  countGpuWork: () => installGpuCounters(),
+  takeGpuCounts: () => {
+    const counts = gpuCounts();
+    resetGpuCounts();
+    return counts;
+  },
   ask: ({ returnLogits, overlap, reusePrefix, forceTokens, ...request }, onEvent) => engine.ask(request, onEvent, { returnLogits, overlap, reusePrefix, forceTokens }),
 };
 

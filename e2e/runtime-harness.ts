@@ -222,6 +222,9 @@ const harness = {
   },
 
   unload: () => need().unload(),
+  /** GPU work counting in the inference worker (bench:dispatch). */
+  countGpuWork: () => need().countGpuWork(),
+  takeGpuCounts: () => need().takeGpuCounts(),
   list: () => need().listCachedModels(),
   remove: (id: string) => need().deleteCachedModel(id),
   storage: () => need().storageInfo(),

@@ -1,6 +1,6 @@
 // The converted test model for the runtime browser tests: a tiny random Molmo2 in the published
 // Hugging Face layout (real Qwen3 tokenizer and token ids, released 378 px / 14 px ViT geometry, the
-// tiny widths of tools/lib/tiny-checkpoint.ts) with a decoder head size of 16 and width 96, so the
+// tiny widths of tools/lib/tiny-checkpoint.ts, 9 ViT blocks) with a decoder head size of 16 and width 96, so the
 // WebGPU-target decoder uses GroupQueryAttention with its static KV cache (head_dim % 8 = 0) and an
 // int4 embedding table (d_model % 32 = 0). It is
 // written with the real converter into public/models/, served by Vite like any converted model, and
@@ -39,6 +39,9 @@ async function configJson(): Promise<Record<string, unknown>> {
   // head_dim 16 for GroupQueryAttention; d_model 96 (a multiple of 32) for the int4 embedding table.
   // Widths stay distinct: 4 heads × 16 = 64 query width ≠ 96.
   Object.assign(json.text_config as Record<string, unknown>, { head_dim: 16, hidden_size: 96 });
+  // 9 ViT blocks, the fewest the published vit_layers [-3, -9] allow: features come from blocks 6 and 0
+  // and 7 blocks run (the published 27 run 25), so vision on SwiftShader takes about a third as long.
+  (json.vit_config as Record<string, unknown>).num_hidden_layers = 9;
   (json.adapter_config as Record<string, unknown>).text_hidden_size = 96;
   return json;
 }

@@ -1,7 +1,8 @@
 // The q4 variant the app loads on GPUs without shader-f16 (int4 decoder, int8 vision encoder, fp32
 // activations) on onnxruntime-web's WebGPU EP, against the fp32 reference running on the very weights
 // the variant stores (tools/lib/stored-weights.ts): logits along the reference's tokens (teacher
-// forcing) on an image question and a video question.
+// forcing) on an image question and a video question; and the GPU work of one decode step (fused
+// kernels, one read-back), counted by wrapping WebGPU in the inference worker (gpu-counters.ts).
 import { expect, test } from '@playwright/test';
 import { asStoredBy } from '../tools/lib/stored-weights.ts';
 import { ensureRuntimeModel } from './runtime-model.ts';
@@ -42,4 +43,30 @@ test('q4 on WebGPU follows the reference on its stored weights along the referen
   }
   console.log(`q4 on WebGPU vs the reference on its stored weights: ${figures.join('; ')}`);
   test.info().annotations.push({ type: 'q4 on WebGPU', description: figures.join('; ') });
+});
+
+test('a decode step runs the fused kernels and reads back only the next token', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openHarness(page);
+  await page.evaluate(() => window.harness.countGpuWork());
+  const { model } = await load(page, { dtype: 'q4', warmUp: false });
+  const layers = (await ensureRuntimeModel()).config.text.numLayers;
+  const question = (n: number) => ask(page, 'Describe the scene.', { kind: 'none' }, { maxNewTokens: n });
+  await question(1);
+  await page.evaluate(() => window.harness.takeGpuCounts());
+  await question(1);
+  const one = await page.evaluate(() => window.harness.takeGpuCounts());
+  const two = await question(2);
+  const both = await page.evaluate(() => window.harness.takeGpuCounts());
+  expect(two.done.timings.generatedTokens).toBe(2);
+  expect(model.kvCache).toBe('static');
+  // One decode step = the 2-token answer's work minus the 1-token answer's.
+  const step = (k: string) => (both.byKernel[k] ?? 0) - (one.byKernel[k] ?? 0);
+  expect(both.downloads - one.downloads).toBe(1);
+  // GroupQueryAttention rotates q and k itself; residual adds ride in SkipSimplifiedLayerNormalization.
+  expect(step('FusedQKRotaryEmbedding')).toBe(layers);
+  expect(step('SkipLayerNorm')).toBe(2 * layers - 1);
+  // Nothing of RoPE by hand or of the prefill mask runs in a decode step.
+  for (const k of ['Sin', 'Cos', 'Range', 'LessOrEqual', 'Tile']) expect(step(k), k).toBe(0);
+  console.log(`one decode step (q4, ${layers} layers): ${both.dispatches - one.dispatches} dispatches, ${both.downloads - one.downloads} read-back`);
 });

@@ -79,6 +79,20 @@ export const TARGETS: TargetGuard[] = [
       'framesAt decodes from the key frame again for each sample time (a seek per time, several times the frames ffmpeg decodes in one pass), or frames take an extra copy or read-back on their way out',
   },
   {
+    bench: 'dispatch',
+    measure: 'decode-step kernels per layer ÷ anchor',
+    target: '≤ 1.2',
+    failsIf:
+      'a fused op is split again: RoPE as Split/Mul/Sub/Add/Concat on q and k instead of GroupQueryAttention\'s do_rotary (+16 kernels a layer, 2.1), or each residual Add apart from its norm instead of SkipSimplifiedLayerNormalization (+2)',
+  },
+  {
+    bench: 'dispatch',
+    measure: 'read-backs per decode step',
+    target: '≤ 1',
+    failsIf:
+      'a value a CPU-placed node needs is made on the GPU again: the mask or the context length outside the prefill If (an If copies what either branch uses), or a bool Cast before the patch CumSum (each one more read-back: 3 before this was fixed)',
+  },
+  {
     bench: 'preprocess',
     measure: 'preprocessing per frame, CPU ms ÷ GPU ms',
     target: '≥ 3 on a real GPU',

@@ -229,6 +229,8 @@ export interface TinyCheckpointOptions {
   outDir: string;
   seed?: number;
   size?: CheckpointSize;
+  /** Decoder layers, instead of the size's own (bench:dispatch compares two depths). */
+  textLayers?: number;
   log?: (msg: string) => void;
 }
 
@@ -252,6 +254,7 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   await mkdir(opts.outDir, { recursive: true });
 
   const configJson = full ? await fullSizeConfigJson(size) : await scaledConfigJson(size);
+  if (opts.textLayers !== undefined) (configJson.text_config as Record<string, unknown>).num_hidden_layers = opts.textLayers;
   const generationJson = await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(configJson, generationJson);
   if (!check.config) throw new Error(`${full ? 'full-size' : 'scaled'} config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);

@@ -36,7 +36,9 @@ export function addImageFeatures(g: Graph, w: CheckedWeights, x: string, inputId
     const zeroRow = g.constant('float32', [1, d], new Float32Array(d), 'zero_row');
     const features = g.op('Concat', [imageFeatures, zeroRow], { axis: 0 });
     const isPatch = g.op('Equal', [inputIds, g.constant('int64', [], [w.config.tokens.imagePatch], 'image_patch_id')]); // [1, S]
-    const ordinal = g.op('CumSum', [g.op('Cast', [isPatch], { to: ONNX_TYPE.int64 }), g.scalarInt64(1)]); // 1-based among patches
+    // Where, not a Cast of the bool: onnxruntime runs this int64 index math on the CPU, and a Cast it
+    // places on the GPU would be read back at every decode step.
+    const ordinal = g.op('CumSum', [g.op('Where', [isPatch, g.scalarInt64(1), g.scalarInt64(0)]), g.scalarInt64(1)]); // 1-based among patches
     const count = g.op('Shape', [imageFeatures], { start: 0, end: 1 }); // [1] = F, the zero row's index
     const row = g.op('Min', [g.op('Where', [isPatch, g.op('Sub', [ordinal, g.scalarInt64(1)]), count]), count]);
     return g.op('Add', [x, g.op('Gather', [features, row], { axis: 0 })]);
@@ -150,39 +152,70 @@ async function blockNorm(g: Graph, s: LayerSettings, i: number, scope: string, i
   return g.scope(scope, () => rmsNorm(g, input, { name: `${b}.${tensor}`, weight, eps: s.w.config.text.layerNormEps, act: from, out }));
 }
 
+/** Layer i's input RMSNorm of the float32 residual stream x, returned in the activation type. */
+export function inputNorm(g: Graph, s: LayerSettings, i: number, x: string): Promise<string> {
+  return blockNorm(g, s, i, 'input_layernorm', x, 'attn_norm', 'float32', s.p.act);
+}
+
 /**
- * The start of layer i (x: the float32 residual stream), up to the attention: input RMSNorm, fused att_proj split into q | k | v,
- * per-head q/k RMSNorm and RoPE (float32). Returns q [1, S, H, D] and k [1, S, Hkv, D] in float32,
- * rotated, and v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
+ * residual + delta and its RMSNorm in one com.microsoft.SkipSimplifiedLayerNormalization (float32):
+ * `sum` is the new residual stream (float32), `normed` its norm in the activation type. The same
+ * values as an Add followed by the norm, in one kernel.
  */
-export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: string, rope: RopeTables): Promise<{ q: string; k: string; v: string }> {
+export async function skipNorm(g: Graph, s: LayerSettings, i: number, scope: string, residual: string, delta: string, tensor: string): Promise<{ normed: string; sum: string }> {
+  const b = names.block(i);
+  const weight = await s.w.get(`${b}.${tensor}.weight`);
+  const w = await g.weight(`${b}.${tensor}.weight`, 'float32', [weight.length], weight);
+  return g.scope(scope, () => {
+    const [y, , , sum] = g.node('SkipSimplifiedLayerNormalization', [residual, delta, w], { domain: 'com.microsoft', attrs: { epsilon: float(s.w.config.text.layerNormEps) }, outputs: 4 });
+    return { normed: cast(g, y, 'float32', s.p.act), sum };
+  });
+}
+
+/**
+ * Layer i's attention inputs from its normed input: fused att_proj split into q | k | v and per-head
+ * q/k RMSNorm, then RoPE (float32) when `rope` is given. Returns q [1, S, H, D] and k [1, S, Hkv, D]
+ * in float32, and v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
+ */
+export async function attentionInputsFromNormed(g: Graph, s: LayerSettings, i: number, normed: string, rope: RopeTables | null): Promise<{ q: string; k: string; v: string }> {
   const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias } = s.w.config.text;
-  const normed = await blockNorm(g, s, i, 'input_layernorm', x, 'attn_norm', 'float32', s.p.act);
   return g.scope('attn', async () => {
     const fused = await blockLinear(g, s, i, 'qkv', normed, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
     const [q, k, v] = g.node('Split', [fused, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
     const perHead = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads, D])]);
     const qn = await blockNorm(g, s, i, 'q_norm', perHead(q, H), 'self_attn.q_norm', s.p.act, 'float32');
-    const qr = g.scope('q_rotary', () => applyRope(g, qn, rope));
+    const qr = rope ? g.scope('q_rotary', () => applyRope(g, qn, rope)) : qn;
     const kn = await blockNorm(g, s, i, 'k_norm', perHead(k, Hkv), 'self_attn.k_norm', s.p.act, 'float32');
-    const kr = g.scope('k_rotary', () => applyRope(g, kn, rope));
+    const kr = rope ? g.scope('k_rotary', () => applyRope(g, kn, rope)) : kn;
     return { q: qr, k: kr, v };
   });
 }
 
 /**
- * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the
- * post-attention RMSNorm and SwiGLU MLP with its residual. The residual stream stays float32 and the
- * SwiGLU product is formed in float32 and enters ff_out through the fp16 guard (guardedLinear), so
- * fp16 variants cannot overflow there. Call it inside the layer's scope.
+ * The start of layer i (x: the float32 residual stream), up to the attention: input RMSNorm, then
+ * attentionInputsFromNormed with RoPE. Call it inside the layer's scope.
  */
-export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: number, x: string, attn: string): Promise<string> {
-  const { hiddenSize: d, numHeads: H, headDim: D, intermediateSize: I } = s.w.config.text;
+export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: string, rope: RopeTables): Promise<{ q: string; k: string; v: string }> {
+  return attentionInputsFromNormed(g, s, i, await inputNorm(g, s, i, x), rope);
+}
+
+/** o_proj of the attention output (float32 [1, S, H·D]), returned in float32. Call it inside the layer's scope. */
+export async function attentionOutput(g: Graph, s: LayerSettings, i: number, attn: string): Promise<string> {
+  const { hiddenSize: d, numHeads: H, headDim: D } = s.w.config.text;
   const { act } = s.p;
   const projected = await g.scope('attn', () => blockLinear(g, s, i, 'o_proj', cast(g, attn, 'float32', act), 'self_attn.attn_out', d, H * D));
-  const h = g.op('Add', [x, cast(g, projected, act, 'float32')]);
-  const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm', 'float32', act);
-  const mlp = await g.scope('mlp', async () => {
+  return cast(g, projected, act, 'float32');
+}
+
+/**
+ * The SwiGLU MLP of layer i over its normed input (activation type), returned in float32. The
+ * product is formed in float32 and enters ff_out through the fp16 guard (guardedLinear), so fp16
+ * variants cannot overflow there. Call it inside the layer's scope.
+ */
+export async function mlp(g: Graph, s: LayerSettings, i: number, normed: string): Promise<string> {
+  const { hiddenSize: d, intermediateSize: I } = s.w.config.text;
+  const { act } = s.p;
+  return g.scope('mlp', async () => {
     // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
     const f = await blockLinear(g, s, i, 'up_gate_proj', normed, 'mlp.ff_proj', 2 * I, d);
     const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 }).map((y) => cast(g, y, act, 'float32'));
@@ -190,7 +223,17 @@ export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: numbe
     const b = names.block(i);
     return g.scope('down_proj', () => guardedLinear(g, product, { name: `${b}.mlp.ff_out`, weight: s.w.ref(`${b}.mlp.ff_out.weight`), N: d, K: I, format: s.p.linear, act, q4: s.q4 }));
   });
-  return g.op('Add', [h, mlp]);
+}
+
+/**
+ * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the
+ * post-attention RMSNorm and SwiGLU MLP with its residual. The residual stream stays float32.
+ * Call it inside the layer's scope.
+ */
+export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: number, x: string, attn: string): Promise<string> {
+  const h = g.op('Add', [x, await attentionOutput(g, s, i, attn)]);
+  const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm', 'float32', s.p.act);
+  return g.op('Add', [h, await mlp(g, s, i, normed)]);
 }
 
 /**

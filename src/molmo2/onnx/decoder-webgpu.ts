@@ -11,6 +11,10 @@
 //                 axis, see groupedQueryAttention), reading keys 0..P+S−1 back from the cache;
 //               - decode (S = 1): GroupQueryAttention's own (causal) output.
 //               Weights are shared: the branches hold no weights, only attention.
+//   fused ops   the kernels onnxruntime-genai's Qwen3 decoder uses, so a decode step costs few
+//               dispatches: GroupQueryAttention rotates q and k itself (do_rotary, with cos/sin
+//               tables for every position, computed as the reference does), and each residual add
+//               and the norm after it are one SkipSimplifiedLayerNormalization.
 //   outputs     logits [1, vocab] of the last position and next_token = argmax (int64 [1]), so a
 //               decode step reads back 8 bytes.
 //
@@ -20,10 +24,10 @@
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { buildDecoder as buildPortableDecoder, type DecoderBuilder } from './decoder.ts';
-import { addImageFeatures, attentionBias, attentionInputs, attentionOutputAndMlp, embedTokens, finalLogits, groupedQueryAttention, layerScope, ropeTables, type LayerSettings, type RopeTables } from './decoder-parts.ts';
+import { addImageFeatures, applyRope, attentionBias, attentionInputsFromNormed, attentionOutput, embedTokens, finalLogits, groupedQueryAttention, inputNorm, inverseFrequencies, layerScope, mlp, skipNorm, type LayerSettings } from './decoder-parts.ts';
 import { float, Graph, ONNX_TYPE } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
-import { cast, DEFAULT_Q4, quantizeRowsInto, type Precision, type Q4Slots } from './layers.ts';
+import { cast, DEFAULT_Q4, floatBytes, quantizeRowsInto, type FloatType, type Precision, type Q4Slots } from './layers.ts';
 
 /** Symbolic size of the cache buffers (chosen by the runtime when it allocates them). */
 export const CACHE_LENGTH_DIM = 'max_cache_length';
@@ -57,19 +61,31 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   }));
 
   let x = await webgpuEmbeddings(g, w, inputIds, imageFeatures, o.precision);
-  const { query, key, total, isPrefill } = g.scope('/model/positions', () => {
+  const { query, isPrefill } = g.scope('/model/positions', () => {
     const query = g.op('Reshape', [positionIds, g.int64([-1])]); // [S]
-    const total = g.op('Cast', [g.op('Reshape', [totalLength, g.int64([1])])], { to: ONNX_TYPE.int64 }); // int64 [1]
-    const key = g.op('Range', [g.scalarInt64(0), g.op('Squeeze', [total, g.int64([0])]), g.scalarInt64(1)]); // [T]
     const S = g.op('Shape', [inputIds], { start: 1, end: 2 });
     const isPrefill = g.op('Squeeze', [g.op('Greater', [S, g.int64([1])]), g.int64([0])]); // bool []
-    return { query, key, total, isPrefill };
+    return { query, isPrefill };
   });
-  const bias = attentionBias(g, tokenTypeIds, { query, key }, 'molmo2'); // [1, 1, S, T]
-  const rope = ropeTables(g, query, t.headDim, t.ropeTheta);
-  const shared: Shared = { bias, rope, isPrefill, total, seqlensK, totalLength };
+  // Molmo2's mask [1, 1, S, T] is built only for a prefill: a decode step attends through
+  // GroupQueryAttention's causal mask, so its branch returns a placeholder nobody reads.
+  const bias = g.scope('/model/attn_mask', () => {
+    const dims = [1, 1, 'mask_rows', 'mask_columns'];
+    const prefill = branch(g, 'prefill', (br) => {
+      const key = br.op('Range', [br.scalarInt64(0), br.op('Squeeze', [totalOf(br, totalLength), br.int64([0])]), br.scalarInt64(1)]); // [T]
+      return attentionBias(br, tokenTypeIds, { query, key }, 'molmo2');
+    }, dims);
+    const decode = branch(g, 'decode', (br) => br.op('Identity', [br.constant('float32', [1, 1, 1, 1], new Float32Array(1), 'unused_mask')]), dims);
+    return g.node('If', [isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1 })[0];
+  });
+  const rotary = await rotaryCaches(g, t.maxPositionEmbeddings, t.headDim, t.ropeTheta, act);
+  const shared: Shared = { bias, rotary, cache, query, isPrefill, seqlensK, totalLength };
 
-  for (let i = 0; i < t.numLayers; i++) x = await g.scope(layerScope(i), () => decoderLayer(g, s, i, x, cache[i], shared));
+  // The residual stream between layers is (x, delta): each layer's first norm adds the previous
+  // layer's MLP output in one SkipSimplifiedLayerNormalization.
+  let stream: Stream = { x, delta: null };
+  for (let i = 0; i < t.numLayers; i++) stream = await g.scope(layerScope(i), () => decoderLayer(g, s, i, stream, shared));
+  x = g.scope('/model/norm', () => g.op('Add', [stream.x, stream.delta!]));
 
   // output() renames the producing node's value, so later nodes use the name it returns.
   const logits = g.output(await finalLogits(g, s, x), 'float32', [1, t.vocabSize], DECODER_OUTPUTS.logits);
@@ -110,12 +126,62 @@ async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, i
 
 interface Shared {
   bias: string;
-  rope: RopeTables;
+  rotary: RotaryCaches;
+  /** Each layer's cache inputs (bound to the same buffers as its present outputs). */
+  cache: { key: string; value: string }[];
+  /** int64 [S]: the new tokens' positions. */
+  query: string;
   isPrefill: string;
-  /** int64 [1] = P + S. */
-  total: string;
   seqlensK: string;
   totalLength: string;
+}
+
+/** The float32 residual stream entering a layer, and the previous layer's MLP output not yet added. */
+interface Stream {
+  x: string;
+  delta: string | null;
+}
+
+/** GroupQueryAttention's rotary tables, [max_position_embeddings, head_dim/2] in the activation type. */
+interface RotaryCaches {
+  cos: string;
+  sin: string;
+  type: FloatType;
+  headDim: number;
+}
+
+/**
+ * cos/sin of position · inv_freq for every position the model takes, computed here the way the
+ * reference does (float32 angle, then cos/sin): GroupQueryAttention rotates q and k with them
+ * (do_rotary), and the prefill branch gathers its query rows from the same tables.
+ */
+async function rotaryCaches(g: Graph, maxPositions: number, headDim: number, theta: number, type: FloatType): Promise<RotaryCaches> {
+  const half = headDim / 2;
+  const invFreq = inverseFrequencies(headDim, theta);
+  const cos = new Float32Array(maxPositions * half);
+  const sin = new Float32Array(maxPositions * half);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(invFreq[i] * p);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return g.scope('/model/rotary', async () => ({
+    cos: await g.weight('model.rotary.cos_cache', type, [maxPositions, half], floatBytes(cos, type)),
+    sin: await g.weight('model.rotary.sin_cache', type, [maxPositions, half], floatBytes(sin, type)),
+    type,
+    headDim,
+  }));
+}
+
+/**
+ * P + S as int64 [1], made inside the prefill branch that needs it from the total_sequence_length input
+ * (on the CPU): an If copies the outer values its branches use before it runs either one, so a length
+ * cast on the GPU outside would be read back at every decode step.
+ */
+function totalOf(br: Graph, totalLength: string): string {
+  return br.op('Cast', [br.op('Reshape', [totalLength, br.int64([1])])], { to: ONNX_TYPE.int64 });
 }
 
 /**
@@ -123,12 +189,12 @@ interface Shared {
  * with the outer graph, so every outer name is reserved in the branch before it is built and every
  * branch name in the outer graph after.
  */
-function branch(outer: Graph, name: string, build: (b: Graph) => string): Graph {
+function branch(outer: Graph, name: string, build: (b: Graph) => string, dims: (number | string)[] = [1, 'sequence_length', 'attention_width']): Graph {
   const scope = `${outer.scopePath}/${name}`;
   const b = new Graph(outer.fresh(scope), { opset: outer.opset, scope });
   for (const v of outerNames(outer)) b.fresh(v);
   const out = build(b);
-  b.output(out, 'float32', [1, 'sequence_length', 'attention_width']);
+  b.output(out, 'float32', dims);
   for (const v of outerNames(b)) outer.fresh(v);
   return b;
 }
@@ -141,18 +207,23 @@ function outerNames(g: Graph): string[] {
   ].filter(Boolean);
 }
 
-/** One pre-norm block; GroupQueryAttention writes the new keys/values into the cache in place. */
-async function decoderLayer(g: Graph, s: LayerSettings, i: number, x: string, cache: { key: string; value: string }, shared: Shared): Promise<string> {
+/**
+ * One pre-norm block. GroupQueryAttention rotates q and k (do_rotary) and writes the new keys/values
+ * into the cache in place; the prefill branch rotates its own copy of q with the same tables.
+ */
+async function decoderLayer(g: Graph, s: LayerSettings, i: number, input: Stream, shared: Shared): Promise<Stream> {
   const { numHeads: H, numKvHeads: Hkv, headDim: D } = s.w.config.text;
   const { act } = s.p;
-  const { q, k, v } = await attentionInputs(g, s, i, x, shared.rope);
+  const { normed, sum: x } = input.delta === null ? { normed: await inputNorm(g, s, i, input.x), sum: input.x } : await skipNorm(g, s, i, 'input_layernorm', input.x, input.delta, 'attn_norm');
+  const { q, k, v } = await attentionInputsFromNormed(g, s, i, normed, null);
   const attn = g.scope('attn', () => {
     const flat = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads * D])]);
-    const qr = flat(q, H); // [1, S, H·D] fp32
-    const kr = flat(k, Hkv);
-    const [causal, key, value] = g.node('GroupQueryAttention', [cast(g, qr, 'float32', act), cast(g, kr, 'float32', act), v, cache.key, cache.value, shared.seqlensK, shared.totalLength], {
+    const qFlat = flat(q, H); // [1, S, H·D] fp32, not rotated
+    const kFlat = flat(k, Hkv);
+    const { rotary } = shared;
+    const [causal, key, value] = g.node('GroupQueryAttention', [cast(g, qFlat, 'float32', act), cast(g, kFlat, 'float32', act), v, shared.cache[i].key, shared.cache[i].value, shared.seqlensK, shared.totalLength, rotary.cos, rotary.sin], {
       domain: 'com.microsoft',
-      attrs: { num_heads: H, kv_num_heads: Hkv, scale: float(1 / Math.sqrt(D)) },
+      attrs: { num_heads: H, kv_num_heads: Hkv, scale: float(1 / Math.sqrt(D)), do_rotary: 1, rotary_interleaved: 0 },
       outputs: 3,
     });
     // The cache outputs keep the input's name-free shape: the runtime binds them to the input buffers.
@@ -161,12 +232,17 @@ async function decoderLayer(g: Graph, s: LayerSettings, i: number, x: string, ca
     const presentValue = g.output(value, act, cacheDims, DECODER_OUTPUTS.presentValue(i));
 
     const prefill = branch(g, 'prefill', (br) => {
-      const upTo = (c: string) => cast(br, br.op('Slice', [c, br.int64([0]), shared.total, br.int64([2])]), act, 'float32'); // [1, Hkv, P+S, D]
+      // The new positions' rows of the rotary tables, [1, S, 1, D/2] in float32.
+      const rows = (table: string) => cast(br, br.op('Reshape', [br.op('Gather', [table, shared.query], { axis: 0 }), br.int64([1, -1, 1, D / 2])]), rotary.type, 'float32');
+      const qr = br.op('Reshape', [applyRope(br, q, { cos: rows(rotary.cos), sin: rows(rotary.sin), headDim: D }), br.int64([0, 0, H * D])]); // [1, S, H·D]
+      const total = totalOf(br, shared.totalLength);
+      const upTo = (c: string) => cast(br, br.op('Slice', [c, br.int64([0]), total, br.int64([2])]), act, 'float32'); // [1, Hkv, P+S, D]
       return groupedQueryAttention(br, qr, upTo(presentKey), upTo(presentValue), shared.bias, { numHeads: H, numKvHeads: Hkv, headDim: D });
     });
     // A branch output must be produced inside the branch, hence the Identity when no Cast is needed.
     const decode = branch(g, 'decode', (br) => (act === 'float32' ? br.op('Identity', [causal]) : cast(br, causal, act, 'float32')));
     return g.node('If', [shared.isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1 })[0];
   });
-  return attentionOutputAndMlp(g, s, i, x, attn);
+  const { normed: normed2, sum: h } = await skipNorm(g, s, i, 'post_attention_layernorm', x, await attentionOutput(g, s, i, attn), 'ff_norm');
+  return { x: h, delta: await mlp(g, s, i, normed2) };
 }
