@@ -8,7 +8,7 @@
 export interface GpuCounts {
   /** Compute dispatches (direct and indirect). */
   dispatches: number;
-  /** Dispatches per kernel: the compute pipeline's label (onnxruntime names it after its program). */
+  /** Dispatches per kernel: the pipeline's or its shader module's label (onnxruntime's program name). */
   byKernel: Record<string, number>;
   /** Workgroups launched by direct dispatches. */
   workgroups: number;
