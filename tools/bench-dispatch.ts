@@ -16,7 +16,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import type { Manifest } from '../src/molmo2/manifest.ts';
+import type { GraphFiles, Manifest } from '../src/molmo2/manifest.ts';
 import { countsBetween, type GpuCounts } from '../src/runtime/gpu-counters.ts';
 import { readAssetJson } from './lib/assets.ts';
 import { convertCheckpoint } from './lib/converter.ts';
@@ -49,7 +49,7 @@ const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
 /** A random checkpoint of these widths with `layers` decoder layers, converted to q4 (WebGPU target). */
-async function model(size: TinySize, layers: number): Promise<{ dir: string; url: string; manifest: Manifest }> {
+async function model(size: TinySize, layers: number): Promise<{ dir: string; url: string; decoder: GraphFiles }> {
   const dir = join(WORK, `${size}-${layers}`);
   if (process.argv.includes('--rebuild')) await rm(dir, { recursive: true, force: true });
   if (!existsSync(join(dir, 'model', 'manifest.json'))) {
@@ -66,7 +66,8 @@ async function model(size: TinySize, layers: number): Promise<{ dir: string; url
     await rm(join(dir, 'checkpoint'), { recursive: true, force: true });
   }
   const manifest = JSON.parse(readFileSync(join(dir, 'model', 'manifest.json'), 'utf8')) as Manifest;
-  return { dir: join(dir, 'model'), url: `/@fs${join(dir, 'model')}/`, manifest };
+  const { decoder } = manifest.variants.find((v) => v.dtype === 'q4' && v.target === 'webgpu')!;
+  return { dir: join(dir, 'model'), url: `/@fs${join(dir, 'model')}/`, decoder };
 }
 
 type NodeProto = OnnxTypes.INodeProto;
@@ -90,10 +91,9 @@ function layerNodes(graphFile: string): Record<string, number> {
 }
 
 /** Bytes a decode step reads at least: every weight once, except the embedding table (one row). */
-function weightBytes(m: Manifest, dir: string): { decoder: number; perStep: number } {
-  const v = m.variants.find((x) => x.dtype === 'q4' && x.target === 'webgpu')!;
-  const decoder = v.decoder.externalData.reduce((s, p) => s + statSync(join(dir, p)).size, 0);
-  const graph = onnx.ModelProto.decode(readFileSync(join(dir, v.decoder.model))).graph!;
+function weightBytes(files: GraphFiles, dir: string): { decoder: number; perStep: number } {
+  const decoder = files.externalData.reduce((s, p) => s + statSync(join(dir, p)).size, 0);
+  const graph = onnx.ModelProto.decode(readFileSync(join(dir, files.model))).graph!;
   let table = 0;
   for (const t of graph.initializer ?? []) {
     if (!t.name?.startsWith('model.transformer.wte')) continue;
@@ -113,10 +113,9 @@ interface StepFigures {
 }
 
 /**
- * Asks onnxruntime for the decoder with graph capture (`enableGraphCapture`), in the page: the answer
- * is its own message. Capture replays a recorded command stream, so it needs every node on the GPU and
- * every input and output in a GPU buffer; this decoder's If nodes and small int64 index math (on the
- * CPU by onnxruntime's choice) rule that out, which is what this records.
+ * Asks onnxruntime for the decoder with graph capture (`enableGraphCapture`), in the page, and returns
+ * its own answer: onnxruntime refuses capture for a graph with control flow, and this decoder keeps
+ * Molmo2's prefill mask exact with an If per layer.
  */
 async function graphCaptureProbe(page: import('playwright-core').Page, url: string, graph: string, externalData: string[]): Promise<string> {
   const said: string[] = [];
@@ -149,7 +148,7 @@ async function graphCaptureProbe(page: import('playwright-core').Page, url: stri
 }
 
 /** One decode step of a converted folder: (2-token answer) − (1-token answer), in a fresh page. */
-async function decodeStep(url: string, manifest: Manifest): Promise<StepFigures> {
+async function decodeStep(url: string, decoder: GraphFiles): Promise<StepFigures> {
   const bp = await openBenchPage('e2e/runtime-harness.html');
   try {
     const { page } = bp;
@@ -166,7 +165,6 @@ async function decodeStep(url: string, manifest: Manifest): Promise<StepFigures>
     const two = await ask(2);
     const counts = countsBetween(one, await page.evaluate(() => window.harness.takeGpuCounts()));
     if (two.done.timings.generatedTokens !== 2) throw new Error(`the 2-token answer stopped after ${two.done.timings.generatedTokens} token(s)`);
-    const decoder = manifest.variants.find((v) => v.dtype === 'q4' && v.target === 'webgpu')!.decoder;
     const graphCapture = await graphCaptureProbe(page, url, decoder.model, decoder.externalData);
     return { counts, decodeMs: two.done.timings.decodeMs, graphCapture, cpuNodes };
   } finally {
@@ -191,17 +189,17 @@ async function main() {
     const steps: StepFigures[] = [];
     for (const m of models) {
       console.log(`measuring one decode step: ${size} widths, ${m.layers} layers …`);
-      steps.push(await decodeStep(m.url, m.manifest));
+      steps.push(await decodeStep(m.url, m.decoder));
     }
     const [shallow, deep] = steps;
     const perLayer = countsBetween(shallow.counts, deep.counts);
     const fixed = countsBetween(scaled(perLayer, base), shallow.counts);
     const w = WIDTHS[size].text;
-    const nodes = layerNodes(join(models[0].dir, models[0].manifest.variants.find((v) => v.dtype === 'q4' && v.target === 'webgpu')!.decoder.model));
+    const nodes = layerNodes(join(models[0].dir, models[0].decoder.model));
     const nodeCount = Object.values(nodes).reduce((a, b) => a + b, 0);
     const gqa = Object.entries(perLayer.byKernel).filter(([k]) => GQA_KERNELS.test(k)).reduce((a, [, n]) => a + n, 0);
     const anchor = ANCHOR_LAYER.reduce((a, [, n]) => a + n, 0) + gqa;
-    const bytes = weightBytes(models[0].manifest, models[0].dir);
+    const bytes = weightBytes(models[0].decoder, models[0].dir);
     const s = shallow.counts;
 
     console.log(`\n${size} widths (hidden ${w.hidden}, ${w.heads} heads, ${w.kvHeads} KV heads, head_dim ${w.headDim}, MLP ${w.intermediate}), q4, one decode step:`);
