@@ -108,10 +108,29 @@ export async function removeRuntimeModel(): Promise<void> {
 }
 
 /**
- * Writes `tensors` as a checkpoint in the published layout (config, tokenizer, one safetensors shard)
- * and converts it with the real converter into `out`: q4, q4f16 and fp32, for the WebGPU and CPU
- * targets, unless `convert` says otherwise. The device check and benchmarks convert their own
- * checkpoints through it too.
+ * Writes a checkpoint in the published layout into `ckpt`: config, tokenizer, the published config
+ * files, and the tensors in one safetensors shard listed by model.safetensors.index.json.
+ */
+export async function writeTestCheckpoint(ckpt: string, m: { json: Record<string, unknown>; tensors: MemoryTensors; tokenizerJson: Record<string, unknown> }): Promise<void> {
+  await rm(ckpt, { recursive: true, force: true });
+  await mkdir(ckpt, { recursive: true });
+  await writeFile(join(ckpt, 'config.json'), JSON.stringify(m.json, null, 2));
+  for (const f of VERBATIM_CONFIG_FILES) await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
+  await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(m.tokenizerJson));
+  const shard = 'model-00001-of-00001.safetensors';
+  const entries = [...m.tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
+  await writeFile(join(ckpt, shard), writeSafetensors(entries));
+  const index = {
+    metadata: { total_size: entries.reduce((s, e) => s + e.data.byteLength, 0), random_weights: true },
+    weight_map: Object.fromEntries(entries.map((e) => [e.name, shard])),
+  };
+  await writeFile(join(ckpt, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
+}
+
+/**
+ * Writes the model as a checkpoint (writeTestCheckpoint) and converts it with the real converter into
+ * `out`: q4, q4f16 and fp32, for the WebGPU and CPU targets, unless `convert` says otherwise. The
+ * device check and benchmarks convert their own checkpoints through it too.
  */
 export async function convertTestModel(
   out: string,
@@ -127,19 +146,7 @@ export async function convertTestModel(
   },
 ): Promise<void> {
   const ckpt = `${out}-checkpoint`;
-  await rm(ckpt, { recursive: true, force: true });
-  await mkdir(ckpt, { recursive: true });
-  await writeFile(join(ckpt, 'config.json'), JSON.stringify(m.json, null, 2));
-  for (const f of VERBATIM_CONFIG_FILES) await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
-  await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(m.tokenizerJson));
-  const shard = 'model-00001-of-00001.safetensors';
-  const entries = [...m.tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
-  await writeFile(join(ckpt, shard), writeSafetensors(entries));
-  const index = {
-    metadata: { total_size: entries.reduce((s, e) => s + e.data.byteLength, 0), random_weights: true },
-    weight_map: Object.fromEntries(entries.map((e) => [e.name, shard])),
-  };
-  await writeFile(join(ckpt, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
+  await writeTestCheckpoint(ckpt, m);
   await rm(out, { recursive: true, force: true });
   try {
     await convertCheckpoint({

@@ -4,17 +4,38 @@
 // answer server (workers/server-ask.worker.ts) gets that server's origin instead, and only while the
 // user has it on; no other page or worker ever gets it. Model weights are cached by the app in OPFS,
 // not here.
+//
+// Every address is taken relative to this file's folder (the app's root, where index.html is), never
+// from the host's root, so a build works from any folder of a static host.
+const BASE = new URL('./', self.location.href).href;
 const SHELL = 'molmo2-web-shell-v1';
 const SETTINGS = 'molmo2-web-settings';
-const HOSTS_KEY = '/__molmo2/model-hosts';
-const SERVER_KEY = '/__molmo2/server-host';
-const POLICY_URL = '/csp.json';
+// Settings are kept per app folder: Cache Storage is per origin, and two copies of the app on one host
+// must not share them.
+const HOSTS_KEY = `${BASE}__molmo2/model-hosts`;
+const SERVER_KEY = `${BASE}__molmo2/server-host`;
+const POLICY_URL = `${BASE}csp.json`;
+// Written by `vite build` (tools/vite-offline-shell.ts): the built app's files; the dev server has none.
+const PRECACHE_URL = `${BASE}precache.json`;
+const MODELS = `${BASE}models/`;
 // The server worker's script: /workers/server-ask.worker.ts in development, assets/server-ask.worker-<hash>.js built.
 const isServerWorker = (url) => /\/server-ask\.worker[^/]*\.(?:ts|js)$/.test(url.pathname);
 const isOrigin = (origin) => typeof origin === 'string' && /^https?:\/\/[^/]+$/.test(origin);
 
+// The page and its first scripts load before this worker exists, so a first visit would not be kept:
+// the built app's files are fetched now (one failed file costs only itself), and so the app opens
+// offline after a single visit. Everything else is kept as it is fetched (network first, below).
+async function precache() {
+  const cache = await caches.open(SHELL);
+  await cache.add(POLICY_URL);
+  const list = await fetch(PRECACHE_URL, { cache: 'no-store' }).catch(() => undefined);
+  if (!list?.ok || !(list.headers.get('Content-Type') ?? '').includes('json')) return;
+  const files = await list.json();
+  await Promise.allSettled(files.map((f) => cache.add(new URL(f, BASE).href)));
+}
+
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(SHELL).then((c) => c.add(POLICY_URL)).then(() => self.skipWaiting()));
+  event.waitUntil(precache().then(() => self.skipWaiting()));
 });
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
@@ -68,7 +89,7 @@ self.addEventListener('message', (event) => {
 // What this worker answers: pages and worker scripts (they get the policy) and the app's own files
 // (kept for offline use). Model files (cached by the app in OPFS) and ranged reads go straight to
 // the network.
-const isModelFile = (url) => url.pathname.startsWith('/models/') && url.pathname !== '/models/index.json';
+const isModelFile = (url) => url.href.startsWith(MODELS) && url.href !== `${MODELS}index.json`;
 const handled = (url, req) => req.mode === 'navigate' || req.destination === 'worker' || (!isModelFile(url) && !req.headers.has('range'));
 
 async function withPolicy(res, url) {
@@ -95,7 +116,8 @@ self.addEventListener('fetch', (event) => {
         const hit = await caches.match(req, { ignoreVary: true });
         if (hit) return withPolicy(hit, url);
         if (req.mode === 'navigate') {
-          const shell = await caches.match('/', { ignoreVary: true });
+          // Another page of this folder (e.g. index.html for the folder itself): the app's page.
+          const shell = (await caches.match(BASE, { ignoreVary: true })) ?? (await caches.match(`${BASE}index.html`, { ignoreVary: true }));
           if (shell) return withPolicy(shell, url);
         }
         throw e;

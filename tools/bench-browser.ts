@@ -57,7 +57,7 @@ async function main() {
     const expected = /fallback to CPU EP has been explicitly disabled|VerifyEachNodeIsAssignedToAnEp|Failed to load resource/;
     page.on('console', (m) => m.type() === 'error' && !expected.test(m.text()) && console.error(`[page] ${m.text()}`));
     page.on('response', (r) => r.status() >= 400 && console.error(`[page] HTTP ${r.status()} for ${r.url()}`));
-    bp.browser.on('disconnected', () => console.error('[browser] disconnected'));
+    bp.browser?.on('disconnected', () => console.error('[browser] disconnected'));
     const { caps, adapter } = await startHarness(page);
     const { model } = await page.evaluate((u) => window.harness.load({ kind: 'url', url: u }, { cache: false }), url);
     console.log(`adapter: ${adapter}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}`);

@@ -78,7 +78,7 @@ async function main() {
   try {
     const { page } = bp;
     page.on('crash', () => console.error('[page] the page crashed (out of memory or a lost GPU device)'));
-    bp.browser.on('disconnected', () => console.error('[browser] disconnected'));
+    bp.browser?.on('disconnected', () => console.error('[browser] disconnected'));
     const { caps, adapter } = await startHarness(page);
     console.log(`adapter: ${adapter}; shader-f16 ${caps.shaderF16 ? 'yes' : 'no'}`);
     const worker = page.workers().find((w) => w.url().includes('inference.worker'));

@@ -1,6 +1,6 @@
 // Opens one of the e2e/bench-*.html pages for a benchmark: this app's Vite dev server on a free port
 // and Debian's headless Chromium with SwiftShader WebGPU, the same set-up as the browser tests.
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -10,12 +10,17 @@ export const root = join(import.meta.dirname, '..');
 
 export interface BenchPage {
   page: Page;
-  browser: Browser;
+  /** Absent for a persistent context (`profileDir`). */
+  browser?: Browser;
   close(): Promise<void>;
 }
 
-/** Opens `path`; `chromiumArgs` are added to the launch flags (the device check's GPU flags). */
-export async function openBenchPage(path: string, chromiumArgs: string[] = []): Promise<BenchPage> {
+/**
+ * Opens `path`; `chromiumArgs` are added to the launch flags (the device check's GPU flags). With
+ * `profileDir` the browser keeps its profile there (a persistent context: storage on disk with the
+ * quota of a user's profile, where a fresh context's OPFS is capped far below a converted model).
+ */
+export async function openBenchPage(path: string, chromiumArgs: string[] = [], opts: { profileDir?: string } = {}): Promise<BenchPage> {
   const server: ViteDevServer = await createServer({
     configFile: join(root, 'vite.config.ts'),
     root,
@@ -26,26 +31,35 @@ export async function openBenchPage(path: string, chromiumArgs: string[] = []): 
   await server.listen();
   const address = server.httpServer?.address();
   if (!address || typeof address === 'string') throw new Error('the Vite server has no port');
+  const launch = {
+    executablePath: process.env.CHROME_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...chromiumArgs],
+  };
+  let context: BrowserContext | undefined;
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROME_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...chromiumArgs],
-    });
-    const page = await browser.newPage();
+    if (opts.profileDir) {
+      context = await chromium.launchPersistentContext(opts.profileDir, launch);
+    } else {
+      browser = await chromium.launch(launch);
+      context = await browser.newContext();
+    }
+    const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
     await page.goto(`http://127.0.0.1:${address.port}/${path}`);
-    const b = browser;
+    const [b, c] = [browser, context];
     return {
       page,
       browser: b,
       async close() {
-        await b.close();
+        await c.close();
+        await b?.close();
         await server.close();
       },
     };
   } catch (e) {
+    await context?.close();
     await browser?.close();
     await server.close();
     throw e;

@@ -93,6 +93,18 @@ export const TARGETS: TargetGuard[] = [
       'a value a CPU-placed node needs is made on the GPU again: the mask or the context length outside the prefill If (an If copies what either branch uses), or a bool Cast before the patch CumSum (each one more read-back: 3 before this was fixed)',
   },
   {
+    bench: 'hub-convert',
+    measure: 'browser conversion renderer rise',
+    target: '< 1024 MiB',
+    failsIf: 'the conversion worker holds a shard, a whole large tensor or the output in memory (a Range reader that buffers the response, external-data chunks collected before they are written, or the q4 jobs not bounded)',
+  },
+  {
+    bench: 'hub-convert',
+    measure: 'files differing from npm run convert',
+    target: '≤ 0',
+    failsIf: 'the browser builds other graphs or encodes other bytes than the Node converter: another dtype mapping, chunk size or tensor order, or a resumed file that keeps bytes of another conversion',
+  },
+  {
     bench: 'preprocess',
     measure: 'preprocessing per frame, CPU ms ÷ GPU ms',
     target: '≥ 3 on a real GPU',

@@ -1,6 +1,7 @@
 // `npm run convert -- <hf-repo-id | local-dir> [--out dir] [--dtype q4f16,q4,fp16,fp32]
-//   [--target webgpu,cpu] [--revision rev] [--dry-run]`
+//   [--target webgpu,cpu] [--revision rev] [--keep-download] [--dry-run]`
 // Converts a Hugging Face Molmo2 checkpoint into a web model folder (ONNX graphs + manifest).
+// A Hub repository's weights are streamed with Range requests unless --keep-download is given.
 import { parseArgs } from 'node:util';
 import { DTYPES, TARGETS, type Dtype, type Target } from '../src/molmo2/manifest.ts';
 import { convertCheckpoint, ConvertError, DEFAULT_DTYPES, DEFAULT_TARGETS, describePlan } from './lib/converter.ts';
@@ -11,8 +12,10 @@ const USAGE = `usage: npm run convert -- <hf-repo-id | local-dir> [options]
   --dtype <list>         ${DTYPES.join(',')} (default ${DEFAULT_DTYPES.join(',')})
   --target <list>        ${TARGETS.join(',')} (default ${DEFAULT_TARGETS.join(',')})
   --revision <rev>       Hub branch, tag or commit (default main)
+  --keep-download        download the Hub repository's weight files into .cache/hub first and convert
+                         from there (default: stream them with Range requests, storing only the config files)
   --dry-run              check config and tensors, print what would be written, write nothing
-environment: HF_TOKEN (gated repositories), HF_ENDPOINT (default https://huggingface.co)`;
+environment: HF_TOKEN (gated or private repositories), HF_ENDPOINT (default https://huggingface.co)`;
 
 const splitList = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
 
@@ -27,6 +30,7 @@ async function main(argv: string[]): Promise<number> {
         dtype: { type: 'string' },
         target: { type: 'string' },
         revision: { type: 'string' },
+        'keep-download': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -46,11 +50,20 @@ async function main(argv: string[]): Promise<number> {
   }
   const isTty = process.stderr.isTTY;
   let lastLine = 0;
+  /** A progress line without its newline is on the terminal (a log line clears it first). */
+  let open = false;
   const onProgress = (p: Parameters<typeof formatProgress>[0]) => {
     const now = Date.now();
     if (!isTty && now - lastLine < 5000 && p.received !== p.total) return;
     lastLine = now;
-    process.stderr.write(isTty ? `\r\x1b[K${formatProgress(p)}${p.received === p.total ? '\n' : ''}` : `${formatProgress(p)}\n`);
+    const done = p.received === p.total;
+    process.stderr.write(isTty ? `\r\x1b[K${formatProgress(p)}${done ? '\n' : ''}` : `${formatProgress(p)}\n`);
+    open = isTty && !done;
+  };
+  const log = (m: string) => {
+    if (open) process.stderr.write('\r\x1b[K');
+    open = false;
+    console.error(m);
   };
   try {
     const result = await convertCheckpoint({
@@ -59,9 +72,10 @@ async function main(argv: string[]): Promise<number> {
       dtypes: splitList(values.dtype) as Dtype[] | undefined,
       targets: splitList(values.target) as Target[] | undefined,
       revision: values.revision,
+      keepDownload: values['keep-download'],
       dryRun: values['dry-run'],
       hub: { onProgress },
-      log: (m) => console.error(m),
+      log,
     });
     if (values['dry-run']) {
       console.log(['dry run: nothing written', ...describePlan(result.plan)].join('\n'));

@@ -118,6 +118,24 @@ export class ModelCache {
     await this.blobs.removeEntry(`${sha256}.part`);
   }
 
+  /**
+   * Takes a finished file written elsewhere in OPFS (a browser conversion) as the blob `sha256`: moved,
+   * not copied; dropped when the cache already holds that blob.
+   */
+  async adopt(sha256: string, file: FileSystemFileHandle): Promise<void> {
+    if (await this.fileHandle(sha256)) {
+      await (file as unknown as { remove?: () => Promise<void> }).remove?.();
+      return;
+    }
+    const move = (file as unknown as { move?: (dir: FileSystemDirectoryHandle, name: string) => Promise<void> }).move;
+    if (typeof move === 'function') {
+      await move.call(file, this.blobs, sha256);
+      return;
+    }
+    const w = await (await this.fileHandle(sha256, true))!.createWritable();
+    await (await file.getFile()).stream().pipeTo(w);
+  }
+
   async remove(sha256: string): Promise<void> {
     await this.blobs.removeEntry(sha256).catch(() => {});
   }

@@ -1,9 +1,12 @@
 // Registers the service worker (offline app shell + per-worker security policy) and tells it which
 // model hosts the user chose, and which answer server (if any) the server worker may reach.
+import { appUrl } from '../app-url.ts';
+
 export async function registerServiceWorker(): Promise<void> {
   if (!('serviceWorker' in navigator)) return;
   try {
-    await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    // Beside index.html, with the default scope (its own folder): the app wherever it is hosted.
+    await navigator.serviceWorker.register(appUrl('sw.js'));
   } catch (e) {
     console.warn('The service worker could not be registered; the app works, but not offline.', e);
   }

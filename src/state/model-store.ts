@@ -7,6 +7,7 @@ import { inference, onInferenceCrash, requestPersistentStorage, restartInference
 import { allowModelHost } from '../security/service-worker.ts';
 import { modelOrigin } from '../security/csp.ts';
 import type { BundledModel } from '../molmo2/manifest.ts';
+import { appUrl } from '../app-url.ts';
 
 export type ModelStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'error';
 
@@ -30,7 +31,7 @@ export interface ModelState {
 
 async function fetchBundled(): Promise<BundledModel[]> {
   try {
-    const res = await fetch('/models/index.json', { cache: 'no-store' });
+    const res = await fetch(appUrl('models/index.json'), { cache: 'no-store' });
     if (!res.ok || !(res.headers.get('Content-Type') ?? '').includes('json')) return [];
     return (await res.json()) as BundledModel[];
   } catch {

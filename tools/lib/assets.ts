@@ -7,17 +7,7 @@ import { join } from 'node:path';
 
 export const MOLMO2_4B_ASSETS = fileURLToPath(new URL('../assets/molmo2-4b/', import.meta.url));
 
-/** The published non-weight files of a Molmo2 checkpoint that are copied as they are. */
-export const VERBATIM_CONFIG_FILES = [
-  'generation_config.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'chat_template.jinja',
-  'preprocessor_config.json',
-  'processor_config.json',
-  'video_preprocessor_config.json',
-] as const;
+export { VERBATIM_CONFIG_FILES } from '../../src/molmo2/conversion.ts';
 
 export async function readAssetJson(file: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(join(MOLMO2_4B_ASSETS, file), 'utf8'));

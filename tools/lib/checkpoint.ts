@@ -8,17 +8,12 @@ import { parseMolmo2Config, type ConfigCheck } from '../../src/molmo2/config.ts'
 import { headerLength, parseHeader, toFloat32, type SafeDtype, type TensorInfo } from '../../src/molmo2/safetensors.ts';
 import type { Shape } from '../../src/molmo2/tensors.ts';
 import type { WeightReader } from '../../src/molmo2/weights.ts';
+import { INDEX_FILE, shardsOf, SINGLE_FILE, type SafetensorsIndex } from '../../src/molmo2/hub/remote-checkpoint.ts';
 import { isRandomWeightsIndex } from './tiny-checkpoint.ts';
 
 type Json = Record<string, unknown>;
 
-export const INDEX_FILE = 'model.safetensors.index.json';
-export const SINGLE_FILE = 'model.safetensors';
-
-export interface SafetensorsIndex {
-  metadata?: Record<string, unknown>;
-  weight_map: Record<string, string>;
-}
+export { INDEX_FILE, SINGLE_FILE, type SafetensorsIndex };
 
 /** What a checkpoint folder holds, read without touching any weight bytes. */
 export interface CheckpointFolder {
@@ -50,9 +45,10 @@ export async function readCheckpointFolder(dir: string): Promise<CheckpointFolde
   const indexJson = await readJsonIfPresent(join(dir, INDEX_FILE));
   let index: SafetensorsIndex | undefined;
   if (indexJson) {
-    const map = indexJson.weight_map;
-    if (!map || typeof map !== 'object' || Array.isArray(map) || !Object.values(map).every((f) => typeof f === 'string' && /^[\w.-]+\.safetensors$/.test(f))) {
-      throw new Error(`${join(dir, INDEX_FILE)}: weight_map must map tensor names to .safetensors file names in the same folder`);
+    try {
+      shardsOf(indexJson as unknown as SafetensorsIndex);
+    } catch (e) {
+      throw new Error(`${join(dir, INDEX_FILE)}: ${(e as Error).message.replace(`${INDEX_FILE}: `, '')}`);
     }
     index = indexJson as unknown as SafetensorsIndex;
   }
@@ -267,52 +263,4 @@ async function readExactly(file: FileHandle, into: Uint8Array, position: number,
   }
 }
 
-/** Result of comparing a checkpoint's tensors with expectedTensors(config). */
-export interface TensorCheck {
-  missing: string[];
-  wrongShape: { name: string; expected: Shape; actual: Shape }[];
-  /** Tensors this product does not know; conversion stops on these. */
-  unexpected: string[];
-  /** Known extras that are skipped: ViT blocks after the last one the adapter reads, RoPE buffers. */
-  ignored: string[];
-  ok: boolean;
-}
-
-/**
- * Documented extras. The remote code builds only the ViT blocks up to the deepest one the adapter
- * reads, but a checkpoint saved from the full 27-block ViT would carry the rest; some exports also
- * save RoPE `inv_freq` buffers. Neither affects the converted model.
- */
-export function isIgnorableExtra(name: string, vitBlocksUsed: number): boolean {
-  if (name.endsWith('.inv_freq')) return true;
-  const m = /^model\.vision_backbone\.image_vit\.transformer\.resblocks\.(\d+)\./.exec(name);
-  return m !== null && Number(m[1]) >= vitBlocksUsed;
-}
-
-export function checkTensors(actual: Map<string, Shape>, expected: Map<string, Shape>, vitBlocksUsed: number): TensorCheck {
-  const missing: string[] = [];
-  const wrongShape: TensorCheck['wrongShape'] = [];
-  for (const [name, shape] of expected) {
-    const got = actual.get(name);
-    if (!got) missing.push(name);
-    else if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) wrongShape.push({ name, expected: shape, actual: got });
-  }
-  const unexpected: string[] = [];
-  const ignored: string[] = [];
-  for (const name of actual.keys()) {
-    if (expected.has(name)) continue;
-    (isIgnorableExtra(name, vitBlocksUsed) ? ignored : unexpected).push(name);
-  }
-  return { missing, wrongShape, unexpected, ignored, ok: missing.length === 0 && wrongShape.length === 0 && unexpected.length === 0 };
-}
-
-/** Human-readable lines for a failed TensorCheck (long lists are shortened). */
-export function describeTensorCheck(check: TensorCheck): string[] {
-  const list = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')} … (${xs.length} in all)` : xs.join(', '));
-  const lines: string[] = [];
-  if (check.missing.length) lines.push(`missing tensors: ${list(check.missing)}`);
-  for (const w of check.wrongShape.slice(0, 8)) lines.push(`tensor ${w.name} has shape [${w.actual}], expected [${w.expected}] from config.json`);
-  if (check.wrongShape.length > 8) lines.push(`… ${check.wrongShape.length - 8} more tensors with the wrong shape`);
-  if (check.unexpected.length) lines.push(`unknown tensors (not part of a Molmo2 checkpoint): ${list(check.unexpected)}`);
-  return lines;
-}
+export { checkTensors, describeTensorCheck, isIgnorableExtra, type TensorCheck } from '../../src/molmo2/tensor-check.ts';

@@ -2,27 +2,35 @@
 // config and tensor table, plans the variants, has the graph builder encode the weights block by
 // block on a pool of worker threads while external-data files stream to disk (hashed on the way),
 // and publishes the folder atomically (written as `<out>.tmp-<pid>`, renamed at the end).
+// A Hub repository's weights are streamed by default: only its config files and index are
+// downloaded, the shard headers and tensor blocks are read with Range requests (the encoder threads
+// fetch their own blocks); `keepDownload` downloads every shard into the cache first instead.
 import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CHAT_TEMPLATE_FILE, modelChatTemplate } from '../../src/molmo2/chat-template.ts';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
+import { CONVERTER_VERSION, estimateBytes } from '../../src/molmo2/conversion.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
-import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Manifest, type ModelVariant, type Target, type WeightPrecision } from '../../src/molmo2/manifest.ts';
+import type { HubRepo } from '../../src/molmo2/hub/location.ts';
+import { RemoteCheckpoint } from '../../src/molmo2/hub/remote-checkpoint.ts';
+import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Manifest, type ModelVariant, type Target } from '../../src/molmo2/manifest.ts';
 import { decoderDtype, variantPrecision, type Q4Settings } from '../../src/molmo2/onnx/layers.ts';
 import { exportVariant as buildVariant } from '../../src/molmo2/onnx/export.ts';
 import { expectedTensors, type Shape } from '../../src/molmo2/tensors.ts';
 import { checkConfig, checkTensors, describeTensorCheck, readCheckpointFolder, SafetensorsCheckpoint, type CheckpointFolder, type TensorCheck } from './checkpoint.ts';
+import { directUrlFetch } from './direct-urls.ts';
 import { WorkerEncoder, type EncoderStats } from './encoder-pool.ts';
-import { CONFIG_FILES, downloadCheckpoint, isRepoId, type HubOptions } from './hub.ts';
+import { CONFIG_FILES, downloadCheckpoint, hubRepo, isRepoId, type HubOptions, type Progress } from './hub.ts';
 import { HashedOutput, type OutputStats } from './hashed-output.ts';
+import { SmallTensorPrefetch } from './small-tensors.ts';
 import { writeManifest } from './manifest-writer.ts';
 
 /** Builds the vision and decoder graphs of one variant: [vision, decoder]. */
 export type ExportVariant = typeof buildVariant;
 export const DEFAULT_DTYPES: Dtype[] = ['q4f16', 'q4'];
 export const DEFAULT_TARGETS: Target[] = ['webgpu'];
-export const CONVERTER_VERSION = '0.1.0';
+export { CONVERTER_VERSION };
 
 /** A problem with the input that the user must fix; the CLI prints its lines and exits non-zero. */
 export class ConvertError extends Error {
@@ -43,6 +51,12 @@ export interface ConvertOptions {
   modelsDir?: string;
   /** Hub download cache root. */
   cacheDir?: string;
+  /**
+   * Hub repositories: download every weight file into the cache first and convert from disk, as
+   * before streaming existed (default: stream the weights with Range requests, storing only the
+   * config files).
+   */
+  keepDownload?: boolean;
   hub?: Partial<Pick<HubOptions, 'endpoint' | 'token' | 'retries' | 'backoffMs' | 'stallMs' | 'onProgress'>>;
   /** Display name in the manifest (default: the repository or folder name). */
   name?: string;
@@ -66,8 +80,21 @@ export interface PlannedFile {
   estimated: boolean;
 }
 
+/** Where the weights are read from while converting. */
+export interface WeightsSource {
+  /** local: the checkpoint folder; downloaded: the download cache (keepDownload); streamed: the Hub, with Range requests. */
+  mode: 'local' | 'downloaded' | 'streamed';
+  /** The folder, or for streamed weights the Hub endpoint. */
+  from: string;
+  /** Bytes of checkpoint data the conversion reads (every variant reads the tensors it builds), when the shard headers were read. */
+  bytesToRead?: number;
+  /** The repository's weight bytes as its index states (metadata.total_size), when it does. */
+  repositoryBytes?: number;
+}
+
 export interface ConvertPlan {
   source: { repo: string; revision: string; folder: string; local: boolean };
+  weights: WeightsSource;
   name: string;
   outDir: string;
   config: Molmo2Config;
@@ -91,6 +118,8 @@ export interface ConvertResult {
 
 export interface ConvertProfile {
   seconds: number;
+  /** Bytes received from the Hub while converting (streamed weights only). */
+  streamedBytes?: number;
   /** Encoder threads: time reading blocks, decoding BF16/F16, encoding (summed over threads). */
   encoder: EncoderStats;
   /** Main thread: hashing and writing the output files. */
@@ -112,35 +141,55 @@ export function modelNameFor(source: string): string {
   return raw.replace(/[^\w.-]/g, '_') || 'model';
 }
 
-/**
- * Bytes per parameter of a linear layer's matrix: int4 / int8 blocks of 32 with one scale each (fp16
- * scales with fp16 activations, fp32 otherwise), or float weights. Vectors (norms, biases) stay float.
- */
-function matrixBytesPerParam(weights: WeightPrecision, act: 'float16' | 'float32'): number {
-  const scale = act === 'float16' ? 2 : 4;
-  return weights === 'int4' ? 0.5 + scale / 32 : weights === 'int8' ? 1 + scale / 32 : weights === 'float16' ? 2 : 4;
+interface Source {
+  folder: string;
+  repo: string;
+  revision: string;
+  local: boolean;
+  mode: WeightsSource['mode'];
+  /** Streamed weights: where they are read from (pinned to the commit the revision resolved to, when the Hub said). */
+  hub?: HubRepo;
 }
 
-function estimateBytes(shapes: Shape[], weights: WeightPrecision, act: 'float16' | 'float32'): number {
-  const matrix = matrixBytesPerParam(weights, act);
-  const vector = act === 'float16' ? 2 : 4;
-  return Math.round(shapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1) * (sh.length >= 2 ? matrix : vector), 0));
-}
-
-/** Resolves the source to a folder on disk (downloading from the Hub if needed). */
-async function fetchSource(opts: ConvertOptions, revision: string, log: (m: string) => void) {
+/** Resolves the source to a folder on disk holding at least the config files (and the weights, unless they are streamed). */
+async function fetchSource(opts: ConvertOptions, revision: string, log: (m: string) => void): Promise<Source> {
   if (existsSync(opts.source)) {
-    return { folder: resolve(opts.source), repo: opts.source, revision: 'local', local: true };
+    return { folder: resolve(opts.source), repo: opts.source, revision: 'local', local: true, mode: 'local' };
   }
   if (!isRepoId(opts.source)) throw new ConvertError([`"${opts.source}" is neither a checkpoint folder nor a Hugging Face repository id (owner/name)`]);
   const cacheDir = opts.cacheDir ?? join('.cache', 'hub');
-  log(`${opts.dryRun ? 'fetching the config files of' : 'downloading'} ${opts.source} @ ${revision} into ${cacheDir}`);
-  const dl = await downloadCheckpoint({ ...opts.hub, repo: opts.source, revision, cacheDir, configOnly: opts.dryRun, log });
-  return { folder: dl.dir, repo: opts.source, revision: dl.commit ?? revision, local: false };
+  const stream = !opts.keepDownload;
+  const configOnly = stream || opts.dryRun;
+  log(`${configOnly ? 'fetching the config files of' : 'downloading'} ${opts.source} @ ${revision} into ${cacheDir}${stream && !opts.dryRun ? ' (the weights are streamed from the Hub)' : ''}`);
+  const dl = await downloadCheckpoint({ ...opts.hub, repo: opts.source, revision, cacheDir, configOnly, log });
+  const resolved = dl.commit ?? revision;
+  return {
+    folder: dl.dir,
+    repo: opts.source,
+    revision: resolved,
+    local: false,
+    mode: stream ? 'streamed' : 'downloaded',
+    hub: stream ? hubRepo({ ...opts.hub, repo: opts.source, revision: resolved }) : undefined,
+  };
+}
+
+type Reader = SafetensorsCheckpoint | RemoteCheckpoint;
+
+async function closeReader(reader: Reader | undefined): Promise<void> {
+  if (reader instanceof SafetensorsCheckpoint) await reader.close();
+}
+
+/** Stored bytes of the tensors each variant reads: the vision tensors every time, the decoder's unless shared. */
+function bytesToRead(reader: Reader, expected: Map<string, Shape>, variants: ConvertPlan['variants']): number {
+  const sum = (vision: boolean) =>
+    [...expected.keys()].filter((n) => n.startsWith('model.vision_backbone.') === vision && reader.has(n)).reduce((s, n) => s + reader.byteRange(n).length, 0);
+  const vision = sum(true);
+  const decoder = sum(false);
+  return variants.reduce((s, v) => s + vision + (v.decoderShared ? 0 : decoder), 0);
 }
 
 /** Checks config and tensors; throws ConvertError listing every problem found. */
-export async function planConversion(opts: ConvertOptions): Promise<{ plan: ConvertPlan; folder: CheckpointFolder; reader?: SafetensorsCheckpoint }> {
+export async function planConversion(opts: ConvertOptions): Promise<{ plan: ConvertPlan; folder: CheckpointFolder; reader?: Reader }> {
   const log = opts.log ?? (() => {});
   const dtypes = parseList(opts.dtypes, DTYPES, DEFAULT_DTYPES, 'dtype');
   const targets = parseList(opts.targets, TARGETS, DEFAULT_TARGETS, 'target');
@@ -157,12 +206,19 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
   const config = cfg.config;
   const expected = expectedTensors(config);
 
-  let reader: SafetensorsCheckpoint | undefined;
+  let reader: Reader | undefined;
   let tensorSource: ConvertPlan['tensorSource'];
   let actual: Map<string, Shape>;
   const warnings: string[] = [];
   const problems: string[] = [];
-  if (folder.shards.length > 0 && folder.missingShards.length === 0) {
+  if (src.hub && !opts.dryRun) {
+    // Streamed: each shard's header is read with two small Range requests.
+    const h = opts.hub ?? {};
+    reader = await RemoteCheckpoint.open(src.hub, folder.index, { retries: h.retries, backoffMs: h.backoffMs, stallMs: h.stallMs, log, fetch: directUrlFetch() });
+    problems.push(...reader.problems);
+    actual = reader.shapes();
+    tensorSource = 'safetensors headers';
+  } else if (folder.shards.length > 0 && folder.missingShards.length === 0) {
     reader = await SafetensorsCheckpoint.open(folder);
     problems.push(...reader.problems.map((p) => p.message));
     actual = reader.shapes();
@@ -171,7 +227,8 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
     // Shapes of listed tensors are taken from the config: names are what the index can check.
     actual = new Map(Object.keys(folder.index.weight_map).map((n) => [n, expected.get(n) ?? []]));
     tensorSource = 'index names with shapes from config.json';
-    if (folder.missingShards.length) warnings.push(`weight files not present (${folder.missingShards.length} of ${folder.shards.length}); shapes were derived from config.json`);
+    if (src.local && folder.missingShards.length) warnings.push(`weight files not present (${folder.missingShards.length} of ${folder.shards.length}); shapes were derived from config.json`);
+    if (!src.local) warnings.push('a dry run reads no weight file: the tensor names were checked against the index, their shapes derived from config.json (converting reads the shard headers first)');
   } else {
     actual = new Map(expected);
     tensorSource = 'config.json only';
@@ -186,7 +243,7 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
   if (problems.length === 0) problems.push(...describeTensorCheck(tensorCheck));
   if (tensorCheck.ignored.length) warnings.push(`${tensorCheck.ignored.length} tensors not used by the model are skipped (e.g. ${tensorCheck.ignored[0]})`);
   if (problems.length) {
-    await reader?.close();
+    await closeReader(reader);
     throw new ConvertError([`${src.repo}: the checkpoint's tensors do not match its config.json`, ...problems]);
   }
 
@@ -224,8 +281,16 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
     ]),
     { path: 'manifest.json', bytes: 0, estimated: true },
   ];
+  const totalSize = Number(folder.index?.metadata?.total_size);
+  const weights: WeightsSource = {
+    mode: src.mode,
+    from: src.hub ? src.hub.endpoint : folder.dir,
+    ...(reader ? { bytesToRead: bytesToRead(reader, expected, variants) } : {}),
+    ...(Number.isFinite(totalSize) && totalSize > 0 ? { repositoryBytes: totalSize } : {}),
+  };
   const plan: ConvertPlan = {
     source: { repo: src.repo, revision: src.revision, folder: folder.dir, local: src.local },
+    weights,
     name,
     outDir,
     config,
@@ -246,6 +311,7 @@ export function describePlan(plan: ConvertPlan): string[] {
     `config: ok — ViT ${c.vitBlocksUsed} of ${c.vit.declaredLayers} blocks × ${c.vit.hiddenSize}, adapter layers [${c.adapter.vitLayers}], ` +
       `decoder ${c.text.numLayers} layers × ${c.text.hiddenSize} (${c.text.numHeads} heads / ${c.text.numKvHeads} KV × ${c.text.headDim}), vocab ${c.text.vocabSize}+${c.text.additionalVocabSize}`,
     `tensors: ${plan.tensorCheck.ok ? 'ok' : 'FAILED'} — ${[...expectedTensors(c).keys()].length} checked against ${plan.tensorSource}`,
+    describeWeights(plan.weights),
     ...plan.warnings.map((w) => `warning: ${w}`),
     `output: ${plan.outDir}`,
     ...plan.variants.map((v) => {
@@ -259,11 +325,20 @@ export function describePlan(plan: ConvertPlan): string[] {
   return lines;
 }
 
+function describeWeights(w: WeightsSource): string {
+  const size = (n: number | undefined, what: string) => (n === undefined ? '' : `, ${formatBytes(n)} ${what}`);
+  if (w.mode === 'streamed') {
+    const amount = w.bytesToRead !== undefined ? size(w.bytesToRead, 'to read') : size(w.repositoryBytes, 'in the repository');
+    return `weights: streamed from ${w.from} with Range requests while converting, not downloaded${amount} (--keep-download downloads them into the cache first)`;
+  }
+  if (w.mode === 'downloaded') return `weights: downloaded into ${w.from} before converting (--keep-download)${size(w.repositoryBytes, 'in the repository')}`;
+  return `weights: read from ${w.from}`;
+}
+
 /** Removes `<out>.tmp-<pid>` folders left by converter runs that are no longer alive. */
-async function removeStaleTempFolders(outDir: string, log: (m: string) => void): Promise<void> {
+async function removeStaleTempFolders(outDir: string, log: (m: string) => void, prefix = `${basename(outDir)}.tmp-`): Promise<void> {
   const parent = dirname(outDir);
   if (!existsSync(parent)) return;
-  const prefix = `${basename(outDir)}.tmp-`;
   for (const entry of await readdir(parent)) {
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(entry.slice(prefix.length));
@@ -294,7 +369,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   const log = opts.log ?? (() => {});
   const { plan, reader } = await planConversion(opts);
   if (opts.dryRun) {
-    await reader?.close();
+    await closeReader(reader);
     return { plan };
   }
   if (!reader) {
@@ -302,9 +377,13 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   }
   const missingRequired = ['tokenizer.json', 'generation_config.json'].filter((f) => !plan.files.some((p) => p.path === f));
   if (missingRequired.length) {
-    await reader.close();
+    await closeReader(reader);
     throw new ConvertError([`${plan.source.repo}: ${missingRequired.join(' and ')} missing; the runtime needs them`]);
   }
+  const remote = reader instanceof RemoteCheckpoint ? reader : undefined;
+  // Streamed tensors that are encoded in column tiles are fetched once into this folder (removed at the end).
+  const tileDir = remote ? join(plan.source.folder, `${STREAM_DIR_PREFIX}${process.pid}`) : undefined;
+  if (tileDir) await removeStaleTempFolders(tileDir, log, STREAM_DIR_PREFIX);
 
   const exportVariant = opts.exportVariant ?? buildVariant;
   const outDir = plan.outDir;
@@ -315,13 +394,22 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   // Ctrl-C: remove the half-written folder instead of leaving it for the next run to clean up.
   const onSignal = (signal: NodeJS.Signals) => {
     rmSync(tmp, { recursive: true, force: true });
+    if (tileDir) rmSync(tileDir, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = performance.now();
   const output = new HashedOutput((relPath) => safeJoin(tmp, relPath));
-  const encoder = new WorkerEncoder(reader, { threads: opts.threads });
+  const h = opts.hub ?? {};
+  const encoder = new WorkerEncoder(reader, {
+    threads: opts.threads,
+    log,
+    remote: remote && { fetcher: remote.fetcher, tileDir: tileDir!, retries: h.retries, backoffMs: h.backoffMs, stallMs: h.stallMs },
+  });
+  const streamed = remote ? streamProgress(remote, encoder, plan.weights.bytesToRead, h.onProgress) : undefined;
+  // Streamed: the small tensors (norms, biases) are read together, not one round trip each.
+  const weights = remote ? new SmallTensorPrefetch(remote) : reader;
   try {
     for (const f of plan.files.filter((p) => !p.estimated)) await copyFile(join(plan.source.folder, f.path), join(tmp, f.path));
     const variants: ModelVariant[] = [];
@@ -332,7 +420,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
       const decoderKey = `${v.target}/${decoderDtype(v.dtype)}`;
       const [vision, decoder] = await exportVariant({
         config: plan.config,
-        weights: reader,
+        weights,
         dtype: v.dtype,
         target: v.target,
         log,
@@ -364,19 +452,54 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     });
     const manifestS = (performance.now() - manifestStarted) / 1000;
     await publish(tmp, outDir);
+    const streamedBytes = streamed?.finish();
+    if (streamedBytes !== undefined) log(`read ${formatBytes(streamedBytes)} of weights from ${plan.weights.from} with Range requests`);
     log(`wrote ${outDir} (${manifest.files.length} files, ${formatBytes(manifest.files.reduce((s, f) => s + f.bytes, 0))})`);
-    const profile: ConvertProfile = { seconds: (performance.now() - started) / 1000, encoder: encoder.stats(), output: { ...output.stats }, manifestS };
+    const profile: ConvertProfile = { seconds: (performance.now() - started) / 1000, streamedBytes, encoder: encoder.stats(), output: { ...output.stats }, manifestS };
     return { plan, manifest, profile };
   } catch (e) {
     await encoder.close();
     await rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
+    streamed?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await encoder.close();
-    await reader.close();
+    await closeReader(reader);
   }
+}
+
+/** Folder (in the repository's cache folder) of a streaming run's tile cache: `<prefix><pid>`. */
+const STREAM_DIR_PREFIX = '.stream-';
+
+/**
+ * Reports the bytes streamed so far (the checkpoint's own reads plus the encoder threads') against
+ * the bytes the plan expects to read, once a second; finish() reports the end and returns the total.
+ */
+function streamProgress(remote: RemoteCheckpoint, encoder: WorkerEncoder, total: number | undefined, report?: (p: Progress) => void) {
+  const started = performance.now();
+  const before = remote.fetcher.bytesReceived;
+  const received = () => remote.fetcher.bytesReceived - before + encoder.stats().bytesFetched;
+  const progress = (done: boolean): Progress => {
+    const got = received();
+    const seconds = Math.max(1e-3, (performance.now() - started) / 1000);
+    const bytesPerSecond = got / seconds;
+    const of = done ? got : total === undefined ? undefined : Math.max(total, got);
+    const etaSeconds = of !== undefined && bytesPerSecond > 0 ? (of - got) / bytesPerSecond : undefined;
+    return { file: 'weights from the Hub', received: got, total: of, bytesPerSecond, etaSeconds };
+  };
+  const timer = report ? setInterval(() => report(progress(false)), 1000) : undefined;
+  timer?.unref();
+  return {
+    stop: () => clearInterval(timer),
+    finish: (): number => {
+      clearInterval(timer);
+      const last = progress(true);
+      report?.(last);
+      return last.received;
+    },
+  };
 }
 
 /** Replaces `outDir` with the finished `tmp` folder; the old folder is removed only after the swap. */

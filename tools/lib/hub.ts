@@ -1,37 +1,23 @@
 // Downloads a checkpoint from the Hugging Face Hub using only the public "resolve" URL layout
 // (`<endpoint>/<repo>/resolve/<revision>/<file>`). Downloads resume from `<file>.part` with HTTP
 // Range requests after a dropped connection, retry with backoff, and are size-checked before the
-// file gets its final name, so a file without `.part` in the cache is always complete.
+// file gets its final name, so a file without `.part` in the cache is always complete. Repository
+// ids, URLs and HubError are those of src/molmo2/hub/location.ts, which the streaming reader shares.
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
+import { DEFAULT_HUB_ENDPOINT, HubError, isRepoId, isRetryableStatus, resolveUrl, type HubRepo } from '../../src/molmo2/hub/location.ts';
 import { headerLength, parseHeader } from '../../src/molmo2/safetensors.ts';
-import { VERBATIM_CONFIG_FILES } from './assets.ts';
+import { CONFIG_FILES } from '../../src/molmo2/conversion.ts';
 import { INDEX_FILE, SINGLE_FILE, readCheckpointFolder } from './checkpoint.ts';
 
-/** Non-weight files of a Molmo2 checkpoint; all but config.json are optional. */
-export const CONFIG_FILES = ['config.json', 'tokenizer.json', ...VERBATIM_CONFIG_FILES] as const;
+export { HubError, isRepoId, resolveUrl };
+
+export { CONFIG_FILES };
 
 /** File in a cached revision folder holding the commit id the Hub resolved the revision to. */
 export const COMMIT_FILE = '.commit';
-
-const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
-
-export function isRepoId(text: string): boolean {
-  return REPO_ID.test(text) && !text.includes('..');
-}
-
-export class HubError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-    /** Retrying cannot help (e.g. the host name does not resolve). */
-    readonly fatal = false,
-  ) {
-    super(message);
-  }
-}
 
 export interface Progress {
   file: string;
@@ -76,9 +62,9 @@ interface Resolved {
   stallMs: number;
 }
 
-function resolveOptions(o: HubOptions): Resolved {
+function resolveOptions(o: Omit<HubOptions, 'cacheDir'>): Resolved {
   return {
-    endpoint: (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
+    endpoint: (o.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, ''),
     token: o.token ?? (process.env.HF_TOKEN || undefined),
     revision: o.revision ?? 'main',
     retries: o.retries ?? 6,
@@ -87,8 +73,10 @@ function resolveOptions(o: HubOptions): Resolved {
   };
 }
 
-export function resolveUrl(endpoint: string, repo: string, revision: string, file: string): string {
-  return `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
+/** Where a repository's files are read from: the endpoint and token as the downloader resolves them ($HF_ENDPOINT, $HF_TOKEN). */
+export function hubRepo(o: Omit<HubOptions, 'cacheDir'>): HubRepo {
+  const r = resolveOptions(o);
+  return { endpoint: r.endpoint, repo: o.repo, revision: r.revision, token: r.token };
 }
 
 export function cacheFolder(cacheDir: string, repo: string, revision: string): string {
@@ -181,7 +169,7 @@ async function downloadFile(
       outcome = res.complete ? 'done' : 'retry';
       if (res.progressed) failures = 0;
     } catch (e) {
-      if (e instanceof HubError && (e.fatal || (e.status !== undefined && e.status < 500 && e.status !== 408 && e.status !== 429))) throw e;
+      if (e instanceof HubError && (e.fatal || (e.status !== undefined && !isRetryableStatus(e.status)))) throw e;
       opts.log?.(`${file}: ${(e as Error).message}`);
       outcome = 'retry';
     }

@@ -4,9 +4,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, relative, sep } from 'node:path';
-import type { Molmo2Config } from '../../src/molmo2/config.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ManifestFile, type ModelVariant } from '../../src/molmo2/manifest.ts';
-import { expectedTensors } from '../../src/molmo2/tensors.ts';
+import type { Manifest, ManifestFile } from '../../src/molmo2/manifest.ts';
+import { buildManifest, type ManifestInput as BaseManifestInput } from '../../src/molmo2/conversion.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -29,29 +28,9 @@ export async function describeFile(dir: string, path: string): Promise<ManifestF
   return { path, bytes, sha256: hash.digest('hex') };
 }
 
-export function architectureSummary(config: Molmo2Config, randomWeights: boolean): Manifest['architecture'] {
-  const parameters = [...expectedTensors(config).values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
-  return {
-    vitLayers: config.vitBlocksUsed,
-    vitHidden: config.vit.hiddenSize,
-    textLayers: config.text.numLayers,
-    textHidden: config.text.hiddenSize,
-    numHeads: config.text.numHeads,
-    numKvHeads: config.text.numKvHeads,
-    headDim: config.text.headDim,
-    vocabSize: config.text.vocabSize,
-    parameters,
-    randomWeights,
-  };
-}
+export { architectureSummary } from '../../src/molmo2/conversion.ts';
 
-export interface ManifestInput {
-  name: string;
-  source: Manifest['source'];
-  converterVersion: string;
-  config: Molmo2Config;
-  randomWeights: boolean;
-  variants: ModelVariant[];
+export interface ManifestInput extends BaseManifestInput {
   /**
    * Files whose size and SHA-256 were taken as they were written (must still be as written); the
    * others are read and hashed here.
@@ -68,25 +47,7 @@ export async function writeManifest(dir: string, input: ManifestInput): Promise<
     if (known && (await stat(join(dir, p))).size === known.bytes) files.push({ path: p, bytes: known.bytes, sha256: known.sha256 });
     else files.push(await describeFile(dir, p));
   }
-  const present = new Set(paths);
-  for (const v of input.variants) {
-    for (const g of [v.vision, v.decoder]) {
-      for (const f of [g.model, ...g.externalData]) {
-        if (!present.has(f)) throw new Error(`variant ${v.dtype}/${v.target} refers to ${f}, which was not written`);
-      }
-    }
-  }
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    formatVersion: MANIFEST_VERSION,
-    name: input.name,
-    source: input.source,
-    createdAt: new Date().toISOString(),
-    converterVersion: input.converterVersion,
-    architecture: architectureSummary(input.config, input.randomWeights),
-    variants: input.variants,
-    files,
-  };
+  const manifest = buildManifest(input, files);
   await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }

@@ -12,6 +12,11 @@ const ALIGN = 64;
 
 /** Where one external-data file's bytes go, in file order. */
 export interface ChunkSink {
+  /**
+   * Bytes of this file already written by an earlier, interrupted run of the same conversion: the
+   * pieces that fall inside them are not written again (and builders skip the work that makes them).
+   */
+  readonly stored?: number;
   write(bytes: Uint8Array): Promise<void>;
   /** Called once after the last write. */
   close(): Promise<void>;
@@ -59,6 +64,8 @@ export interface WeightSlot {
    * copied), after which the caller may reuse them; pieces must tile the tensor exactly.
    */
   put(at: number, bytes: Uint8Array): Promise<void>;
+  /** True when bytes [at, at + length) of the tensor are already in the file (a resumed conversion). */
+  stored(at: number, length: number): boolean;
 }
 
 interface Piece {
@@ -71,7 +78,9 @@ interface Piece {
 class Chunk {
   /** Bytes reserved (tensors and alignment padding). */
   end = 0;
-  private cursor = 0;
+  private cursor: number;
+  /** Bytes the sink already held when it was opened. */
+  readonly resumed: number;
   private readonly pending = new Map<number, Piece>();
   private pumping = false;
   private sealed = false;
@@ -89,10 +98,16 @@ class Chunk {
     private readonly sink: ChunkSink,
   ) {
     this.done.catch(() => {}); // observed through ExternalData
+    this.resumed = this.cursor = sink.stored ?? 0;
   }
 
   put(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.error !== undefined) return Promise.reject(this.error);
+    if (offset + bytes.byteLength <= this.resumed) return Promise.resolve(); // written by the interrupted run
+    if (offset < this.resumed) {
+      bytes = bytes.subarray(this.resumed - offset);
+      offset = this.resumed;
+    }
     if (bytes.byteLength === 0) return Promise.resolve();
     if (offset < this.cursor || this.pending.has(offset)) return Promise.reject(new Error(`${this.name}: bytes at offset ${offset} were already stored`));
     return new Promise<void>((resolve, reject) => {
@@ -101,7 +116,15 @@ class Chunk {
     });
   }
 
+  stored(offset: number, length: number): boolean {
+    return offset + length <= this.resumed;
+  }
+
   seal(): void {
+    if (this.resumed > this.end) {
+      this.fail(new Error(`${this.name}: the file holds ${this.resumed} bytes from an earlier run, more than the ${this.end} this conversion writes`));
+      return;
+    }
     this.sealed = true;
     void this.pump();
   }
@@ -209,6 +232,7 @@ export class ExternalData {
         if (at < 0 || at + bytes.byteLength > length) return Promise.reject(new Error(`${c.name}: ${bytes.byteLength} bytes at ${at} do not fit a ${length}-byte tensor`));
         return c.put(offset + at, bytes);
       },
+      stored: (at, n) => c.stored(offset + at, n),
     };
   }
 

@@ -299,6 +299,7 @@ export class Graph {
           if (at < 0 || at + bytes.byteLength > length) throw new Error(`weight ${n}: ${bytes.byteLength} bytes at ${at} do not fit ${length}`);
           raw.set(bytes, at);
         },
+        stored: () => false,
       };
     }
     const slot = await this.external.reserve(length);

@@ -135,11 +135,21 @@ function toRef(w: WeightInput, rows: number, cols: number): WeightRef {
 /**
  * Submits jobs encoding rows [from, to) of `ref` in blocks; `use(row, block)` stores each block
  * (row relative to `from`). Returns once every job is accepted; the stores run on (g.track).
+ * A block whose bytes an interrupted run already wrote (`stored(row, rows)`) is neither read nor encoded.
  */
-async function encodeRows(g: Graph, ref: WeightRef, from: number, to: number, encoding: BlockEncoding, use: (row: number, block: EncodedBlock) => Promise<void>): Promise<void> {
+async function encodeRows(
+  g: Graph,
+  ref: WeightRef,
+  from: number,
+  to: number,
+  encoding: BlockEncoding,
+  use: (row: number, block: EncodedBlock) => Promise<void>,
+  stored: (row: number, rows: number) => boolean,
+): Promise<void> {
   const rowsPerJob = Math.max(1, Math.floor(JOB_VALUES / ref.cols));
   for (let r0 = from; r0 < to; r0 += rowsPerJob) {
     const r1 = Math.min(to, r0 + rowsPerJob);
+    if (stored(r0 - from, r1 - r0)) continue;
     const { done } = await ref.encoder.submit({ tensor: ref.tensor, cols: ref.cols, rowFrom: ref.rowFrom + r0, rowTo: ref.rowFrom + r1, colFrom: 0, colTo: ref.cols, encoding });
     g.track(store(done, (block) => use(r0 - from, block)));
   }
@@ -178,7 +188,17 @@ export async function floatTable(g: Graph, name: string, pieces: WeightInput[], 
     for (const ref of refs) {
       const lo = Math.max(from, start);
       const hi = Math.min(to, start + ref.rows);
-      if (hi > lo) await encodeRows(g, ref, lo - start, hi - start, { kind: 'float', type }, (row, block) => slot.put((lo - from + row) * rowBytes, block.outputs[0]));
+      if (hi > lo) {
+        await encodeRows(
+          g,
+          ref,
+          lo - start,
+          hi - start,
+          { kind: 'float', type },
+          (row, block) => slot.put((lo - from + row) * rowBytes, block.outputs[0]),
+          (row, n) => slot.stored((lo - from + row) * rowBytes, n * rowBytes),
+        );
+      }
       start += ref.rows;
     }
     table.parts.push({ name: slot.name, firstRow: from, rows: to - from });
@@ -246,12 +266,20 @@ export async function quantizeRowsInto(g: Graph, sources: { ref: WeightRef; from
   let row = 0;
   for (const { ref, from, to } of sources) {
     const base = row;
-    await encodeRows(g, ref, from, to, { kind: 'q4', ...q }, async (r, block) => {
-      // Scales and zero points follow all of the data in the file: copy them and move on.
-      putCopy(g, slots.scales, (base + r) * bytes.scales, block.outputs[1]);
-      if (slots.zeroPoints) putCopy(g, slots.zeroPoints, (base + r) * bytes.zeroPoints, block.outputs[2]);
-      await slots.data.put((base + r) * bytes.packed, block.outputs[0]);
-    });
+    await encodeRows(
+      g,
+      ref,
+      from,
+      to,
+      { kind: 'q4', ...q },
+      async (r, block) => {
+        // Scales and zero points follow all of the data in the file: copy them and move on.
+        putCopy(g, slots.scales, (base + r) * bytes.scales, block.outputs[1]);
+        if (slots.zeroPoints) putCopy(g, slots.zeroPoints, (base + r) * bytes.zeroPoints, block.outputs[2]);
+        await slots.data.put((base + r) * bytes.packed, block.outputs[0]);
+      },
+      (r, n) => rowsStored(slots, bytes, base + r, n),
+    );
     row += to - from;
   }
 }
@@ -259,10 +287,27 @@ export async function quantizeRowsInto(g: Graph, sources: { ref: WeightRef; from
 /** Rows [from, to) of `ref` as 8-bit blocks into `slots` (codes and scales at the rows' places). */
 async function quantizeRowsInto8(g: Graph, ref: WeightRef, from: number, to: number, K: number, q: { blockSize: number; scaleType: FloatType }, slots: Q4Slots): Promise<void> {
   const bytes = q8RowBytes(K, q);
-  await encodeRows(g, ref, from, to, { kind: 'q8', ...q }, async (r, block) => {
-    putCopy(g, slots.scales, r * bytes.scales, block.outputs[1]);
-    await slots.data.put(r * bytes.packed, block.outputs[0]);
-  });
+  await encodeRows(
+    g,
+    ref,
+    from,
+    to,
+    { kind: 'q8', ...q },
+    async (r, block) => {
+      putCopy(g, slots.scales, r * bytes.scales, block.outputs[1]);
+      await slots.data.put(r * bytes.packed, block.outputs[0]);
+    },
+    (r, n) => rowsStored(slots, { ...bytes, zeroPoints: 0 }, r, n),
+  );
+}
+
+/** True when rows [row, row + n) of every tensor of `slots` are already in their files. */
+function rowsStored(slots: Q4Slots, bytes: { packed: number; scales: number; zeroPoints: number }, row: number, n: number): boolean {
+  return (
+    slots.data.stored(row * bytes.packed, n * bytes.packed) &&
+    slots.scales.stored(row * bytes.scales, n * bytes.scales) &&
+    (!slots.zeroPoints || slots.zeroPoints.stored(row * bytes.zeroPoints, n * bytes.zeroPoints))
+  );
 }
 
 /**
@@ -317,6 +362,7 @@ export async function linear(g: Graph, x: string, s: LinearSpec): Promise<string
       const encoding: BlockEncoding = { kind: 'transpose', type: s.format };
       for (let k0 = 0; k0 < K; k0 += kPerJob) {
         const k1 = Math.min(K, k0 + kPerJob);
+        if (slot.stored(k0 * n * bytesPerValue, (k1 - k0) * n * bytesPerValue)) continue;
         const { done } = await ref.encoder.submit({ tensor: ref.tensor, cols: K, rowFrom: ref.rowFrom + from, rowTo: ref.rowFrom + to, colFrom: k0, colTo: k1, encoding });
         g.track(store(done, (block) => slot.put(k0 * n * bytesPerValue, block.outputs[0])));
       }

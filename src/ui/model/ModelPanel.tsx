@@ -1,9 +1,12 @@
-// Model panel: what this device can do, where to load a model from (bundled, URL, local folder),
+// Model panel: what this device can do, where to load a model from (bundled, URL, local folder, or
+// converted from the Hub in this browser),
 // download progress, the loaded model (with a banner for random weights) and the browser cache.
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { formatBytes, formatDuration, type ModelSource } from '../../../workers/inference-api.ts';
 import { useModelStore } from '../../state/model-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
+import { appUrl } from '../../app-url.ts';
+import { HubConvert } from './HubConvert.tsx';
 import './model-panel.css';
 
 const STAGE_TEXT = { manifest: 'Reading manifest', download: 'Downloading', preparing: 'Preparing the GPU', ready: 'Ready' } as const;
@@ -76,8 +79,8 @@ function RandomWeightsBanner({ short }: { short: boolean }) {
       ) : (
         <>
           {' '}
-          It runs the whole pipeline but its answers are meaningless. To use a real Molmo2, convert it once with{' '}
-          <code>npm run convert -- allenai/Molmo2-4B</code> and reload this page.
+          It runs the whole pipeline but its answers are meaningless. To use a real Molmo2, convert allenai/Molmo2-4B below (in this browser), or
+          once with <code>npm run convert -- allenai/Molmo2-4B</code> and reload this page.
         </>
       )}
     </div>
@@ -140,7 +143,7 @@ function SourcePicker() {
         <ul className="model-bundled" aria-label="Models on this server">
           {bundled.map((b) => (
             <li key={b.folder}>
-              <button type="button" disabled={busy} onClick={() => void load({ kind: 'url', url: new URL(`/models/${b.folder}/`, location.href).href }, b.name)}>
+              <button type="button" disabled={busy} onClick={() => void load({ kind: 'url', url: appUrl(`models/${b.folder}/`) }, b.name)}>
                 Load {b.name}
               </button>{' '}
               <span className="model-muted" data-testid="bundled-sizes">
@@ -249,6 +252,7 @@ export function ModelPanel() {
           </p>
         )}
         <Loaded />
+        <HubConvert />
         <CachedModels />
       </div>
     </section>
