@@ -5,10 +5,8 @@ import { existsSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseMolmo2Config, type ConfigCheck } from '../../src/molmo2/config.ts';
-import { headerLength, parseHeader, toFloat32, type SafeDtype, type TensorInfo } from '../../src/molmo2/safetensors.ts';
-import type { Shape } from '../../src/molmo2/tensors.ts';
-import type { WeightReader } from '../../src/molmo2/weights.ts';
-import { INDEX_FILE, shardsOf, SINGLE_FILE, type SafetensorsIndex } from '../../src/molmo2/hub/remote-checkpoint.ts';
+import { headerLength, parseHeader, type SafeDtype } from '../../src/molmo2/safetensors.ts';
+import { INDEX_FILE, shardsOf, ShardedTensors, SINGLE_FILE, type LocatedTensor, type SafetensorsIndex } from '../../src/molmo2/sharded-tensors.ts';
 import { isRandomWeightsIndex } from './tiny-checkpoint.ts';
 
 type Json = Record<string, unknown>;
@@ -71,12 +69,6 @@ export function checkConfig(folder: CheckpointFolder): ConfigCheck {
   return parseMolmo2Config(folder.configJson, folder.generationJson);
 }
 
-interface Located {
-  shard: string;
-  info: TensorInfo;
-  dataStart: number;
-}
-
 /** A tensor's place on disk: `length` bytes of `dtype` at `position` in the shard file `path`. */
 export interface TensorBytes {
   path: string;
@@ -93,16 +85,18 @@ export interface ShardProblem {
 }
 
 /** Reads tensors from the safetensors shards of a folder, one byte range at a time. */
-export class SafetensorsCheckpoint implements WeightReader {
+export class SafetensorsCheckpoint extends ShardedTensors {
   /** Open shard files (promises, so concurrent reads of one shard share one handle). */
   private readonly handles = new Map<string, Promise<FileHandle>>();
 
   private constructor(
     readonly dir: string,
-    private readonly tensors: Map<string, Located>,
+    tensors: Map<string, LocatedTensor>,
     /** Problems found while opening; read() refuses tensors of a broken shard. */
     readonly problems: ShardProblem[],
-  ) {}
+  ) {
+    super(tensors, `checkpoint ${dir}`);
+  }
 
   /**
    * Parses every shard's header (the first 8 + n bytes) and checks each tensor's byte range against
@@ -111,7 +105,7 @@ export class SafetensorsCheckpoint implements WeightReader {
   static async open(folder: CheckpointFolder): Promise<SafetensorsCheckpoint> {
     if (folder.shards.length === 0) throw new Error(`${folder.dir} has neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
     if (folder.missingShards.length) throw new Error(`${folder.dir} is missing weight files: ${folder.missingShards.join(', ')}`);
-    const tensors = new Map<string, Located>();
+    const tensors = new Map<string, LocatedTensor>();
     const problems: ShardProblem[] = [];
     for (const shard of folder.shards) {
       const path = join(folder.dir, shard);
@@ -149,70 +143,14 @@ export class SafetensorsCheckpoint implements WeightReader {
     return new SafetensorsCheckpoint(folder.dir, tensors, problems);
   }
 
-  names(): string[] {
-    return [...this.tensors.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  private locate(name: string): Located {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`checkpoint ${this.dir} has no tensor ${name}`);
-    return t;
-  }
-
-  shape(name: string): number[] {
-    return [...this.locate(name).info.shape];
-  }
-
-  dtype(name: string): SafeDtype {
-    return this.locate(name).info.dtype;
-  }
-
-  /** Name → shape of every readable tensor. */
-  shapes(): Map<string, Shape> {
-    return new Map([...this.tensors].map(([n, t]) => [n, [...t.info.shape]]));
-  }
-
   /** Where a tensor's bytes lie (for readers that open the shard themselves, e.g. worker threads). */
   byteRange(name: string): TensorBytes {
     const { shard, info, dataStart } = this.locate(name);
     return { path: join(this.dir, shard), position: dataStart + info.begin, length: info.end - info.begin, dtype: info.dtype, shape: [...info.shape] };
   }
 
-  /**
-   * Rows [from, to) of a tensor viewed as [shape[0], rest] as float32: only those rows' bytes are
-   * read, so a large tensor can be streamed in row blocks.
-   */
-  async readRows(name: string, from: number, to: number): Promise<Float32Array> {
-    const { shard, info, dataStart } = this.locate(name);
-    const rows = info.shape[0] ?? 1;
-    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= rows)) throw new Error(`tensor ${name}: rows [${from}, ${to}) are outside its ${rows} rows`);
-    const rowBytes = (info.end - info.begin) / rows;
-    return this.readFloats(name, dataStart + info.begin + from * rowBytes, (to - from) * rowBytes);
-  }
-
-  async read(name: string): Promise<Float32Array> {
-    const { info, dataStart } = this.locate(name);
-    return this.readFloats(name, dataStart + info.begin, info.end - info.begin);
-  }
-
-  /** `length` bytes of tensor `name` from `position` in its shard, as float32. */
-  private async readFloats(name: string, position: number, length: number): Promise<Float32Array> {
-    const { shard, info } = this.locate(name);
-    const handle = await this.handle(shard);
-    if (info.dtype === 'F32') {
-      // Read straight into the result's memory: no second copy of a large tensor.
-      const out = new Float32Array(length / 4);
-      await readExactly(handle, new Uint8Array(out.buffer), position, `${shard} (${name})`);
-      return out;
-    }
-    if (!(info.dtype === 'F16' || info.dtype === 'BF16')) throw new Error(`tensor ${name} has dtype ${info.dtype}; only F32, F16 and BF16 weights can be converted`);
-    const bytes = new Uint8Array(length);
-    await readExactly(handle, bytes, position, `${shard} (${name})`);
-    return toFloat32(bytes, info.dtype);
+  protected async readBytes(shard: string, position: number, into: Uint8Array, name: string): Promise<void> {
+    await readExactly(await this.handle(shard), into, position, `${shard} (${name})`);
   }
 
   private handle(shard: string): Promise<FileHandle> {

@@ -10,7 +10,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CHAT_TEMPLATE_FILE, modelChatTemplate } from '../../src/molmo2/chat-template.ts';
 import type { Molmo2Config } from '../../src/molmo2/config.ts';
-import { CONVERTER_VERSION, estimateBytes } from '../../src/molmo2/conversion.ts';
+import { CONVERTER_VERSION, estimateBytes, REQUIRED_FILES } from '../../src/molmo2/conversion.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import type { HubRepo } from '../../src/molmo2/hub/location.ts';
 import { RemoteCheckpoint } from '../../src/molmo2/hub/remote-checkpoint.ts';
@@ -252,7 +252,7 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
     const p = join(folder.dir, f);
     if (existsSync(p)) copied.push({ path: f, bytes: (await readFile(p)).byteLength, estimated: false });
   }
-  for (const required of ['tokenizer.json', 'generation_config.json']) {
+  for (const required of REQUIRED_FILES) {
     if (!copied.some((c) => c.path === required)) warnings.push(`${required} is missing: the converted model cannot run without it`);
   }
   const templateProblem = await chatTemplateProblem(folder.dir);
@@ -375,7 +375,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   if (!reader) {
     throw new ConvertError([`${plan.source.repo}: the weight files are not present in ${plan.source.folder}; nothing to convert`]);
   }
-  const missingRequired = ['tokenizer.json', 'generation_config.json'].filter((f) => !plan.files.some((p) => p.path === f));
+  const missingRequired = REQUIRED_FILES.filter((f) => !plan.files.some((p) => p.path === f));
   if (missingRequired.length) {
     await closeReader(reader);
     throw new ConvertError([`${plan.source.repo}: ${missingRequired.join(' and ')} missing; the runtime needs them`]);

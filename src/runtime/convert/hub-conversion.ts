@@ -10,7 +10,8 @@ import { buildManifest, CONFIG_FILES, CONVERTER_VERSION, estimateVariantBytes, R
 import { formatBytes } from '../../molmo2/format-bytes.ts';
 import { fileUrl, HubError, isRepoId, type HubRepo } from '../../molmo2/hub/location.ts';
 import { RangeFetcher } from '../../molmo2/hub/range-fetch.ts';
-import { INDEX_FILE, RemoteCheckpoint, type SafetensorsIndex } from '../../molmo2/hub/remote-checkpoint.ts';
+import { RemoteCheckpoint } from '../../molmo2/hub/remote-checkpoint.ts';
+import { INDEX_FILE, type SafetensorsIndex } from '../../molmo2/sharded-tensors.ts';
 import { variantPrecision } from '../../molmo2/onnx/layers.ts';
 import { exportVariant } from '../../molmo2/onnx/export.ts';
 import { MAX_CHUNK_BYTES } from '../../molmo2/onnx/external-data.ts';
@@ -19,7 +20,7 @@ import { describeTensorCheck, checkTensors } from '../../molmo2/tensor-check.ts'
 import { expectedTensors } from '../../molmo2/tensors.ts';
 import { WorkerError } from '../../../workers/worker-error.ts';
 import { isQuotaError, manifestId, ModelCache } from '../opfs-cache.ts';
-import { ConversionStaging, jobId, type ConversionKey } from './staging.ts';
+import { ConversionStaging, jobId, pendingConversions, type ConversionKey } from './staging.ts';
 
 export interface HubConvertRequest {
   /** e.g. https://huggingface.co */
@@ -125,14 +126,16 @@ async function openCheckpoint(req: HubConvertRequest, signal?: AbortSignal, onBy
   // cannot mix two versions of the weights.
   const commit = configFetcher.commit;
   const repo: HubRepo = commit ? { ...asked, revision: commit } : asked;
-  const json = (file: string) => {
-    const t = texts.get(file);
-    if (t === undefined) return undefined;
+  const parse = (file: string, text: string) => {
     try {
-      return JSON.parse(t) as Record<string, unknown>;
+      return JSON.parse(text) as Record<string, unknown>;
     } catch {
       throw new WorkerError('model-file', `${req.repo}: ${file} is not valid JSON.`);
     }
+  };
+  const json = (file: string) => {
+    const t = texts.get(file);
+    return t === undefined ? undefined : parse(file, t);
   };
   const parsed = parseMolmo2Config(json('config.json')!, json('generation_config.json'));
   if (!parsed.config) {
@@ -156,11 +159,8 @@ async function openCheckpoint(req: HubConvertRequest, signal?: AbortSignal, onBy
   try {
     // Without an index the weights are one model.safetensors.
     const indexText = await new RangeFetcher(repo, (f) => fileUrl(repo, f), { signal }).text(INDEX_FILE, true);
-    if (indexText !== undefined) {
-      texts.set(INDEX_FILE, indexText);
-      index = json(INDEX_FILE) as unknown as SafetensorsIndex;
-      texts.delete(INDEX_FILE); // not part of the converted model
-    }
+    // Not part of the converted model, so not kept with the config files.
+    if (indexText !== undefined) index = parse(INDEX_FILE, indexText) as unknown as SafetensorsIndex;
     checkpoint = await RemoteCheckpoint.open(repo, index, { signal, onBytes, retries: 6 });
   } catch (e) {
     throw hubMessage(e);
@@ -206,7 +206,6 @@ async function freeStorage(): Promise<number | undefined> {
 }
 
 async function resumableBytes(key: ConversionKey): Promise<number> {
-  const { pendingConversions } = await import('./staging.ts');
   const id = await jobId(key);
   return (await pendingConversions()).find((p) => p.id === id)?.bytes ?? 0;
 }
