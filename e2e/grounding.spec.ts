@@ -335,6 +335,8 @@ test('a question over the loaded model\'s limits is refused before anything is d
   await page.getByLabel('Frame cap').fill('2');
   await expect(box.getByTestId('ask-sends')).toContainText('2 frames as video');
   await expect(box.getByTestId('ask-refused')).toHaveCount(0);
+  // The panel says the question sends fewer frames than Molmo2 would sample from the range, and why.
+  await expect(box.getByTestId('ask-frames-note')).toHaveText('2 of the 6 frames Molmo2 would sample: the frame cap is 2; this GPU holds 64 frames in one question (a 4096-token context).');
   await box.getByLabel('Question').press('Enter');
   await expect(page.getByTestId('run').first()).toHaveAttribute('data-status', 'done');
   expect(await page.evaluate(() => (window as unknown as { scripted: { asked: { frames: number }[] } }).scripted.asked.map((a) => a.frames))).toEqual([2]);

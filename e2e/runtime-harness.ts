@@ -7,7 +7,7 @@ import { installErrorTransfer } from '../workers/error-transfer.ts';
 import { wrapWorker, type WrappedWorker } from '../workers/wrap-worker.ts';
 import type { HarnessInferenceApi, TunedAskRequest } from './runtime-harness-inference.worker.ts';
 import type { AskEvent, AskRequest, ImageInput, LoadOptions, LoadProgress, ModelSource } from '../src/runtime/api-types.ts';
-import type { FeedSpec, HarnessWorkerApi } from './runtime-harness.worker.ts';
+import type { FeedSpec, HarnessWorkerApi, PrefillSpec } from './runtime-harness.worker.ts';
 
 type PlainFeeds = Record<string, { type: FeedSpec['type']; data: number[]; dims: number[] }>;
 
@@ -22,6 +22,17 @@ async function runGraph(guard: 'auto' | 'never', model: number[], feeds: PlainFe
     }
     const r = await api.runGraph(guard, Uint8Array.from(model), typed, output);
     return { capabilities: r.capabilities, data: Array.from(r.data) };
+  } finally {
+    worker.terminate();
+  }
+}
+
+/** Prefills of a WebGPU decoder graph (bytes or an address) in one session, in its own worker: logits, time, GPU bytes. */
+async function prefillRuns(model: number[] | string, specs: readonly PrefillSpec[]) {
+  const worker = new Worker(new URL('./runtime-harness.worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const r = await Comlink.wrap<HarnessWorkerApi>(worker).prefillRuns(typeof model === 'string' ? new URL(model, location.href).href : Uint8Array.from(model), specs);
+    return { ...r, results: r.results.map((x) => ({ ...x, logits: Array.from(x.logits) })) };
   } finally {
     worker.terminate();
   }
@@ -93,6 +104,7 @@ function syntheticClip(count: number, width: number, height: number): AskRequest
 
 const harness = {
   runGraph,
+  prefillRuns,
   timeGraph,
 
   start() {

@@ -98,7 +98,8 @@ test.describe('inference worker', () => {
     for (const p of model.placement) {
       expect(p.cpuNodes.filter((n) => compute.test(n.op) || /lm_head|embed_tokens\/Gather/.test(n.name))).toEqual([]);
       const verbose = await verbosePlacement(page, `${MODEL_URL}${p.graph}`);
-      expect(verbose.gpu).toBeGreaterThan(5 * verbose.cpu.length);
+      // The decoder's prefill keeps each chunk slot's row arithmetic (int64 ranges and position slices) on the CPU.
+      expect(verbose.gpu).toBeGreaterThan(3 * verbose.cpu.length);
       expect(p.cpuNodes.map((n) => `${n.op} (${n.name})`).sort()).toEqual(verbose.cpu.sort());
     }
     expect(model.placement[1].cpuNodes.length).toBeGreaterThan(0); // onnxruntime does keep some shape computations there

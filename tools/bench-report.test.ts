@@ -54,7 +54,7 @@ describe('benchmark report', () => {
     expect(rows[2]).toContain('| 9.80 | ≥ 5 | met | prefix reuse is off: the follow-up then prefills the whole prompt');
     expect(rows[3]).toMatch(/^\| sampling \| decode worker frames\/s ÷ ffmpeg frames\/s \| — \| ≥ 0.8 \| pending \(skipped in this run\) \| framesAt decodes/);
     // Every benchmark that bench.ts runs has its targets described.
-    expect([...new Set(TARGETS.map((g) => g.bench))].sort()).toEqual(['browser', 'convert', 'dispatch', 'full-size', 'hub-convert', 'preprocess', 'sampling']);
+    expect([...new Set(TARGETS.map((g) => g.bench))].sort()).toEqual(['browser', 'convert', 'dispatch', 'full-size', 'hub-convert', 'long-video', 'preprocess', 'sampling']);
     for (const g of TARGETS) expect(g.failsIf.length).toBeGreaterThan(40);
   });
 });

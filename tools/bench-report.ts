@@ -105,6 +105,13 @@ export const TARGETS: TargetGuard[] = [
     failsIf: 'the browser builds other graphs or encodes other bytes than the Node converter: another dtype mapping, chunk size or tensor order, or a resumed file that keeps bytes of another conversion',
   },
   {
+    bench: 'long-video',
+    measure: 'prefill memory growth ÷ token growth',
+    target: '≤ 1.2',
+    failsIf:
+      'a buffer of the prefill grows with S·T again: one mask for the whole prompt (1.75 from 2k to 4k tokens here, and no run past about 8k tokens on a 1 GiB buffer), a chunk whose mask rows are not cut to its own queries, or the mask tiled per KV group after it is made',
+  },
+  {
     bench: 'preprocess',
     measure: 'preprocessing per frame, CPU ms ÷ GPU ms',
     target: '≥ 3 on a real GPU',

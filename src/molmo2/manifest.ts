@@ -53,6 +53,11 @@ export interface GraphFiles {
   model: string;
   /** External-data chunks referenced by the graph (each ≤ 1 GiB), in order. */
   externalData: string[];
+  /**
+   * WebGPU decoders: query rows per attention chunk of a prefill (absent: the graph builds one mask
+   * for the whole prefill, as converters before chunked prefill did).
+   */
+  prefillChunk?: number;
 }
 
 export interface ModelVariant {

@@ -36,6 +36,10 @@ function zero(): GpuCounts {
 
 let counts = zero();
 let installed = false;
+/** Bytes of the buffers created and not yet destroyed, the most since resetGpuPeak, and each buffer's size. */
+let liveBytes = 0;
+let peakBytes = 0;
+const bufferBytes = new WeakMap<GPUBuffer, number>();
 const pipelineOf = new WeakMap<GPUComputePassEncoder, string>();
 const labelOf = new WeakMap<GPUComputePipeline, string>();
 const moduleLabel = new WeakMap<GPUShaderModule, string>();
@@ -84,9 +88,23 @@ export function installGpuCounters(): boolean {
     remember(descriptor, pipeline);
     return pipeline;
   };
-  wrap(GPUDevice.prototype, 'createBuffer', (_d, [descriptor]) => {
-    counts.buffersCreated++;
-    counts.bufferBytesCreated += (descriptor as GPUBufferDescriptor).size;
+  wrap(
+    GPUDevice.prototype,
+    'createBuffer',
+    (_d, [descriptor]) => {
+      counts.buffersCreated++;
+      counts.bufferBytesCreated += (descriptor as GPUBufferDescriptor).size;
+    },
+    (_d, [descriptor], buffer) => {
+      const size = (descriptor as GPUBufferDescriptor).size;
+      bufferBytes.set(buffer as GPUBuffer, size);
+      liveBytes += size;
+      peakBytes = Math.max(peakBytes, liveBytes);
+    },
+  );
+  wrap(GPUBuffer.prototype, 'destroy', (buffer) => {
+    liveBytes -= bufferBytes.get(buffer) ?? 0;
+    bufferBytes.delete(buffer);
   });
   wrap(GPUComputePassEncoder.prototype, 'setPipeline', (pass, [pipeline]) => pipelineOf.set(pass, labelOf.get(pipeline as GPUComputePipeline) ?? (pipeline as GPUComputePipeline).label ?? 'unlabelled'));
   const dispatched = (pass: GPUComputePassEncoder) => {
@@ -116,6 +134,19 @@ export function installGpuCounters(): boolean {
     counts.downloadBytes += Number(size ?? buffer.size);
   });
   return true;
+}
+
+/**
+ * GPU buffer bytes held now (created and not destroyed since installGpuCounters) and the most held
+ * since the last resetGpuPeak: onnxruntime keeps freed buffers in its own pool, so this is the memory
+ * a run really took from the GPU.
+ */
+export function gpuMemory(): { liveBytes: number; peakBytes: number } {
+  return { liveBytes, peakBytes };
+}
+
+export function resetGpuPeak(): void {
+  peakBytes = liveBytes;
 }
 
 /** The counts since the last reset (a copy). */

@@ -68,6 +68,22 @@ describe('prompt estimate', () => {
 });
 
 describe('limits from the adapter and the context', () => {
+  it('a decoder with chunked prefill takes the reference 384 frames (≥ 32k tokens) on a large GPU; one whole-prompt mask would not', () => {
+    const large = { maxStorageBufferBindingSize: 2048 * MiB, maxBufferSize: 4096 * MiB }; // Chromium's ~2 GB binding cap
+    const chunked = askLimits(config, settings, config.text.maxPositionEmbeddings, 2, large, 512);
+    expect(chunked.maxPromptTokens).toBeGreaterThanOrEqual(32 * 1024);
+    expect(chunked.maxFrames).toBe(settings.maxFrames);
+    expect(settings.maxFrames).toBe(384);
+    // Per chunk the folded mask is [n_rep·512, T] float32: the bound is in T, and exact.
+    const nRep = config.text.numHeads / config.text.numKvHeads;
+    const byMask = Math.floor((1024 * MiB) / (4 * nRep * 512));
+    expect(maxPrefillTokens(config, 2, swiftshader, 512)).toBe(Math.min(byMask, Math.floor((1024 * MiB) / (2 * config.text.intermediateSize * 2))));
+    // The same GPU with a decoder converted before chunking: the S×T mask caps the prompt near 11.6k.
+    const whole = askLimits(config, settings, config.text.maxPositionEmbeddings, 2, large);
+    expect(whole.maxPromptTokens).toBeLessThan(12 * 1024);
+    expect(whole.maxFrames).toBeLessThan(150);
+  });
+
   it('caps the prefill by the mask and MLP buffers: smaller on 128 MiB bindings', () => {
     const big = maxPrefillTokens(config, 4, swiftshader);
     const small = maxPrefillTokens(config, 4, mobile);

@@ -60,15 +60,17 @@ function textTokensAtMost(text: string): number {
 }
 
 /**
- * Largest prefill one decoder run can hold: Molmo2's prefill mask is materialised as a float32
- * [1, 1, n_rep·S, T] bias (query heads folded into the query axis) and the MLP's fused up|gate
- * projection as [S, 2·intermediate]; each must fit one storage binding.
+ * Largest prefill one decoder run can hold. Molmo2's prefill mask is a float32 bias with the query
+ * heads folded into its rows: [n_rep·chunk, T] per chunk of `prefillChunk` query rows (the decoder's
+ * manifest entry), or [n_rep·S, T] for a decoder converted before chunked prefill, so one mask grows
+ * with S·T there and only with T here. It and the MLP's fused up|gate projection [S, 2·intermediate]
+ * must each fit one storage binding.
  */
-export function maxPrefillTokens(config: Molmo2Config, actBytes: number, gpu: GpuBufferLimits): number {
+export function maxPrefillTokens(config: Molmo2Config, actBytes: number, gpu: GpuBufferLimits, prefillChunk?: number): number {
   const t = config.text;
   const binding = Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize);
   const nRep = t.numHeads / t.numKvHeads;
-  const byMask = Math.floor(Math.sqrt(binding / (4 * nRep)));
+  const byMask = prefillChunk ? Math.floor(binding / (4 * nRep * prefillChunk)) : Math.floor(Math.sqrt(binding / (4 * nRep)));
   const byMlp = Math.floor(binding / (2 * t.intermediateSize * actBytes));
   return Math.max(1, Math.min(byMask, byMlp));
 }
@@ -90,9 +92,9 @@ function frameTokens(settings: ProcessorSettings, geometry: CropGeometry): numbe
   return planVideoFrame(settings, geometry).numTokens + utf8Bytes(' 99999.9 ');
 }
 
-export function askLimits(config: Molmo2Config, settings: ProcessorSettings, maxContext: number, actBytes: number, gpu: GpuBufferLimits): AskLimits {
+export function askLimits(config: Molmo2Config, settings: ProcessorSettings, maxContext: number, actBytes: number, gpu: GpuBufferLimits, prefillChunk?: number): AskLimits {
   const geometry: CropGeometry = { patchSize: config.vit.patchSize, cropSize: config.vit.imageSize[0] };
-  const prefill = maxPrefillTokens(config, actBytes, gpu);
+  const prefill = maxPrefillTokens(config, actBytes, gpu, prefillChunk);
   const maxPromptTokens = Math.max(1, Math.min(maxContext - Math.min(ANSWER_RESERVE_TOKENS, Math.floor(maxContext / 4)), prefill));
   const base = 1 + textTokensAtMost(conversationText({ question: '' })) + TYPICAL_QUESTION_BYTES;
   const maxFrames = Math.max(0, Math.min(settings.maxFrames, Math.floor((maxPromptTokens - base) / frameTokens(settings, geometry))));

@@ -63,6 +63,7 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
     for (const p of [g.model, ...(g as unknown as GraphFiles).externalData]) {
       if (!listed.has(p as string)) problems.push(`${what} refers to ${JSON.stringify(p)}, which files does not list`);
     }
+    if (g.prefillChunk !== undefined && !(Number.isInteger(g.prefillChunk) && (g.prefillChunk as number) > 0)) problems.push(`${what}.prefillChunk must be a positive integer`);
   };
   const variants = Array.isArray(json.variants) ? json.variants : [];
   if (!Array.isArray(json.variants) || variants.length === 0) problems.push('variants is empty');

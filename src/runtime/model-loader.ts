@@ -4,6 +4,7 @@
 import type { ChatTemplate } from '../molmo2/chat-template.ts';
 import type { Molmo2Config, ProcessorSettings } from '../molmo2/config.ts';
 import { hasFloat16Activations, type Manifest, type ManifestFile, type ModelVariant } from '../molmo2/manifest.ts';
+import { planVideoFrame } from '../molmo2/image.ts';
 import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
 import type { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
 import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error.ts';
@@ -177,7 +178,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
     const cropsPerRun = Math.min(parts.limits.maxCropsPerVisionRun, asked ?? Infinity);
     const gpuPre = await gpuPreprocessor(parts, options.gpuPreprocess ?? 'auto', warnings);
     if (gpuPre) held.add(() => gpuPre.dispose());
-    const features = new FeatureCache(options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES);
+    const features = new FeatureCache(parts.memoryPlan.featureCacheBytes);
     held.add(() => features.clear());
     const info: LoadedModel = {
       id,
@@ -276,7 +277,7 @@ async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<s
   const placement = [vision.placement, decoder.placement];
   const device = await ortDevice();
   const actBytes = hasFloat16Activations(variant.dtype) ? 2 : 4;
-  const memoryPlan = await planMemory(config, actBytes, device, probe.capabilities, options);
+  const memoryPlan = await planMemory(config, settings, actBytes, device, probe.capabilities, options);
   const context = memoryPlan.maxContext;
   const made = await allocChecked(device, () =>
     createDecoderRunner(
@@ -290,21 +291,26 @@ async function prepare(manifest: Manifest, variant: ModelVariant, fetched: Map<s
   held.add(() => runner.dispose());
   // The KV cache did not fit: WebGPU reports it through the error scope, not by throwing.
   if (made.error) throw new GpuMemoryError(memoryErrorMessage('load', made.error, context));
-  const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities);
+  const limits = askLimits(config, settings, runner.maxContext, actBytes, probe.capabilities, variant.decoder.prefillChunk);
   return { config, settings, tokenizer, chatTemplate, vision: vision.session, decoder: decoder.session, runner, device, limits, placement, memoryPlan };
 }
 
 /**
  * The KV-cache size: as asked, else from the GPU memory measured free once the weights are on it
- * (the probe's buffers are released before the cache is made).
+ * (the probe's buffers are released before the cache is made). The vision-feature cache is sized
+ * with it: the features of the reference's most frames (384 video frames: 318 MB for Molmo2-4B),
+ * at least DEFAULT_FEATURE_CACHE_BYTES and at most an eighth of the memory measured free.
  */
-async function planMemory(config: Molmo2Config, actBytes: number, device: GPUDevice, gpu: GpuBufferLimits, options: LoadOptions): Promise<ContextPlan> {
+async function planMemory(config: Molmo2Config, settings: ProcessorSettings, actBytes: number, device: GPUDevice, gpu: GpuBufferLimits, options: LoadOptions): Promise<ContextPlan & { featureCacheBytes: number }> {
   const kvBytesPerToken = config.text.numLayers * 2 * config.text.numKvHeads * config.text.headDim * actBytes;
   const modelMax = config.text.maxPositionEmbeddings;
-  const featureCacheBytes = options.featureCacheBytes ?? DEFAULT_FEATURE_CACHE_BYTES;
+  const geometry = { patchSize: config.vit.patchSize, cropSize: config.vit.imageSize[0] };
+  const framesBytes = settings.maxFrames * planVideoFrame(settings, geometry).patchTokens * config.text.hiddenSize * 4;
+  const wanted = options.featureCacheBytes ?? Math.max(DEFAULT_FEATURE_CACHE_BYTES, framesBytes);
   const maxBindingBytes = gpu.maxStorageBufferBindingSize;
-  const freeBytes = options.maxContext === undefined ? await probeFreeBytes(device, probeTarget(kvBytesPerToken, modelMax, featureCacheBytes, maxBindingBytes)) : 0;
-  return planContext({ kvBytesPerToken, freeBytes, featureCacheBytes, maxBindingBytes, modelMax, asked: options.maxContext });
+  const freeBytes = options.maxContext === undefined ? await probeFreeBytes(device, probeTarget(kvBytesPerToken, modelMax, wanted, maxBindingBytes)) : 0;
+  const featureCacheBytes = options.featureCacheBytes ?? (freeBytes > 0 ? Math.min(wanted, Math.max(DEFAULT_FEATURE_CACHE_BYTES, Math.floor(freeBytes / 8))) : DEFAULT_FEATURE_CACHE_BYTES);
+  return { ...planContext({ kvBytesPerToken, freeBytes, featureCacheBytes, maxBindingBytes, modelMax, asked: options.maxContext }), featureCacheBytes };
 }
 
 /** One tiny run of each graph so that shader compilation happens now, not at the first question. */

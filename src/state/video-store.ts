@@ -17,8 +17,13 @@ interface VideoState {
   selection: Selection;
   /** Pending range start set with "[" (seconds). */
   rangeIn: number | null;
-  /** Most frames one question may send (the browser cap). */
+  /**
+   * Most frames one question may send: the loaded model's plan for this GPU (at most the reference's
+   * 384) until the user sets it by hand; DEFAULT_FRAME_CAP before any model is loaded.
+   */
   maxFrames: number;
+  /** Whether the user set the frame cap (then a model load leaves it alone). */
+  maxFramesByHand: boolean;
   setLoaded(info: VideoInfo, file: File | null): void;
   setError(message: string | null): void;
   setLoading(name: string | null): void;
@@ -30,7 +35,15 @@ interface VideoState {
   markIn(): void;
   markOut(): void;
   setMaxFrames(n: number): void;
+  /** The frames the loaded model takes on this GPU: the cap follows unless the user set it. */
+  followModelFrames(n: number): void;
 }
+
+/** Frame cap before a model says what the GPU holds. */
+export const DEFAULT_FRAME_CAP = 64;
+/** The reference processor's most frames (Molmo2's max_frames). */
+export const MOST_FRAMES = 384;
+const clampCap = (n: number) => Math.max(1, Math.min(MOST_FRAMES, Math.round(n)));
 
 const clampFrame = (info: VideoInfo | null, f: number) => (info ? Math.min(Math.max(0, Math.round(f)), info.frameCount - 1) : 0);
 
@@ -43,7 +56,8 @@ export const useVideoStore = create<VideoState>((set, get) => ({
   playing: false,
   selection: { kind: 'none' },
   rangeIn: null,
-  maxFrames: 64,
+  maxFrames: DEFAULT_FRAME_CAP,
+  maxFramesByHand: false,
   setLoaded: (info, file) => set({ info, file, error: null, loading: null, frame: 0, playing: false, selection: { kind: 'none' }, rangeIn: null }),
   setError: (error) => set({ error, loading: null }),
   setLoading: (loading) => set({ loading }),
@@ -68,7 +82,10 @@ export const useVideoStore = create<VideoState>((set, get) => ({
     get().selectRange(rangeIn ?? 0, t);
     set({ rangeIn: null });
   },
-  setMaxFrames: (n) => set({ maxFrames: Math.max(1, Math.min(384, Math.round(n))) }),
+  setMaxFrames: (n) => set({ maxFrames: clampCap(n), maxFramesByHand: true }),
+  followModelFrames: (n) => {
+    if (!get().maxFramesByHand && n >= 1) set({ maxFrames: clampCap(n) });
+  },
 }));
 
 /** Times Molmo2 would sample for the current selection (empty when no range is selected). */

@@ -52,27 +52,49 @@ export interface Positions {
   key: string;
 }
 
+/** The key side of Molmo2's mask, float32 on the GPU, made once per prefill. */
+export interface MaskKeys {
+  /** Key positions [1, T]. */
+  position: string;
+  /** For the 'molmo2' rule: 1 for image keys [T], and the bias an image query gives each key [1, T]. */
+  image: { flag: string; bias: string } | null;
+}
+
+/** Key positions (int64 [T]) and, for the 'molmo2' rule, which keys are image tokens. */
+export function maskKeys(g: Graph, tokenTypeIds: string, keyPositions: string, mode: 'molmo2' | 'causal'): MaskKeys {
+  const position = g.op('Unsqueeze', [g.op('Cast', [keyPositions], { to: ONNX_TYPE.float32 }), g.int64([0])]); // [1, T] (positions < 2^24: exact)
+  if (mode === 'causal') return { position, image: null };
+  const isImage = g.op('Equal', [g.op('Reshape', [tokenTypeIds, g.int64([-1])]), g.scalarInt64(1)]); // bool [T]
+  const flag = g.op('Cast', [isImage], { to: ONNX_TYPE.float32 });
+  const bias = g.op('Unsqueeze', [g.op('Where', [isImage, g.scalar('float32', 0), g.scalar('float32', MASKED)]), g.int64([0])]);
+  return { position, image: { flag, bias } };
+}
+
 /**
- * Additive float32 attention bias [1, 1, S, T]: 0 where allowed, MASKED elsewhere.
- * allowed[q, k] = k ≤ q OR (tt[q] = 1 AND tt[k] = 1); 'causal' keeps only the first term.
- * Only the 1-D position and type vectors are int64; everything [S, T]-sized is float32 arithmetic,
- * which the WebGPU EP runs on the GPU (it places int64 math on the CPU).
+ * Additive float32 attention bias [1, 1, R·S, T] of the queries at `queryPositions` (int64 [S]), their
+ * rows repeated `repeat` times (R; row r·S + s is query s, the layout of groupedQueryAttention's folded
+ * query heads): 0 where allowed, MASKED elsewhere. allowed[q, k] = k ≤ q OR (tt[q] = 1 AND tt[k] = 1);
+ * without image keys only the first term. The [R·S, T] values are made by three kernels (a compare
+ * and two selects) and nothing else of that size; they run on the GPU (the WebGPU EP places int64
+ * math on the CPU, so only the 1-D position vectors are int64).
  */
+export function maskRows(g: Graph, keys: MaskKeys, queryPositions: string, repeat = 1): string {
+  const rows = repeat === 1 ? queryPositions : g.op('Tile', [queryPositions, g.int64([repeat])]); // int64 [R·S]
+  const queryCol = g.op('Unsqueeze', [g.op('Cast', [rows], { to: ONNX_TYPE.float32 }), g.int64([1])]); // [R·S, 1]
+  const causal = g.op('LessOrEqual', [keys.position, queryCol]); // bool [R·S, T]
+  const masked = g.scalar('float32', MASKED);
+  let later = masked;
+  if (keys.image) {
+    const imageQuery = g.op('Unsqueeze', [g.op('Cast', [g.op('Gather', [keys.image.flag, rows], { axis: 0 })], { to: ONNX_TYPE.bool }), g.int64([1])]); // [R·S, 1]
+    later = g.op('Where', [imageQuery, keys.image.bias, masked]); // an image query sees every image key
+  }
+  const bias = g.op('Where', [causal, g.scalar('float32', 0), later]);
+  return g.op('Unsqueeze', [bias, g.int64([0, 1])]);
+}
+
+/** Molmo2's (or the causal) attention bias [1, 1, S, T] of the whole prefill: maskRows over maskKeys. */
 export function attentionBias(g: Graph, tokenTypeIds: string, pos: Positions, mode: 'molmo2' | 'causal'): string {
-  return g.scope('/model/attn_mask', () => {
-    const toFloat = (x: string) => g.op('Cast', [x], { to: ONNX_TYPE.float32 });
-    const keyRow = g.op('Unsqueeze', [toFloat(pos.key), g.int64([0])]); // [1, T]
-    const queryCol = g.op('Unsqueeze', [toFloat(pos.query), g.int64([1])]); // [S, 1] (positions < 2^24: exact)
-    let allowed = toFloat(g.op('LessOrEqual', [keyRow, queryCol])); // [S, T], 1 = allowed
-    if (mode === 'molmo2') {
-      const image = toFloat(g.op('Equal', [g.op('Reshape', [tokenTypeIds, g.int64([-1])]), g.scalarInt64(1)])); // [T]
-      const imageQuery = g.op('Gather', [image, pos.query], { axis: 0 }); // [S]
-      const both = g.op('Mul', [g.op('Unsqueeze', [imageQuery, g.int64([1])]), g.op('Unsqueeze', [image, g.int64([0])])]);
-      allowed = g.op('Max', [allowed, both]);
-    }
-    const bias = g.op('Mul', [g.op('Sub', [allowed, g.scalar('float32', 1)]), g.scalar('float32', -MASKED)]); // 0 or MASKED
-    return g.op('Unsqueeze', [bias, g.int64([0, 1])]);
-  });
+  return g.scope('/model/attn_mask', () => maskRows(g, maskKeys(g, tokenTypeIds, pos.key, mode), pos.query));
 }
 
 export interface RopeTables {
@@ -114,15 +136,16 @@ export function applyRope(g: Graph, x: string, r: RopeTables): string {
  * Grouped-query attention with com.microsoft.MultiHeadAttention on the un-expanded KV heads: the
  * n_rep query heads sharing a KV head are folded into the query axis ([1, S, H·D] → [1, n_rep·S,
  * Hkv·D]; row (g, s) holds head Hkv-group h's query h·n_rep + g at position s) and the bias rows are
- * tiled to match. q: float32 [1, S, H·D]; keys/values: float32 [1, Hkv, T, D]; bias [1, 1, S, T].
+ * tiled to match (or made with the folded rows already: maskRows with repeat n_rep, `biasRows` 'folded').
+ * q: float32 [1, S, H·D]; keys/values: float32 [1, Hkv, T, D]; bias [1, 1, S, T] or [1, 1, n_rep·S, T].
  * Returns float32 [1, S, H·D].
  */
-export function groupedQueryAttention(g: Graph, q: string, keys: string, values: string, bias: string, heads: { numHeads: number; numKvHeads: number; headDim: number }): string {
+export function groupedQueryAttention(g: Graph, q: string, keys: string, values: string, bias: string, heads: { numHeads: number; numKvHeads: number; headDim: number }, biasRows: 'per-query' | 'folded' = 'per-query'): string {
   const { numHeads: H, numKvHeads: Hkv, headDim: D } = heads;
   const rep = H / Hkv;
   const q5 = g.op('Reshape', [q, g.int64([0, 0, Hkv, rep, D])]); // [1, S, Hkv, rep, D]
   const folded = g.op('Reshape', [g.op('Transpose', [q5], { perm: [0, 3, 1, 2, 4] }), g.int64([0, -1, Hkv * D])]); // [1, rep·S, Hkv·D]
-  const tiled = rep === 1 ? bias : g.op('Tile', [bias, g.int64([1, 1, rep, 1])]);
+  const tiled = rep === 1 || biasRows === 'folded' ? bias : g.op('Tile', [bias, g.int64([1, 1, rep, 1])]);
   const out = g.ms('MultiHeadAttention', [folded, keys, values, '', '', tiled], { num_heads: Hkv, scale: float(1 / Math.sqrt(D)) });
   const o5 = g.op('Reshape', [out, g.int64([0, rep, -1, Hkv, D])]); // [1, rep, S, Hkv, D]
   return g.op('Reshape', [g.op('Transpose', [o5], { perm: [0, 2, 3, 1, 4] }), g.int64([0, -1, H * D])]);

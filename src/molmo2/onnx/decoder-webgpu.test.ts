@@ -38,9 +38,12 @@ class StaticDecoder {
   length = 0;
   tokenTypes: number[] = [];
 
-  constructor(private readonly session: ort.InferenceSession) {
-    this.cache = Array.from({ length: 2 * t.numLayers }, () => new Float32Array(t.numKvHeads * MAX * t.headDim));
-    this.tensors = this.cache.map((c) => new ort.Tensor('float32', c, [1, t.numKvHeads, MAX, t.headDim]));
+  constructor(
+    private readonly session: ort.InferenceSession,
+    capacity = MAX,
+  ) {
+    this.cache = Array.from({ length: 2 * t.numLayers }, () => new Float32Array(t.numKvHeads * capacity * t.headDim));
+    this.tensors = this.cache.map((c) => new ort.Tensor('float32', c, [1, t.numKvHeads, capacity, t.headDim]));
   }
 
   async step(ids: number[], types: number[], features: Float32Array): Promise<{ logits: Float32Array; next: number }> {
@@ -68,9 +71,9 @@ class StaticDecoder {
   }
 }
 
-async function buildSession(tensors: MemoryTensors, dtype: 'fp32' | 'q4'): Promise<ort.InferenceSession> {
+async function buildSession(tensors: MemoryTensors, dtype: 'fp32' | 'q4', prefillChunk?: number): Promise<ort.InferenceSession> {
   const g = new Graph('decoder');
-  await buildDecoder(g, new CheckedWeights(config, tensors), { precision: precisionOf(dtype) });
+  await buildDecoder(g, new CheckedWeights(config, tensors), { precision: precisionOf(dtype), prefillChunk });
   return ort.InferenceSession.create(g.toModelBytes(), { executionProviders: ['cpu'] });
 }
 
@@ -155,6 +158,52 @@ describe('WebGPU decoder graph (static KV cache)', () => {
     // 4-bit weights: close, not equal.
     expect(maxAbsDiff(first.logits, ref.logits)).toBeLessThan(0.5);
     expect(first.next).toBe(first.logits.indexOf(Math.max(...first.logits)));
+  });
+});
+
+describe('WebGPU decoder prefill in query chunks', () => {
+  // A video prompt of about 4k tokens (the tiny model has 4096 positions) prefilled in chunks of 512 rows:
+  // 40 frames, then a long question, so that chunk boundaries fall inside image blocks and inside text.
+  const frames = 40;
+  const long = () => buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: Array.from({ length: frames }, (_, i) => i * 0.5) }, conversation: { question: `Track the dog${' and the cat'.repeat(40)}.` } });
+  const rowsOf = (p: BuiltPrompt) => Float32Array.from({ length: p.imagePatchPositions.length * t.hiddenSize }, (_, i) => Math.sin(i * 0.013) * 0.8);
+
+  it('gives the reference logits on a ~4k-token video prompt, with chunk boundaries inside image blocks and text, and equals one chunk', async () => {
+    const p = long();
+    const ids = Array.from(p.inputIds);
+    const types = Array.from(p.tokenTypeIds);
+    expect(ids.length).toBeGreaterThan(3500);
+    expect(ids.length).toBeLessThan(t.maxPositionEmbeddings);
+    const boundaries = Array.from({ length: Math.floor((ids.length - 1) / 512) }, (_, k) => (k + 1) * 512);
+    expect(boundaries.some((b) => types[b - 1] === 1 && types[b] === 1)).toBe(true);
+    expect(boundaries.some((b) => types[b - 1] === 0 && types[b] === 0)).toBe(true);
+    const rows = rowsOf(p);
+
+    const chunked = await buildSession(tensors, 'fp32', 512);
+    const got = await new StaticDecoder(chunked, t.maxPositionEmbeddings).step(ids, types, rows);
+    const ref = reference.prefill(ids, rows, p.tokenTypeIds);
+    expect(maxAbsDiff(got.logits, ref.logits)).toBeLessThan(2e-4);
+    expect(got.next).toBe(ref.logits.indexOf(Math.max(...ref.logits)));
+
+    const whole = await buildSession(tensors, 'fp32', t.maxPositionEmbeddings);
+    const one = await new StaticDecoder(whole, t.maxPositionEmbeddings).step(ids, types, rows);
+    expect(maxAbsDiff(got.logits, one.logits)).toBeLessThan(1e-5);
+  });
+
+  it('prefills a long follow-up after a cached prefix in several chunks, exactly as a cold prefill', async () => {
+    const session = await buildSession(tensors, 'fp32', 128);
+    const p = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5, 1] }, conversation: { question: 'Point to the dog.' } });
+    const q = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5, 1] }, conversation: { question: `Count the dogs ${'and the cats '.repeat(30)}.` } });
+    const rows = rowsOf(p);
+    const prefix = Array.from(p.tokenTypeIds).lastIndexOf(1) + 1;
+    expect(q.inputIds.length - prefix).toBeGreaterThan(3 * 128);
+    const dec = new StaticDecoder(session, 1024);
+    await dec.step(Array.from(p.inputIds), Array.from(p.tokenTypeIds), rows);
+    dec.length = prefix;
+    dec.tokenTypes.length = prefix;
+    const warm = await dec.step(Array.from(q.inputIds).slice(prefix), Array.from(q.tokenTypeIds).slice(prefix), new Float32Array(0));
+    const ref = reference.prefill(Array.from(q.inputIds), rows, q.tokenTypeIds);
+    expect(maxAbsDiff(warm.logits, ref.logits)).toBeLessThan(2e-4);
   });
 });
 

@@ -8,7 +8,11 @@
 //   attention   one If per layer picks the output:
 //               - prefill (S > 1): Molmo2's mask (k ≤ q OR both image tokens) through
 //                 MultiHeadAttention over the un-expanded KV heads (query heads folded into the query
-//                 axis, see groupedQueryAttention), reading keys 0..P+S−1 back from the cache;
+//                 axis, see groupedQueryAttention), reading keys 0..P+S−1 back from the cache, in
+//                 chunks of `prefillChunk` query rows: each chunk builds only its own rows of the mask
+//                 ([chunk, T], from the key positions and image flags made once per prefill), so no
+//                 buffer grows with S·T. GroupQueryAttention has already written the layer's keys and
+//                 values for the whole prompt, so image queries still see the image tokens after them;
 //               - decode (S = 1): GroupQueryAttention's own (causal) output.
 //               Weights are shared: the branches hold no weights, only attention.
 //   fused ops   the kernels onnxruntime-genai's Qwen3 decoder uses, so a decode step costs few
@@ -24,13 +28,19 @@
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { buildDecoder as buildPortableDecoder, type DecoderBuilder } from './decoder.ts';
-import { addImageFeatures, applyRope, attentionBias, attentionInputsFromNormed, attentionOutput, embedTokens, finalLogits, groupedQueryAttention, inputNorm, inverseFrequencies, layerScope, mlp, skipNorm, type LayerSettings } from './decoder-parts.ts';
+import { addImageFeatures, applyRope, attentionInputsFromNormed, attentionOutput, embedTokens, finalLogits, groupedQueryAttention, inputNorm, inverseFrequencies, layerScope, maskKeys, maskRows, mlp, skipNorm, type LayerSettings, type MaskKeys } from './decoder-parts.ts';
 import { float, Graph, ONNX_TYPE } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
 import { cast, DEFAULT_Q4, floatBytes, quantizeRowsInto, type FloatType, type Precision, type Q4Slots } from './layers.ts';
 
 /** Symbolic size of the cache buffers (chosen by the runtime when it allocates them). */
 export const CACHE_LENGTH_DIM = 'max_cache_length';
+
+/**
+ * Query rows per attention chunk of a prefill, unless the converter is told otherwise. A chunk's mask
+ * is float32 [n_rep·chunk, T] (n_rep = query heads per KV head): 268 MB at 32k keys for Molmo2-4B.
+ */
+export const PREFILL_CHUNK_TOKENS = 512;
 
 /** onnxruntime's GroupQueryAttention (CPU and WebGPU) requires head sizes that are multiples of 8. */
 export function supportsStaticCache(headDim: number): boolean {
@@ -67,19 +77,25 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
     const isPrefill = g.op('Squeeze', [g.op('Greater', [S, g.int64([1])]), g.int64([0])]); // bool []
     return { query, isPrefill };
   });
-  // Molmo2's mask [1, 1, S, T] is built only for a prefill: a decode step attends through
-  // GroupQueryAttention's causal mask, so its branch returns a placeholder nobody reads.
-  const bias = g.scope('/model/attn_mask', () => {
-    const dims = [1, 1, 'mask_rows', 'mask_columns'];
+  // The key side of Molmo2's mask (positions, image flags, image-query bias) is made once, and only for a
+  // prefill: a decode step attends through GroupQueryAttention's causal mask, so its branch returns
+  // placeholders nobody reads.
+  const keys = g.scope('/model/attn_mask', () => {
+    const dims = [[1, 'mask_columns'], ['mask_columns'], [1, 'mask_columns']];
     const prefill = branch(g, 'prefill', (br) => {
       const key = br.op('Range', [br.scalarInt64(0), br.op('Squeeze', [totalOf(br, totalLength), br.int64([0])]), br.scalarInt64(1)]); // [T]
-      return attentionBias(br, tokenTypeIds, { query, key }, 'molmo2');
+      const k = maskKeys(br, tokenTypeIds, key, 'molmo2');
+      return [k.position, k.image!.flag, k.image!.bias];
     }, dims);
-    const decode = branch(g, 'decode', (br) => br.op('Identity', [br.constant('float32', [1, 1, 1, 1], new Float32Array(1), 'unused_mask')]), dims);
-    return g.node('If', [isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1 })[0];
+    const unused = (br: Graph, dims: number[]) => br.op('Identity', [br.constant('float32', dims, new Float32Array(1), 'unused_mask_keys')]);
+    const decode = branch(g, 'decode', (br) => [unused(br, [1, 1]), unused(br, [1]), unused(br, [1, 1])], dims);
+    const [position, flag, bias] = g.node('If', [isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 3 });
+    return { position, image: { flag, bias } };
   });
   const rotary = await rotaryCaches(g, t.maxPositionEmbeddings, t.headDim, t.ropeTheta, act);
-  const shared: Shared = { bias, rotary, cache, query, isPrefill, seqlensK, totalLength };
+  const chunk = o.prefillChunk ?? PREFILL_CHUNK_TOKENS;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${chunk}`);
+  const shared: Shared = { keys, chunk: Math.min(chunk, t.maxPositionEmbeddings), maxPositions: t.maxPositionEmbeddings, rotary, cache, query, isPrefill, seqlensK, totalLength };
 
   // The residual stream between layers is (x, delta): each layer's first norm adds the previous
   // layer's MLP output in one SkipSimplifiedLayerNormalization.
@@ -125,7 +141,10 @@ async function webgpuEmbeddings(g: Graph, w: CheckedWeights, inputIds: string, i
 }
 
 interface Shared {
-  bias: string;
+  keys: MaskKeys;
+  /** Query rows per prefill attention chunk, and the most positions a prompt can have. */
+  chunk: number;
+  maxPositions: number;
   rotary: RotaryCaches;
   /** Each layer's cache inputs (bound to the same buffers as its present outputs). */
   cache: { key: string; value: string }[];
@@ -189,22 +208,70 @@ function totalOf(br: Graph, totalLength: string): string {
  * with the outer graph, so every outer name is reserved in the branch before it is built and every
  * branch name in the outer graph after.
  */
-function branch(outer: Graph, name: string, build: (b: Graph) => string, dims: (number | string)[] = [1, 'sequence_length', 'attention_width']): Graph {
+function branch(outer: Graph, name: string, build: (b: Graph) => string | string[], dims: (number | string)[] | (number | string)[][] = [1, 'sequence_length', 'attention_width']): Graph {
   const scope = `${outer.scopePath}/${name}`;
   const b = new Graph(outer.fresh(scope), { opset: outer.opset, scope });
-  for (const v of outerNames(outer)) b.fresh(v);
-  const out = build(b);
-  b.output(out, 'float32', dims);
-  for (const v of outerNames(b)) outer.fresh(v);
+  b.reserve(outer.takenNames());
+  const outs = [build(b)].flat();
+  const shapes = Array.isArray(dims[0]) ? (dims as (number | string)[][]) : [dims as (number | string)[]];
+  outs.forEach((out, k) => b.output(out, 'float32', shapes[k]));
+  outer.reserve(b.takenNames());
   return b;
 }
 
-function outerNames(g: Graph): string[] {
-  return [
-    ...g.inputs.map((i) => i.name ?? ''),
-    ...g.initializers.map((i) => i.name ?? ''),
-    ...g.nodes.flatMap((n) => [...(n.output ?? []), n.name ?? '']),
-  ].filter(Boolean);
+/** Chunk slots per If block of a prefill (see chunkedAttention). */
+const SLOTS_PER_BLOCK = 8;
+
+/**
+ * Prefill attention of the new queries (float32 [1, S, H·D], rotated) over keys/values 0..T−1
+ * ([1, Hkv, T, D]) in chunks of `shared.chunk` rows, each with its own rows of Molmo2's mask.
+ * ONNX has no loop the WebGPU EP runs, so the graph has a slot for every chunk a prompt of
+ * max_position_embeddings tokens can need, SLOTS_PER_BLOCK slots to an If block that runs only when
+ * the prompt reaches it (an If per slot would make session creation slow: each branch is a subgraph
+ * with its own state; no If would run every slot of every layer). A slot past the prompt inside a
+ * running block attends for the prompt's last row: slot k takes rows [min(k·chunk, S−1),
+ * min((k+1)·chunk, S)), a block that does not run gives one row of zeros, and the first S rows of
+ * everything joined in order are the output.
+ */
+function chunkedAttention(g: Graph, q: string, keys: string, values: string, shared: Shared, heads: { numHeads: number; numKvHeads: number; headDim: number }): string {
+  const C = shared.chunk;
+  const rep = heads.numHeads / heads.numKvHeads;
+  const width = heads.numHeads * heads.headDim;
+  const slots = Math.ceil(shared.maxPositions / C);
+  if (slots === 1) return groupedQueryAttention(g, q, keys, values, maskRows(g, shared.keys, shared.query, rep), heads, 'folded');
+  const S = g.op('Shape', [shared.query]); // int64 [1]: the row arithmetic stays on the CPU
+  const last = g.op('Sub', [S, g.int64([1])]);
+  const slot = (b: Graph, k: number) =>
+    b.scope(`chunk_${k}`, () => {
+      const from = k === 0 ? b.int64([0]) : b.op('Min', [b.int64([k * C]), last]);
+      const to = b.op('Min', [b.int64([(k + 1) * C]), S]);
+      const rows = (x: string, axis: number) => b.op('Slice', [x, from, to, b.int64([axis])]);
+      return groupedQueryAttention(b, rows(q, 1), keys, values, maskRows(b, shared.keys, rows(shared.query, 0), rep), heads, 'folded');
+    });
+  const block = (b: Graph, first: number) => concatRows(b, Array.from({ length: Math.min(SLOTS_PER_BLOCK, slots - first) }, (_, i) => slot(b, first + i)));
+  const outs = [g.scope('block_0', () => block(g, 0))];
+  for (let first = SLOTS_PER_BLOCK; first < slots; first += SLOTS_PER_BLOCK) {
+    const run = g.op('Squeeze', [g.op('Greater', [S, g.int64([first * C])]), g.int64([0])]);
+    const dims = [1, 'block_rows', width];
+    const then = branch(g, `block_${first / SLOTS_PER_BLOCK}`, (b) => block(b, first), dims);
+    const none = branch(g, `block_${first / SLOTS_PER_BLOCK}_none`, (b) => b.op('Identity', [b.constant('float32', [1, 1, width], new Float32Array(width), 'unused_row')]), dims);
+    outs.push(g.node('If', [run], { attrs: { then_branch: { graph: then }, else_branch: { graph: none } }, outputs: 1 })[0]);
+  }
+  return g.op('Slice', [concatRows(g, outs), g.int64([0]), S, g.int64([1])]);
+}
+
+/**
+ * Concat along axis 1 in groups of at most 6 inputs: a WebGPU shader binds each input as a storage
+ * buffer, and adapters may allow as few as 8 per stage.
+ */
+function concatRows(g: Graph, parts: string[]): string {
+  if (parts.length === 1) return parts[0];
+  const groups: string[] = [];
+  for (let i = 0; i < parts.length; i += 6) {
+    const group = parts.slice(i, i + 6);
+    groups.push(group.length === 1 ? group[0] : g.op('Concat', group, { axis: 1 }));
+  }
+  return concatRows(g, groups);
 }
 
 /**
@@ -237,7 +304,7 @@ async function decoderLayer(g: Graph, s: LayerSettings, i: number, input: Stream
       const qr = br.op('Reshape', [applyRope(br, q, { cos: rows(rotary.cos), sin: rows(rotary.sin), headDim: D }), br.int64([0, 0, H * D])]); // [1, S, H·D]
       const total = totalOf(br, shared.totalLength);
       const upTo = (c: string) => cast(br, br.op('Slice', [c, br.int64([0]), total, br.int64([2])]), act, 'float32'); // [1, Hkv, P+S, D]
-      return groupedQueryAttention(br, qr, upTo(presentKey), upTo(presentValue), shared.bias, { numHeads: H, numKvHeads: Hkv, headDim: D });
+      return chunkedAttention(br, qr, upTo(presentKey), upTo(presentValue), shared, { numHeads: H, numKvHeads: Hkv, headDim: D });
     });
     // A branch output must be produced inside the branch, hence the Identity when no Cast is needed.
     const decode = branch(g, 'decode', (br) => (act === 'float32' ? br.op('Identity', [causal]) : cast(br, causal, act, 'float32')));

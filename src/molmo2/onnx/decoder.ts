@@ -24,6 +24,11 @@ export interface DecoderOptions {
   mask?: 'molmo2' | 'causal';
   /** 'last' (default, the io.ts contract): logits [1, vocab]. 'all': [1, S, vocab] (tests only). */
   logits?: 'last' | 'all';
+  /**
+   * Query rows per prefill attention chunk of the WebGPU decoder (decoder-webgpu.ts, default
+   * PREFILL_CHUNK_TOKENS); ≥ max_position_embeddings: one mask for the whole prefill.
+   */
+  prefillChunk?: number;
 }
 
 /** Builds a decoder into `g` (this one, or decoder-webgpu.ts's static-cache decoder). */

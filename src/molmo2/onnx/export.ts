@@ -5,7 +5,7 @@ import type { Molmo2Config } from '../config.ts';
 import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Target } from '../manifest.ts';
 import { CheckedWeights, type WeightSource } from './checked-weights.ts';
 import { buildDecoder as buildPortableDecoder, type DecoderOptions } from './decoder.ts';
-import { buildDecoder as buildWebgpuDecoder } from './decoder-webgpu.ts';
+import { buildDecoder as buildWebgpuDecoder, PREFILL_CHUNK_TOKENS, supportsStaticCache } from './decoder-webgpu.ts';
 import type { BlockEncoder } from './encode.ts';
 import type { OpenChunk, WriteFile } from './external-data.ts';
 import { ModelFile } from './model-file.ts';
@@ -34,6 +34,8 @@ export interface ExportOptions {
   reuseDecoder?: GraphFiles;
   /** Test hooks for the decoder (mask rule, logits of every position). */
   decoder?: Pick<DecoderOptions, 'mask' | 'logits'>;
+  /** Query rows per prefill attention chunk of the WebGPU decoder (default PREFILL_CHUNK_TOKENS). */
+  prefillChunk?: number;
 }
 
 /**
@@ -65,9 +67,12 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
     files.push(decoder);
     const build = target === 'webgpu' ? buildWebgpuDecoder : buildPortableDecoder;
     log(`${dir}/${stem}.onnx: building`);
-    await build(decoder.graph, weights, { precision, q4, ...opts.decoder });
+    const prefillChunk = Math.min(opts.prefillChunk ?? PREFILL_CHUNK_TOKENS, opts.config.text.maxPositionEmbeddings);
+    await build(decoder.graph, weights, { precision, q4, prefillChunk, ...opts.decoder });
     const decoderFiles = await decoder.finish();
-    return [visionFiles, decoderFiles];
+    // The runtime sizes its prefills from the chunk (limits.ts); the portable decoder has none.
+    const chunked = target === 'webgpu' && supportsStaticCache(opts.config.text.headDim);
+    return [visionFiles, chunked ? { ...decoderFiles, prefillChunk } : decoderFiles];
   } catch (e) {
     // Stops the stores still running and gives up the files still open.
     for (const f of files) f.external.fail(e);

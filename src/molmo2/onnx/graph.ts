@@ -122,6 +122,16 @@ export class Graph {
     return name;
   }
 
+  /** Every name taken in this graph, reserved ones included (values, nodes, initializers). */
+  takenNames(): Iterable<string> {
+    return this.names;
+  }
+
+  /** Takes `names` without using them: a subgraph and its outer graph share one namespace. */
+  reserve(names: Iterable<string>): void {
+    for (const n of names) this.names.add(n);
+  }
+
   /** The current scope of node names, e.g. `/model/layers.3/attn` ('' at the top). */
   get scopePath(): string {
     return this.path;

@@ -14,6 +14,7 @@ import { availableScopes, planScope, type ScopeKind } from '../video/scope.ts';
 import { askQuestion } from './ask-run.ts';
 import { useAskStore } from '../../state/ask-store.ts';
 import { checkScope } from './limits-check.ts';
+import { frameBudget } from './frame-budget.ts';
 import { FollowUpSwitch, useFollowUp } from './FollowUp.tsx';
 import { openVideoFile } from '../video/open-file.ts';
 import { isTyping } from '../keys/typing.ts';
@@ -114,6 +115,13 @@ export function AskBox() {
     await askQuestion(question, preset, plan);
   };
 
+  // The frame cap follows what the loaded model takes on this GPU, unless the user set it.
+  useEffect(() => {
+    if (localLimits) useVideoStore.getState().followModelFrames(Math.min(localLimits.maxFrames, localLimits.settings.maxFrames));
+  }, [localLimits]);
+  const capByHand = useVideoStore((s) => s.maxFramesByHand);
+  const selection = useVideoStore((s) => s.selection);
+  const budget = plan?.kind === 'range' ? frameBudget(selection, plan.times.length, plan.maxFrames, capByHand, limits) : undefined;
   const check = plan && info ? checkScope(plan, info, question, limits, followUp.history) : undefined;
   const refused = check?.ok === false;
   const sends = plan
@@ -199,6 +207,11 @@ export function AskBox() {
         <div className="ask-muted" data-testid="ask-sends">
           {!ready ? 'Load a model first (or turn on “Answer on a server”).' : `Sends: ${sends}`}
         </div>
+        {budget && (
+          <div className="ask-muted" data-testid="ask-frames-note">
+            {budget.note}
+          </div>
+        )}
         {ready && refused && (
           <div role="alert" className="ask-error" data-testid="ask-refused">
             {check.message}

@@ -3,7 +3,7 @@
 // that end. The frames Molmo2 would sample from the range are marked.
 import { useEffect, useRef, useState } from 'react';
 import { presentedFrameIndex, formatTime } from '../../molmo2/video.ts';
-import { selectionSampleTimes, useVideoStore } from '../../state/video-store.ts';
+import { MOST_FRAMES, selectionSampleTimes, useVideoStore } from '../../state/video-store.ts';
 import { decoder } from './decode-client.ts';
 import './timeline.css';
 
@@ -133,7 +133,7 @@ export function Timeline() {
           <input
             type="number"
             min={1}
-            max={384}
+            max={MOST_FRAMES}
             value={maxFrames}
             onChange={(e) => useVideoStore.getState().setMaxFrames(Number(e.target.value))}
             aria-label="Frame cap"
