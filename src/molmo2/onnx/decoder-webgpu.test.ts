@@ -190,14 +190,16 @@ describe('WebGPU decoder prefill in query chunks', () => {
     expect(maxAbsDiff(got.logits, one.logits)).toBeLessThan(1e-5);
   });
 
-  it('prefills a long follow-up after a cached prefix in several chunks, exactly as a cold prefill', async () => {
+  it('prefills a long follow-up after a cached prefix in several chunks, two If blocks running, exactly as a cold prefill', async () => {
     const session = await buildSession(tensors, 'fp32', 128);
     const p = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5, 1] }, conversation: { question: 'Point to the dog.' } });
-    const q = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5, 1] }, conversation: { question: `Count the dogs ${'and the cats '.repeat(30)}.` } });
+    const q = buildPrompt({ tokenizer: tinyTokenizer, chatTemplate: molmo2ChatTemplate(), tokens: config.tokens, visual: { kind: 'video', timestamps: [0, 0.5, 1] }, conversation: { question: `Count the dogs ${'and the cats '.repeat(100)}.` } });
     const rows = rowsOf(p);
     const prefix = Array.from(p.tokenTypeIds).lastIndexOf(1) + 1;
-    expect(q.inputIds.length - prefix).toBeGreaterThan(3 * 128);
-    const dec = new StaticDecoder(session, 1024);
+    // Past the first chunk and the first block of eight: the second If block runs, the later ones do not.
+    expect(q.inputIds.length - prefix).toBeGreaterThan((1 + 8) * 128);
+    expect(q.inputIds.length).toBeLessThan(2048);
+    const dec = new StaticDecoder(session, 2048);
     await dec.step(Array.from(p.inputIds), Array.from(p.tokenTypeIds), rows);
     dec.length = prefix;
     dec.tokenTypes.length = prefix;

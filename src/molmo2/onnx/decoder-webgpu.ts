@@ -42,6 +42,12 @@ export const CACHE_LENGTH_DIM = 'max_cache_length';
  */
 export const PREFILL_CHUNK_TOKENS = 512;
 
+/** The query rows per prefill chunk a decoder is built with: the requested number, at most the model's positions. */
+export function prefillChunkOf(maxPositions: number, requested = PREFILL_CHUNK_TOKENS): number {
+  if (!Number.isInteger(requested) || requested < 1) throw new Error(`prefillChunk must be a positive integer, got ${requested}`);
+  return Math.min(requested, maxPositions);
+}
+
 /** onnxruntime's GroupQueryAttention (CPU and WebGPU) requires head sizes that are multiples of 8. */
 export function supportsStaticCache(headDim: number): boolean {
   return headDim % 8 === 0;
@@ -93,9 +99,7 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
     return { position, image: { flag, bias } };
   });
   const rotary = await rotaryCaches(g, t.maxPositionEmbeddings, t.headDim, t.ropeTheta, act);
-  const chunk = o.prefillChunk ?? PREFILL_CHUNK_TOKENS;
-  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be a positive integer, got ${chunk}`);
-  const shared: Shared = { keys, chunk: Math.min(chunk, t.maxPositionEmbeddings), maxPositions: t.maxPositionEmbeddings, rotary, cache, query, isPrefill, seqlensK, totalLength };
+  const shared: Shared = { keys, chunk: prefillChunkOf(t.maxPositionEmbeddings, o.prefillChunk), maxPositions: t.maxPositionEmbeddings, rotary, cache, query, isPrefill, seqlensK, totalLength };
 
   // The residual stream between layers is (x, delta): each layer's first norm adds the previous
   // layer's MLP output in one SkipSimplifiedLayerNormalization.
@@ -219,26 +223,28 @@ function branch(outer: Graph, name: string, build: (b: Graph) => string | string
   return b;
 }
 
-/** Chunk slots per If block of a prefill (see chunkedAttention). */
+/** Chunk slots per If block of a prefill after the first chunk (see chunkedAttention). */
 const SLOTS_PER_BLOCK = 8;
 
 /**
  * Prefill attention of the new queries (float32 [1, S, H·D], rotated) over keys/values 0..T−1
  * ([1, Hkv, T, D]) in chunks of `shared.chunk` rows, each with its own rows of Molmo2's mask.
  * ONNX has no loop the WebGPU EP runs, so the graph has a slot for every chunk a prompt of
- * max_position_embeddings tokens can need, SLOTS_PER_BLOCK slots to an If block that runs only when
- * the prompt reaches it (an If per slot would make session creation slow: each branch is a subgraph
- * with its own state; no If would run every slot of every layer). A slot past the prompt inside a
- * running block attends for the prompt's last row: slot k takes rows [min(k·chunk, S−1),
- * min((k+1)·chunk, S)), a block that does not run gives one row of zeros, and the first S rows of
- * everything joined in order are the output.
+ * max_position_embeddings tokens can need. The first chunk always runs, alone, so a prompt of one
+ * chunk attends once; the others come SLOTS_PER_BLOCK to an If block that runs only when the prompt
+ * reaches it (an If per slot would make session creation slow: each branch is a subgraph with its own
+ * state; no If would run every slot of every layer). A slot past the prompt inside a running block
+ * attends for the prompt's last row: slot k takes rows [min(k·chunk, S−1), min((k+1)·chunk, S)), a
+ * block that does not run gives one row of zeros, and the first S rows of everything joined in order
+ * are the output.
  */
 function chunkedAttention(g: Graph, q: string, keys: string, values: string, shared: Shared, heads: { numHeads: number; numKvHeads: number; headDim: number }): string {
   const C = shared.chunk;
   const rep = heads.numHeads / heads.numKvHeads;
   const width = heads.numHeads * heads.headDim;
   const slots = Math.ceil(shared.maxPositions / C);
-  if (slots === 1) return groupedQueryAttention(g, q, keys, values, maskRows(g, shared.keys, shared.query, rep), heads, 'folded');
+  const attend = (b: Graph, qRows: string, queryRows: string) => groupedQueryAttention(b, qRows, keys, values, maskRows(b, shared.keys, queryRows, rep), heads, 'folded');
+  if (slots === 1) return attend(g, q, shared.query);
   const S = g.op('Shape', [shared.query]); // int64 [1]: the row arithmetic stays on the CPU
   const last = g.op('Sub', [S, g.int64([1])]);
   const slot = (b: Graph, k: number) =>
@@ -246,15 +252,15 @@ function chunkedAttention(g: Graph, q: string, keys: string, values: string, sha
       const from = k === 0 ? b.int64([0]) : b.op('Min', [b.int64([k * C]), last]);
       const to = b.op('Min', [b.int64([(k + 1) * C]), S]);
       const rows = (x: string, axis: number) => b.op('Slice', [x, from, to, b.int64([axis])]);
-      return groupedQueryAttention(b, rows(q, 1), keys, values, maskRows(b, shared.keys, rows(shared.query, 0), rep), heads, 'folded');
+      return attend(b, rows(q, 1), rows(shared.query, 0));
     });
-  const block = (b: Graph, first: number) => concatRows(b, Array.from({ length: Math.min(SLOTS_PER_BLOCK, slots - first) }, (_, i) => slot(b, first + i)));
-  const outs = [g.scope('block_0', () => block(g, 0))];
-  for (let first = SLOTS_PER_BLOCK; first < slots; first += SLOTS_PER_BLOCK) {
+  const outs = [slot(g, 0)];
+  for (let first = 1; first < slots; first += SLOTS_PER_BLOCK) {
+    const index = Math.ceil(first / SLOTS_PER_BLOCK);
     const run = g.op('Squeeze', [g.op('Greater', [S, g.int64([first * C])]), g.int64([0])]);
     const dims = [1, 'block_rows', width];
-    const then = branch(g, `block_${first / SLOTS_PER_BLOCK}`, (b) => block(b, first), dims);
-    const none = branch(g, `block_${first / SLOTS_PER_BLOCK}_none`, (b) => b.op('Identity', [b.constant('float32', [1, 1, width], new Float32Array(width), 'unused_row')]), dims);
+    const then = branch(g, `block_${index}`, (b) => concatRows(b, Array.from({ length: Math.min(SLOTS_PER_BLOCK, slots - first) }, (_, i) => slot(b, first + i))), dims);
+    const none = branch(g, `block_${index}_none`, (b) => b.op('Identity', [b.constant('float32', [1, 1, width], new Float32Array(width), 'unused_row')]), dims);
     outs.push(g.node('If', [run], { attrs: { then_branch: { graph: then }, else_branch: { graph: none } }, outputs: 1 })[0]);
   }
   return g.op('Slice', [concatRows(g, outs), g.int64([0]), S, g.int64([1])]);

@@ -5,7 +5,7 @@ import type { Molmo2Config } from '../config.ts';
 import { DTYPES, TARGETS, type Dtype, type GraphFiles, type Target } from '../manifest.ts';
 import { CheckedWeights, type WeightSource } from './checked-weights.ts';
 import { buildDecoder as buildPortableDecoder, type DecoderOptions } from './decoder.ts';
-import { buildDecoder as buildWebgpuDecoder, PREFILL_CHUNK_TOKENS, supportsStaticCache } from './decoder-webgpu.ts';
+import { buildDecoder as buildWebgpuDecoder, prefillChunkOf, supportsStaticCache } from './decoder-webgpu.ts';
 import type { BlockEncoder } from './encode.ts';
 import type { OpenChunk, WriteFile } from './external-data.ts';
 import { ModelFile } from './model-file.ts';
@@ -67,7 +67,7 @@ export async function exportVariant(opts: ExportOptions): Promise<GraphFiles[]> 
     files.push(decoder);
     const build = target === 'webgpu' ? buildWebgpuDecoder : buildPortableDecoder;
     log(`${dir}/${stem}.onnx: building`);
-    const prefillChunk = Math.min(opts.prefillChunk ?? PREFILL_CHUNK_TOKENS, opts.config.text.maxPositionEmbeddings);
+    const prefillChunk = prefillChunkOf(opts.config.text.maxPositionEmbeddings, opts.prefillChunk);
     await build(decoder.graph, weights, { precision, q4, prefillChunk, ...opts.decoder });
     const decoderFiles = await decoder.finish();
     // The runtime sizes its prefills from the chunk (limits.ts); the portable decoder has none.
