@@ -18,7 +18,7 @@ import { randomTensors, type MemoryTensors } from '../src/molmo2/reference/testi
 import { writeSafetensors } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS, readAssetJson, VERBATIM_CONFIG_FILES } from '../tools/lib/assets.ts';
 import { convertCheckpoint, type ConvertOptions } from '../tools/lib/converter.ts';
-import { buildTokenizerJson, scaledConfigJson } from '../tools/lib/tiny-checkpoint.ts';
+import { buildTokenizerJson, scaledConfigJson, type Family } from '../tools/lib/tiny-checkpoint.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODEL_NAME = 'e2e-runtime-tiny';
@@ -34,8 +34,9 @@ export interface RuntimeModel {
   tokenizerConfig: Record<string, unknown>;
 }
 
-async function configJson(): Promise<Record<string, unknown>> {
-  const json = await scaledConfigJson('tiny');
+/** The test model's config.json: the tiny widths with the keys and values of `family`'s published config. */
+async function configJson(family: Family = '4b'): Promise<Record<string, unknown>> {
+  const json = await scaledConfigJson('tiny', family);
   // head_dim 16 for GroupQueryAttention; d_model 96 (a multiple of 32) for the int4 embedding table.
   // Widths stay distinct: 4 heads × 16 = 64 query width ≠ 96.
   Object.assign(json.text_config as Record<string, unknown>, { head_dim: 16, hidden_size: 96 });
@@ -167,9 +168,12 @@ export async function convertTestModel(
 /** What the test model is converted from: its config.json besides the parsed model. */
 export type TestModelParts = RuntimeModel & { json: Record<string, unknown> };
 
-/** The test model's config.json, tokenizer and weights, regenerated in memory. */
-export async function runtimeModelParts(): Promise<TestModelParts> {
-  const json = await configJson();
+/**
+ * The test model's config.json, tokenizer and weights, regenerated in memory; with `family`, the same
+ * widths and seed under another published Molmo2 config (the family spec).
+ */
+export async function runtimeModelParts(family: Family = '4b'): Promise<TestModelParts> {
+  const json = await configJson(family);
   const generation = await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(json, generation);
   if (!check.config) throw new Error(`test config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);

@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { parseMolmo2Config, placeholderPaths } from '../src/molmo2/config.ts';
 import { expectedTensors } from '../src/molmo2/tensors.ts';
 import { readAssetJson } from './lib/assets.ts';
-import { fullSizeConfigJson, MOLMO2_8B_FILLED } from './lib/published-configs.ts';
+import { MOLMO2_8B_FILLED, publishedConfigJson } from './lib/published-configs.ts';
 import { packIntoShards } from './lib/tiny-checkpoint.ts';
 
 const SHARED = join(import.meta.dirname, '..', '..', 'shared', 'reference');
 const PARTIAL_8B = join(import.meta.dirname, 'assets', 'molmo2-8b', 'config.json');
 
 async function parsed(size: '4b' | '8b') {
-  const check = parseMolmo2Config(await fullSizeConfigJson(size), await readAssetJson('generation_config.json'));
+  const check = parseMolmo2Config(await publishedConfigJson(size), await readAssetJson('generation_config.json'));
   expect(check.missing).toEqual([]);
   expect(check.errors).toEqual([]);
   return check.config!;
@@ -24,7 +24,7 @@ const params = (t: Map<string, number[]>) => [...t.values()].reduce((s, sh) => s
 
 describe('full-size random checkpoint configs', () => {
   it('4b is the published Molmo2-4B config.json unchanged', async () => {
-    expect(await fullSizeConfigJson('4b')).toEqual(await readAssetJson('config.json'));
+    expect(await publishedConfigJson('4b')).toEqual(await readAssetJson('config.json'));
     const c = await parsed('4b');
     expect([c.vit.hiddenSize, c.vit.declaredLayers, c.vitBlocksUsed]).toEqual([1152, 27, 25]);
     expect(c.text).toMatchObject({ hiddenSize: 2560, numLayers: 36, numHeads: 32, numKvHeads: 8, headDim: 128, intermediateSize: 9728, vocabSize: 151936, additionalVocabSize: 128 });
@@ -36,7 +36,7 @@ describe('full-size random checkpoint configs', () => {
 
   it('8b keeps every seen value of the partial config and fills exactly its placeholders', async () => {
     const partial = JSON.parse(await readFile(PARTIAL_8B, 'utf8'));
-    const full = await fullSizeConfigJson('8b');
+    const full = await publishedConfigJson('8b');
     expect(placeholderPaths(full)).toEqual([]);
     expect(MOLMO2_8B_FILLED.map((f) => f.path).sort()).toEqual(placeholderPaths(partial).sort());
     const seen = (j: Record<string, unknown>) => JSON.parse(JSON.stringify(j, (_k, v) => (v === '__MISSING__' ? undefined : v)));

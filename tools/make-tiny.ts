@@ -1,17 +1,19 @@
-// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b]`: writes a Molmo2
-// checkpoint with random weights in the published Hugging Face layout. tiny, medium and bench scale the
-// widths down (float32); 4b and 8b keep the published config.json whole (Molmo2-8B's unseen values
-// filled as tools/lib/published-configs.ts lists) and write BF16 shards of at most 5 GB, streamed.
+// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b] [--family 4b|8b|videopoint-4b]`:
+// writes a Molmo2 checkpoint with random weights in the published Hugging Face layout. tiny, medium and
+// bench scale the widths down (float32) and keep every other config value of the family's published
+// config.json (Molmo2-4B unless told; 8b: rope_theta 1e6 and an lm_head of its own). 4b and 8b keep the
+// published config.json whole and write BF16 shards of at most 5 GB, streamed. The unseen values of the
+// partial 8B and VideoPoint-4B configs are filled as tools/lib/published-configs.ts lists.
 import { parseArgs } from 'node:util';
-import { CHECKPOINT_SIZES, isFullSize, makeTinyCheckpoint, WIDTHS, type CheckpointSize } from './lib/tiny-checkpoint.ts';
+import { CHECKPOINT_SIZES, FAMILIES, isFullSize, makeTinyCheckpoint, WIDTHS, type CheckpointSize, type Family } from './lib/tiny-checkpoint.ts';
 
-const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b]';
+const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|4b|8b] [--family 4b|8b|videopoint-4b]';
 
 async function main(): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
-      options: { out: { type: 'string' }, seed: { type: 'string', default: '0' }, size: { type: 'string', default: 'tiny' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, seed: { type: 'string', default: '0' }, size: { type: 'string', default: 'tiny' }, family: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: false,
     }));
   } catch (e) {
@@ -27,17 +29,22 @@ async function main(): Promise<number> {
     console.error(`unknown --size "${values.size}" (choose ${CHECKPOINT_SIZES.join(', ')})\n${USAGE}`);
     return 2;
   }
+  const family = values.family as Family | undefined;
+  if (family !== undefined && (!FAMILIES.includes(family) || (isFullSize(size) && family !== size))) {
+    console.error(`--family "${values.family}" does not go with --size ${size} (choose ${isFullSize(size) ? size : FAMILIES.join(', ')})\n${USAGE}`);
+    return 2;
+  }
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) {
     console.error(`--seed must be a non-negative integer, got "${values.seed}"`);
     return 2;
   }
-  const outDir = values.out ?? `.cache/${size}-checkpoint`;
+  const outDir = values.out ?? `.cache/${family && !isFullSize(size) ? `${family}-` : ''}${size}-checkpoint`;
   const started = performance.now();
-  const result = await makeTinyCheckpoint({ outDir, seed, size, log: (m) => console.error(m) });
+  const result = await makeTinyCheckpoint({ outDir, seed, size, family, log: (m) => console.error(m) });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(
-    `wrote ${result.outDir}: ${size} Molmo2 checkpoint, seed ${seed}, ${result.parameters.toLocaleString('en')} parameters, ` +
+    `wrote ${result.outDir}: ${size} Molmo2${family && !isFullSize(size) ? ` (${family} config)` : ''} checkpoint, seed ${seed}, ${result.parameters.toLocaleString('en')} parameters, ` +
       `${(result.totalSize / 1e6).toFixed(1)} MB of weights in ${seconds} s`,
   );
   if (isFullSize(size)) {

@@ -9,6 +9,7 @@ import { parseMolmo2Config } from '../src/molmo2/config.ts';
 import { expectedTensors, names } from '../src/molmo2/tensors.ts';
 import { parseHeader, toFloat32 } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS } from './lib/assets.ts';
+import { publishedConfigJson, sameAsSibling } from './lib/published-configs.ts';
 import { isRandomWeightsIndex, makeTinyCheckpoint, WIDTHS, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
 
 const SHARED_4B = join(import.meta.dirname, '..', '..', 'shared', 'reference', 'molmo2-4b');
@@ -170,5 +171,55 @@ describe('makeTinyCheckpoint', () => {
     const textIds = tokenizer.encode(text).ids;
     expect(textIds.every((id) => id < 151643)).toBe(true);
     expect(tokenizer.decode(textIds)).toBe(text);
+  });
+});
+
+describe('tiny checkpoints of the other published Molmo2 configs (make-tiny --family)', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tiny-family-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('8b: the tiny widths with Molmo2-8B\'s other values (rope_theta 1e6) and an lm_head of its own', async () => {
+    const ck = await makeTinyCheckpoint({ outDir: join(root, '8b'), seed: 7, family: '8b' });
+    const config = await readJson(ck.outDir, 'config.json');
+    const published = await publishedConfigJson('8b');
+    expect(keyPaths(config).sort()).toEqual(keyPaths(published).sort());
+    expect(config.text_config).toMatchObject({ rope_theta: 1e6, hidden_size: WIDTHS.tiny.text.hidden, num_hidden_layers: WIDTHS.tiny.text.layers });
+    expect(config.tie_word_embeddings).toBe(false);
+    expect(ck.config.text.ropeTheta).toBe(1e6);
+    const shards = await shardHeaders(ck.outDir);
+    const emb = readTensor(shards, names.embedding);
+    const head = readTensor(shards, names.lmHead);
+    expect(head.length).toBe(emb.length);
+    let apart = 0;
+    for (let i = 0; i < head.length; i++) apart = Math.max(apart, Math.abs(head[i] - emb[i]));
+    expect(apart).toBeGreaterThan(0.1);
+    const std = Math.sqrt(head.reduce((sum, v) => sum + v * v, 0) / head.length);
+    expect(std).toBeGreaterThan(0.1);
+    expect(std).toBeLessThan(0.4);
+    const index = await readJson(ck.outDir, 'model.safetensors.index.json');
+    expect(index.metadata).toMatchObject({ random_family: '8b', random_size: 'tiny' });
+  });
+
+  it('videopoint-4b: its partial config filled from Molmo2-4B, which every seen value equals', async () => {
+    const filled = await publishedConfigJson('videopoint-4b');
+    expect(filled).toEqual(await publishedConfigJson('4b'));
+    const ck = await makeTinyCheckpoint({ outDir: join(root, 'vp'), seed: 7, family: 'videopoint-4b' });
+    expect(ck.config.text.ropeTheta).toBe(5e6);
+    expect((await readJson(ck.outDir, 'model.safetensors.index.json')).metadata.random_family).toBe('videopoint-4b');
+  });
+
+  it('refuses to fill a partial config from a sibling it does not match, naming the value', () => {
+    const base = { text_config: { hidden_size: 2560, rope_theta: 5e6 }, tie_word_embeddings: false };
+    expect(sameAsSibling({ text_config: { hidden_size: 2560, rope_theta: '__MISSING__' }, tie_word_embeddings: '__MISSING__' }, base, 'X')).toEqual(base);
+    expect(() => sameAsSibling({ text_config: { hidden_size: 4096, rope_theta: '__MISSING__' } }, base, 'X')).toThrow(/X config: text_config\.hidden_size is 4096, not Molmo2-4B's 2560/);
+  });
+
+  it('refuses a family that does not go with a full size', async () => {
+    await expect(makeTinyCheckpoint({ outDir: join(root, 'bad'), size: '4b', family: '8b' })).rejects.toThrow(/size 4b .* cannot take family 8b/);
   });
 });

@@ -1,6 +1,8 @@
-// The config.json of the full-size random checkpoints (`make-tiny --size 4b|8b`): Molmo2-4B exactly as
-// published, and Molmo2-8B as far as it was seen (tools/assets/molmo2-8b/config.json, a partial copy
-// whose unseen values are "__MISSING__") with every placeholder filled from the values listed below.
+// The config.json of each Molmo2 the random checkpoints imitate (`make-tiny --family`, and the full
+// sizes `make-tiny --size 4b|8b`): Molmo2-4B exactly as published; Molmo2-8B as far as it was seen
+// (tools/assets/molmo2-8b/config.json, a partial copy whose unseen values are "__MISSING__") with every
+// placeholder filled from the values listed below; Molmo2-VideoPoint-4B as far as it was seen
+// (tools/assets/molmo2-videopoint-4b/config.json) with every placeholder taken from Molmo2-4B.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { placeholderPaths } from '../../src/molmo2/config.ts';
@@ -8,8 +10,12 @@ import { readAssetJson } from './assets.ts';
 
 export type FullSize = '4b' | '8b';
 export const FULL_SIZES: readonly FullSize[] = ['4b', '8b'];
+/** The published checkpoints a random checkpoint can take its config keys from. */
+export type Family = '4b' | '8b' | 'videopoint-4b';
+export const FAMILIES: readonly Family[] = ['4b', '8b', 'videopoint-4b'];
 
 const MOLMO2_8B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-8b/config.json', import.meta.url));
+const VIDEOPOINT_4B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-videopoint-4b/config.json', import.meta.url));
 
 export interface FilledValue {
   /** Dotted path in config.json. */
@@ -76,9 +82,21 @@ function setPath(json: Record<string, unknown>, path: string, value: unknown): v
   obj[keys.at(-1)!] = structuredClone(value);
 }
 
-/** The config.json a full-size random checkpoint gets (every key of the published file, nothing missing). */
-export async function fullSizeConfigJson(size: FullSize): Promise<Record<string, unknown>> {
-  if (size === '4b') return readAssetJson('config.json');
+/** The value at a dotted path of config.json (undefined when a key on the way is absent). */
+function getPath(json: Record<string, unknown>, path: string): unknown {
+  return path.split('.').reduce<unknown>((obj, k) => (obj && typeof obj === 'object' ? (obj as Record<string, unknown>)[k] : undefined), json);
+}
+
+/** Every leaf of config.json as [dotted path, value] (arrays are leaves). */
+function leaves(json: unknown, prefix = ''): [string, unknown][] {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) return [[prefix, json]];
+  return Object.entries(json).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** The config.json a random checkpoint of `family` is made from (every key of the published file, nothing missing). */
+export async function publishedConfigJson(family: Family): Promise<Record<string, unknown>> {
+  if (family === '4b') return readAssetJson('config.json');
+  if (family === 'videopoint-4b') return videoPointConfigJson();
   const config = JSON.parse(await readFile(MOLMO2_8B_PARTIAL_CONFIG, 'utf8')) as Record<string, unknown>;
   const missing = new Set(placeholderPaths(config));
   for (const f of MOLMO2_8B_FILLED) {
@@ -86,5 +104,29 @@ export async function fullSizeConfigJson(size: FullSize): Promise<Record<string,
     setPath(config, f.path, f.value);
   }
   if (missing.size) throw new Error(`Molmo2-8B config: no value for ${[...missing].join(', ')}`);
+  return config;
+}
+
+/**
+ * Molmo2-VideoPoint-4B is Molmo2-4B trained further on video pointing: the part of its config.json that
+ * was seen equals the 4B's, so each unseen value is the 4B's at the same path.
+ */
+async function videoPointConfigJson(): Promise<Record<string, unknown>> {
+  const partial = JSON.parse(await readFile(VIDEOPOINT_4B_PARTIAL_CONFIG, 'utf8')) as Record<string, unknown>;
+  return sameAsSibling(partial, await readAssetJson('config.json'), 'Molmo2-VideoPoint-4B');
+}
+
+/**
+ * `partial` with each "__MISSING__" value taken from `base` (Molmo2-4B's config.json) at the same path.
+ * A seen value that differs from the base's breaks the assumption that the two are the same
+ * architecture, and is refused.
+ */
+export function sameAsSibling(partial: Record<string, unknown>, base: Record<string, unknown>, name: string): Record<string, unknown> {
+  const config = structuredClone(partial);
+  for (const [path, value] of leaves(partial)) {
+    const theirs = getPath(base, path);
+    if (value === '__MISSING__') setPath(config, path, theirs);
+    else if (JSON.stringify(value) !== JSON.stringify(theirs)) throw new Error(`${name} config: ${path} is ${JSON.stringify(value)}, not Molmo2-4B's ${JSON.stringify(theirs)}: its unseen values cannot be taken from Molmo2-4B`);
+  }
   return config;
 }

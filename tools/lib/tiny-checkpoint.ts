@@ -11,11 +11,11 @@ import { expectedTensors, names } from '../../src/molmo2/tensors.ts';
 import { Rng } from './random.ts';
 import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safetensors-writer.ts';
 import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
-import { FULL_SIZES, fullSizeConfigJson, type FullSize } from './published-configs.ts';
+import { FAMILIES, FULL_SIZES, publishedConfigJson, type Family, type FullSize } from './published-configs.ts';
 
 export type TinySize = 'tiny' | 'medium' | 'bench';
 export const TINY_SIZES: readonly TinySize[] = ['tiny', 'medium', 'bench'];
-export { FULL_SIZES, type FullSize };
+export { FAMILIES, FULL_SIZES, type Family, type FullSize };
 /** Every size makeTinyCheckpoint writes: scaled-down widths (float32) or a published config whole (BF16). */
 export type CheckpointSize = TinySize | FullSize;
 export const CHECKPOINT_SIZES: readonly CheckpointSize[] = [...TINY_SIZES, ...FULL_SIZES];
@@ -60,10 +60,10 @@ export function isRandomWeightsIndex(index: unknown): boolean {
   return meta?.[RANDOM_WEIGHTS_KEY] === true;
 }
 
-/** The published Molmo2-4B config.json with its widths replaced; every key is kept. */
-export async function scaledConfigJson(size: TinySize): Promise<Record<string, unknown>> {
+/** The published config.json of `family` (Molmo2-4B unless told) with its widths replaced; every other key and value is kept. */
+export async function scaledConfigJson(size: TinySize, family: Family = '4b'): Promise<Record<string, unknown>> {
   const w = WIDTHS[size];
-  const config = await readAssetJson('config.json');
+  const config = await publishedConfigJson(family);
   const vit = config.vit_config as Record<string, unknown>;
   const adapter = config.adapter_config as Record<string, unknown>;
   const text = config.text_config as Record<string, unknown>;
@@ -134,11 +134,13 @@ type Init = { kind: 'normal'; std: number } | { kind: 'nearOne'; spread: number 
 /**
  * Initial values chosen so activations stay O(1) through all blocks: linear weights ~ N(0, 1/in)
  * (halved on residual outputs), norms 1 ± 0.1, small biases. Embeddings are small compared with the
- * block outputs, so the tied lm_head (a copy of the embedding, as in Molmo2-4B) does not simply
- * predict the last input token again and greedy decoding varies.
+ * block outputs, so an lm_head that copies the embedding (as Molmo2-4B's does) does not simply
+ * predict the last input token again and greedy decoding varies. Molmo2-8B's lm_head is its own
+ * (Qwen3-8B's is untied): `ownLmHead` gives it values of its own, so a converter that read the
+ * embedding in its place would be caught.
  */
-function initFor(name: string, shape: number[]): Init {
-  if (name === names.lmHead) return { kind: 'copy', of: names.embedding };
+function initFor(name: string, shape: number[], ownLmHead = false): Init {
+  if (name === names.lmHead) return ownLmHead ? { kind: 'normal', std: 0.2 } : { kind: 'copy', of: names.embedding };
   if (name.endsWith('norm.weight') || name === names.finalNorm) return { kind: 'nearOne', spread: 0.1 };
   if (name.endsWith('.bias')) return { kind: 'normal', std: 0.02 };
   if (name === names.positionalEmbedding) return { kind: 'normal', std: 0.5 };
@@ -154,8 +156,8 @@ function initFor(name: string, shape: number[]): Init {
 const CHUNK_FLOATS = 1 << 20;
 
 /** float32 values of one tensor in chunks; the stream depends only on (seed, name). */
-function* randomTensorChunks(seed: number, t: TensorPlan): Iterable<Uint8Array> {
-  const own = initFor(t.name, t.shape);
+function* randomTensorChunks(seed: number, t: TensorPlan, ownLmHead: boolean): Iterable<Uint8Array> {
+  const own = initFor(t.name, t.shape, ownLmHead);
   // A copy regenerates the source tensor's stream (same seed, same name) instead of reading it back.
   const stream = own.kind === 'copy' ? own.of : t.name;
   const init = own.kind === 'copy' ? initFor(own.of, t.shape) : own;
@@ -229,6 +231,11 @@ export interface TinyCheckpointOptions {
   outDir: string;
   seed?: number;
   size?: CheckpointSize;
+  /**
+   * The published checkpoint whose config keys and values the scaled sizes keep (default 4b; a full
+   * size is its own family). 8b also gives lm_head values of its own.
+   */
+  family?: Family;
   /** Decoder layers, instead of the size's own (bench:dispatch compares two depths). */
   textLayers?: number;
   log?: (msg: string) => void;
@@ -248,12 +255,15 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   const size = opts.size ?? 'tiny';
   const seed = opts.seed ?? 0;
   const full = isFullSize(size);
+  const family = opts.family ?? (full ? size : '4b');
+  if (!FAMILIES.includes(family)) throw new Error(`unknown family "${family}" (choose ${FAMILIES.join(', ')})`);
+  if (full && family !== size) throw new Error(`size ${size} is the published ${size} config whole; it cannot take family ${family}`);
   if (!full && !WIDTHS[size]) throw new Error(`unknown checkpoint size "${size}" (choose ${CHECKPOINT_SIZES.join(', ')})`);
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
   const log = opts.log ?? (() => {});
   await mkdir(opts.outDir, { recursive: true });
 
-  const configJson = full ? await fullSizeConfigJson(size) : await scaledConfigJson(size);
+  const configJson = full ? await publishedConfigJson(size) : await scaledConfigJson(size, family);
   if (opts.textLayers !== undefined) (configJson.text_config as Record<string, unknown>).num_hidden_layers = opts.textLayers;
   const generationJson = await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(configJson, generationJson);
@@ -279,7 +289,8 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   const shards = full
     ? packIntoShards(tensors, FULL_SIZE_SHARD_MAX_BYTES)
     : splitIntoShards(tensors, Math.max(2, Math.ceil(totalSize / SHARD_TARGET_BYTES)));
-  const chunks = (t: TensorPlan) => (full ? toBf16Chunks(randomTensorChunks(seed, t)) : randomTensorChunks(seed, t));
+  const ownLmHead = family === '8b';
+  const chunks = (t: TensorPlan) => (full ? toBf16Chunks(randomTensorChunks(seed, t, ownLmHead)) : randomTensorChunks(seed, t, ownLmHead));
   const weightMap: Record<string, string> = {};
   for (let i = 0; i < shards.length; i++) {
     const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
@@ -290,7 +301,7 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   }
   const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
   const index = {
-    metadata: { total_parameters: parameters, total_size: totalSize, [RANDOM_WEIGHTS_KEY]: true, random_seed: seed, random_size: size },
+    metadata: { total_parameters: parameters, total_size: totalSize, [RANDOM_WEIGHTS_KEY]: true, random_seed: seed, random_size: size, random_family: family },
     weight_map: sortedMap,
   };
   await put('model.safetensors.index.json', `${JSON.stringify(index, null, 2)}\n`);
