@@ -9,12 +9,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 // Each config's comment says what its layer may use.
 export const layers = [
-  { name: 'molmo2 (no platform types)', config: 'tsconfig.molmo2.json' },
+  { name: 'molmo2 + demo scenes (no platform types)', config: 'tsconfig.molmo2.json' },
   { name: 'runtime + workers (WebWorker, WebGPU)', config: 'tsconfig.runtime.json' },
   { name: 'page (DOM, React)', config: 'tsconfig.ui.json' },
   { name: 'tools (Node)', config: 'tsconfig.node.json' },
   { name: 'scripts (Node, plain JavaScript)', config: 'tsconfig.scripts.json' },
-  { name: 'unit tests of molmo2 and tools (Node)', config: 'tsconfig.test.json' },
+  { name: 'unit tests of molmo2, demo scenes and tools (Node)', config: 'tsconfig.test.json' },
   { name: 'unit tests of runtime and page (Node + DOM)', config: 'tsconfig.test-web.json' },
   { name: 'browser tests (Node + DOM)', config: 'tsconfig.e2e.json' },
 ];

@@ -11,6 +11,7 @@ import { Player } from './ui/video/Player.tsx';
 import { ShortcutSheet } from './ui/video/ShortcutSheet.tsx';
 import { StatsPanel } from './ui/stats/StatsPanel.tsx';
 import { Timeline } from './ui/video/Timeline.tsx';
+import { SampleNote } from './ui/video/TrySample.tsx';
 import { ErrorBanner, VideoInfoLine } from './ui/video/VideoInfoLine.tsx';
 import { useShortcuts } from './ui/video/useShortcuts.ts';
 import './styles.css';
@@ -38,6 +39,7 @@ export function App() {
       <ErrorBanner />
       <main>
         <section className="video-column">
+          <SampleNote />
           <VideoInfoLine />
           <Player overlay={<ResultsOverlay />} />
           <Timeline />

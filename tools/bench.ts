@@ -29,6 +29,7 @@ const BENCHES: Bench[] = [
   { name: 'dispatch', what: 'GPU work of one decode step (dispatches per kernel, uploads, copies, read-backs, submits), per layer and outside, against the anchor design; tiny and Molmo2-4B widths (about 25 min on SwiftShader)', npm: 'bench:dispatch' },
   { name: 'hub-convert', what: 'a Hub checkpoint (local Hub server) converted by npm run convert (streaming) and in the browser: time, MB/s, memory, same files (tiny; `npm run bench:hub-convert -- --size 4b` for the full size)', npm: 'bench:hub-convert' },
   { name: 'long-video', what: 'GPU memory and time of one cold prefill from 2k to 32k tokens (384 frames) on a tiny 2-layer checkpoint: chunked prefill attention beside one mask for the whole prompt (slow: about 1 h on SwiftShader)', npm: 'bench:long-video' },
+  { name: 'demo', what: 'the demo model (trained on synthetic shapes) on test scenes: point hit rate, count accuracy, track error for the fp32 reference and the q4 / fp32 variants in the browser runtime, and that runtime\'s speed', npm: 'bench:demo' },
   { name: 'quant-webgpu', what: 'the q4 variant on WebGPU at MatMulNBits accuracy_level 0 and 4 against the reference on its stored weights (slow on SwiftShader)', npm: 'bench:quant-webgpu' },
 ];
 

@@ -13,8 +13,8 @@ import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safete
 import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
 import { FAMILIES, FULL_SIZES, publishedConfigJson, type Family, type FullSize } from './published-configs.ts';
 
-export type TinySize = 'tiny' | 'medium' | 'bench';
-export const TINY_SIZES: readonly TinySize[] = ['tiny', 'medium', 'bench'];
+export type TinySize = 'tiny' | 'medium' | 'bench' | 'demo';
+export const TINY_SIZES: readonly TinySize[] = ['tiny', 'medium', 'bench', 'demo'];
 export { FAMILIES, FULL_SIZES, type Family, type FullSize };
 /** Every size makeTinyCheckpoint writes: scaled-down widths (float32) or a published config whole (BF16). */
 export type CheckpointSize = TinySize | FullSize;
@@ -26,12 +26,17 @@ export interface CheckpointWidths {
   /** Attention pooling (heads × headDim) → wo → hidden → SwiGLU projector (intermediate) → text hidden. */
   adapter: { heads: number; headDim: number; hidden: number; intermediate: number };
   text: { hidden: number; heads: number; kvHeads: number; headDim: number; layers: number; intermediate: number };
+  /** ViT depth when not the published one: blocks declared and the blocks vit_layers reads (negative, from the end). */
+  vitDepth?: { declared: number; read: number[] };
 }
 
 /**
  * tiny: every width different so a swapped dimension fails loudly (ViT 32 = 4×8, ViT MLP 36, pooling
  * 3×10 = 30, adapter 44, projector 52, decoder 40 with 4×12 = 48 query width and 2 KV heads, MLP 56).
  * medium: runtime benchmarks. bench: Molmo2-4B widths with 2 decoder layers (conversion benchmark).
+ * demo: the starting point of the demo model `npm run train-demo` trains (tools/train-demo/): wide enough
+ * to learn to point at shapes, 4 ViT blocks so training on 2 CPU cores takes minutes per thousand
+ * steps; d_model a multiple of 32 and head_dim of 8 for the WebGPU decoder's int4 table and GQA.
  */
 export const WIDTHS: Record<TinySize, CheckpointWidths> = {
   tiny: {
@@ -48,6 +53,12 @@ export const WIDTHS: Record<TinySize, CheckpointWidths> = {
     vit: { hidden: 1152, heads: 16, headDim: 72, intermediate: 4304 },
     adapter: { heads: 16, headDim: 72, hidden: 1152, intermediate: 9728 },
     text: { hidden: 2560, heads: 32, kvHeads: 8, headDim: 128, layers: 2, intermediate: 9728 },
+  },
+  demo: {
+    vit: { hidden: 64, heads: 4, headDim: 16, intermediate: 128 },
+    adapter: { heads: 4, headDim: 16, hidden: 64, intermediate: 192 },
+    text: { hidden: 128, heads: 4, kvHeads: 2, headDim: 32, layers: 4, intermediate: 256 },
+    vitDepth: { declared: 4, read: [-1, -3] },
   },
 };
 
@@ -74,6 +85,10 @@ export async function scaledConfigJson(size: TinySize, family: Family = '4b'): P
     head_dim: w.vit.headDim,
     intermediate_size: w.vit.intermediate,
   });
+  if (w.vitDepth) {
+    vit.num_hidden_layers = w.vitDepth.declared;
+    adapter.vit_layers = [...w.vitDepth.read];
+  }
   Object.assign(adapter, {
     hidden_size: w.adapter.hidden,
     num_attention_heads: w.adapter.heads,

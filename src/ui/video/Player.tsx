@@ -5,6 +5,7 @@ import { useVideoStore } from '../../state/video-store.ts';
 import { formatTime } from '../../molmo2/video.ts';
 import type { VideoInfo } from '../../../workers/decode-api.ts';
 import { decoder } from './decode-client.ts';
+import { TrySampleButton } from './TrySample.tsx';
 
 export function Player({ overlay }: { overlay?: ReactNode }) {
   const info = useVideoStore((s) => s.info);
@@ -59,7 +60,14 @@ export function Player({ overlay }: { overlay?: ReactNode }) {
     return () => ro.disconnect();
   }, [info]);
 
-  if (!info) return <div className="player-empty">Drop a video anywhere, or choose one to begin.</div>;
+  if (!info) {
+    return (
+      <div className="player-empty">
+        Drop a video anywhere, or choose one to begin.
+        <TrySampleButton />
+      </div>
+    );
+  }
   const scale = box.width / info.width || 1;
   return (
     <div className="player">

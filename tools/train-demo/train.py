@@ -1,0 +1,241 @@
+"""Trains the demo model on samples streamed by tools/train-demo.ts (see samples.ts for the record format).
+
+Run by `npm run train-demo`, not by hand. Steps:
+1. check: this PyTorch forward gives the project's reference logits on the initial checkpoint (--check);
+2. train: the ViT's positional embedding starts from a 2-D sine-cosine table (see sincos_2d); Adam on the answer tokens' cross-entropy, one scene and all its questions a step, read from
+   stdin as they are generated;
+   the embedding and lm_head train only the rows of --rows (the tokens the scenes' prompts and answers
+   use), so the rest stay the seeded random values make-tiny reproduces and need not be stored;
+3. save: the trained tensors (all but embedding/lm_head whole, those two as their trained rows) to
+   --out/trained.safetensors, with the held-out loss and token accuracy along the way in --out/log.jsonl.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from molmo2_torch import EMBEDDING, LM_HEAD, NEW_EMBEDDING, POSITIONAL_EMBEDDING, Molmo2Torch, read_checkpoint, read_safetensors_f, write_safetensors
+
+MAGIC = 0x3153324D
+
+
+def read_record(stream):
+    prefix = stream.read(8)
+    if len(prefix) < 8:
+        return None
+    magic, header_len = struct.unpack('<II', prefix)
+    if magic != MAGIC:
+        raise ValueError(f'bad sample record (magic {magic:#x})')
+    h = json.loads(stream.read(header_len))
+
+    def take(dtype, count):
+        n = np.dtype(dtype).itemsize * count
+        raw = stream.read(n)
+        if len(raw) != n:
+            raise ValueError('sample record cut short')
+        return np.frombuffer(raw, dtype=dtype).copy()
+
+    seq, crops = h['seq'], h['crops']
+    rec = {'header': h, 'ids': torch.from_numpy(take('<i4', seq).astype(np.int64)), 'types': torch.from_numpy(take('u1', seq))}
+    if not h['follower']:
+        rec['pooled'] = torch.from_numpy(take('<i4', h['pool_rows'] * h['pool_size']).astype(np.int64)).view(h['pool_rows'], h['pool_size'])
+        rec['pixels'] = torch.from_numpy(take('<f4', crops * h['patches'] * h['patch_dim'])).view(crops, h['patches'], h['patch_dim'])
+    if h['extra_rows']:
+        rec['extra'] = take('<f4', h['extra_rows'] * h['extra_cols']).reshape(h['extra_rows'], h['extra_cols'])
+    return rec
+
+
+def read_group(stream):
+    """A record and the followers that share its visual input, or None at the end of the stream."""
+    first = read_record(stream)
+    if first is None:
+        return None
+    group = [first] + [read_record(stream) for _ in range(first['header']['followers'])]
+    if any(r is None or not r['header']['follower'] for r in group[1:]):
+        raise ValueError('a sample group is cut short')
+    return group
+
+
+def group_hidden(model, group):
+    """For each question of a group: hidden states at the positions that predict its answer, and the answer tokens."""
+    first = group[0]
+    features = model.image_features(first['pixels'], first['pooled'])
+    out = []
+    for rec in group:
+        h = rec['header']
+        hidden = model(rec['ids'], rec['types'], features, h['image_patch_id'])
+        out.append((hidden[h['answer_start'] - 1 : -1], rec['ids'][h['answer_start'] :]))
+    return out
+
+
+def group_loss(model, group):
+    """Mean cross-entropy over every answer token of the group, and the per-question (loss, logits, cols)."""
+    parts = [model.answer_loss(hidden, target) for hidden, target in group_hidden(model, group)]
+    tokens = sum(int(cols.numel()) for _, _, cols in parts)
+    return sum(loss * int(cols.numel()) for loss, _, cols in parts) / tokens, parts
+
+
+def check_against_reference(model, path):
+    with open(path, 'rb') as f:
+        rec = read_record(f)
+    h = rec['header']
+    expected = rec['extra']
+    with torch.no_grad():
+        [(hidden, _)] = group_hidden(model, [rec])
+        logits = model.logits(hidden)
+    diff = float(np.abs(logits.numpy() - expected).max())
+    scale = float(np.abs(expected).max())
+    same_tokens = bool((logits.argmax(-1).numpy() == expected.argmax(-1)).all())
+    print(json.dumps({'check': 'pytorch vs reference', 'tokens': h['seq'], 'rows': h['extra_rows'], 'max_abs_diff': diff, 'max_abs_logit': scale, 'same_argmax': same_tokens}), flush=True)
+    if diff > 1e-3 * max(1.0, scale) or not same_tokens:
+        raise SystemExit(f'the PyTorch forward differs from the reference by {diff:.3g} (logits up to {scale:.3g}); not training')
+
+
+def resume_from(model, path, vocab):
+    """Puts the tensors of an earlier run in place (the optimizer state starts afresh)."""
+    header_tensors = read_safetensors_f(path)
+    tensors, meta = header_tensors
+    base = json.loads(meta['base_rows'])
+    new = [r + vocab for r in json.loads(meta['new_rows'])]
+    if base + new != model.rows.tolist():
+        raise SystemExit(f'{path} trained other token rows than this run; it cannot be resumed')
+    for name, value in tensors.items():
+        if name.endswith('@rows'):
+            continue
+        model.p(name).copy_(torch.from_numpy(value))
+    model.emb_rows.copy_(torch.from_numpy(np.concatenate([tensors[f'{EMBEDDING}@rows'], tensors[f'{NEW_EMBEDDING}@rows']])))
+    model.head_rows.copy_(torch.from_numpy(tensors[f'{LM_HEAD}@rows']))
+    print(json.dumps({'resumed_from': path}), flush=True)
+
+
+def sincos_2d(positions, dim):
+    """
+    The fixed 2-D sine-cosine table of MAE/ViT: half the channels encode the patch row, half its column,
+    at geometric frequencies. Training starts the ViT's positional embedding from it, not from the
+    seeded random values: where a patch is is then readable from its features from the first step,
+    and the model learns to write coordinates several times sooner. (It trains from there and is
+    stored whole, like every other trained tensor.)
+    """
+    side = int(round(positions ** 0.5))
+    if side * side != positions or dim % 4:
+        raise ValueError(f'a {positions}×{dim} positional embedding is not a square grid with channels in fours')
+    quarter = dim // 4
+    freq = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    grid = torch.arange(side, dtype=torch.float32)
+    rows, cols = torch.meshgrid(grid, grid, indexing='ij')
+    parts = []
+    for coord in (rows.reshape(-1), cols.reshape(-1)):
+        angle = coord[:, None] * freq[None, :]
+        parts += [torch.sin(angle), torch.cos(angle)]
+    return torch.cat(parts, dim=1)
+
+
+def evaluate(model, held_out):
+    model.eval()
+    loss_sum, correct, total = 0.0, 0, 0
+    with torch.no_grad():
+        for rec in held_out:
+            _, [(loss, logits, cols)] = group_loss(model, [rec])
+            loss_sum += float(loss) * int(cols.numel())
+            # A trained row wins only if it beats the zero logits of every other token too.
+            best = logits.max(dim=1)
+            correct += int(((best.indices == cols) & (best.values > 0)).sum())
+            total += int(cols.numel())
+    model.train()
+    return loss_sum / total, correct / total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--init', required=True)
+    ap.add_argument('--check', required=True)
+    ap.add_argument('--held-out', required=True)
+    ap.add_argument('--rows', required=True, help='JSON list of token ids whose embedding and lm_head rows train')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--steps', type=int, required=True)
+    ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--warmup', type=int, default=100)
+    ap.add_argument('--eval-every', type=int, default=250)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--resume', help='trained tensors (F32 or F16 .safetensors with the same rows) to start from instead of the initial values')
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out, exist_ok=True)
+
+    config, tensors = read_checkpoint(a.init)
+    model = Molmo2Torch(config, tensors)
+    check_against_reference(model, a.check)
+
+    with open(a.rows) as f:
+        rows = sorted(set(json.load(f)))
+    vocab = config['text_config']['vocab_size']
+    model.compact_vocabulary(rows)
+    with torch.no_grad():
+        if a.resume:
+            resume_from(model, a.resume, vocab)
+        else:
+            model.p(POSITIONAL_EMBEDDING).copy_(sincos_2d(*model.p(POSITIONAL_EMBEDDING).shape))
+
+    held_out = []
+    with open(a.held_out, 'rb') as f:
+        while (rec := read_record(f)) is not None:
+            held_out.append(rec)
+
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.98))
+    schedule = lambda step: min(1.0, (step + 1) / a.warmup) * max(0.05, 0.5 * (1 + np.cos(np.pi * min(1.0, step / a.steps))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    log = open(os.path.join(a.out, 'log.jsonl'), 'w')
+    started = time.time()
+    running = []
+    stdin = sys.stdin.buffer
+    for step in range(1, a.steps + 1):
+        group = read_group(stdin)
+        if group is None:
+            raise SystemExit('the sample stream ended early')
+        loss, _ = group_loss(model, group)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running.append(float(loss))
+        if step % 50 == 0:
+            print(json.dumps({'step': step, 'recent_train_loss': round(float(np.mean(running[-50:])), 4), 'seconds': round(time.time() - started, 1)}), flush=True)
+        if step % a.eval_every == 0 or step == a.steps:
+            held_loss, held_acc = evaluate(model, held_out)
+            entry = {'step': step, 'train_loss': float(np.mean(running)), 'held_out_loss': held_loss, 'held_out_token_accuracy': held_acc, 'seconds': round(time.time() - started, 1), 'lr': sched.get_last_lr()[0]}
+            running = []
+            print(json.dumps(entry), flush=True)
+            log.write(json.dumps(entry) + '\n')
+            log.flush()
+            save(model, rows, vocab, a.out)
+    log.close()
+
+
+def save(model, rows, vocab, out):
+    """
+    The trained tensors; the embedding as its trained rows (`…wte.embedding@rows` for base ids,
+    `…wte.new_embedding@rows` for added ones), lm_head as its trained rows (every other row zero).
+    """
+    trained = model.named_tensors()
+    table = model.emb_rows.detach().numpy()
+    is_base = model.rows.numpy() < vocab
+    trained[f'{EMBEDDING}@rows'] = table[is_base]
+    trained[f'{NEW_EMBEDDING}@rows'] = table[~is_base]
+    trained[f'{LM_HEAD}@rows'] = model.head_rows.detach().numpy()
+    base = [r for r in rows if r < vocab]
+    new = [r - vocab for r in rows if r >= vocab]
+    write_safetensors(os.path.join(out, 'trained.tmp'), trained, {'base_rows': json.dumps(base), 'new_rows': json.dumps(new)})
+    os.replace(os.path.join(out, 'trained.tmp'), os.path.join(out, 'trained.safetensors'))
+
+
+if __name__ == '__main__':
+    main()
