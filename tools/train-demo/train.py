@@ -118,9 +118,9 @@ def sincos_2d(positions, dim):
     """
     The fixed 2-D sine-cosine table of MAE/ViT: half the channels encode the patch row, half its column,
     at geometric frequencies. Training starts the ViT's positional embedding from it, not from the
-    seeded random values: where a patch is is then readable from its features from the first step,
-    and the model learns to write coordinates several times sooner. (It trains from there and is
-    stored whole, like every other trained tensor.)
+    seeded random values, so that where a patch is can be read from its features from the first step
+    (the aim: coordinates learned sooner; not yet measured — the first run with it was stopped before
+    its first evaluation). It trains from there and is stored whole, like every other trained tensor.
     """
     side = int(round(positions ** 0.5))
     if side * side != positions or dim % 4:
