@@ -97,6 +97,9 @@ test('a Hub checkpoint converts in the browser to the Node converter’s files t
   await expect(plan).toContainText(`${REPO} @ ${COMMIT.slice(0, 12)}`);
   await expect(plan).toContainText('(random weights)');
   await expect(plan).toContainText(/Reads [\d.]+ MB from the Hub and writes about [\d.]+ MB \(q4\)/);
+  // What it is and whether this GPU can hold it, measured before any weight is read.
+  await expect(plan.getByTestId('convert-card')).toContainText(/M parameters/);
+  await expect(plan.getByTestId('convert-gpu')).toContainText(/It will need about \d+ MiB of GPU memory, and this GPU allocated it\./);
   const requestsBefore = hub.requests.length;
   // Every request of the page and its workers while converting: this origin and the named Hub only.
   const contacted = new Set<string>();

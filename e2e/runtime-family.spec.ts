@@ -55,6 +55,13 @@ test('Molmo2-8B and VideoPoint-4B tiny checkpoints convert and answer a video qu
     const want = (await RuntimeReference.create(parts, parts.tensors, dir)).answer(question, { frames }, 5);
     const { model } = await load(page, { dtype: 'fp32', warmUp: false }, `/models/${folder(family)}/`);
     expect(model.kvCache).toBe('static');
+    // The panel's card: the member read from the source's last part ("e2e-runtime-8b"), its
+    // abilities, and the GPU check made before the download (SwiftShader probes small models).
+    expect(model.card.variant, name).toBe(name);
+    // Random weights: nothing it answers means anything, whatever the member.
+    expect(model.card.abilities).toEqual([]);
+    expect(model.card.note).toMatch(/Random weights/);
+    expect(model.gpuFit.allocatableBytes).toBe(model.gpuFit.needBytes);
     const a = await ask(page, question, { kind: 'video', frames }, { maxNewTokens: 5, returnLogits: true });
     expect(a.done.tokens, name).toEqual(want.tokens);
     const worst = Math.max(...want.logits.map((l, i) => maxAbsDiff(a.done.logits![i], l)));

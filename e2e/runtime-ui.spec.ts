@@ -18,6 +18,8 @@ test('model panel loads a bundled model, shows the random-weights banner, and th
   await expect(panel.getByTestId('capabilities')).toContainText('Weights: q4');
   // Each variant's own download, the one this GPU would load marked (q4: no shader-f16 here).
   await expect(panel.getByTestId('bundled-sizes').first()).toContainText(/(^|· )q4 [\d.]+ [kMGT]?B \(this GPU\)/);
+  // What each bundled model is, before anything is downloaded.
+  await expect(panel.getByTestId('bundled-card').first()).toContainText(/M parameters/);
   await panel.getByRole('button', { name: 'Load Molmo2 e2e tiny (random weights)' }).click();
   await expect(panel.getByTestId('load-progress')).toBeVisible();
   await expect(panel).toHaveAttribute('data-status', 'ready', { timeout: 300_000 });
@@ -28,6 +30,9 @@ test('model panel loads a bundled model, shows the random-weights banner, and th
   // What was loaded: the q4 variant on a GPU without shader-f16, with its vision encoder at 8 bits.
   await expect(panel.getByTestId('loaded-model')).toContainText('q4: int4 decoder, int8 vision encoder, float32 activations');
   await expect(panel.getByTestId('cached-model')).toHaveCount(1);
+  await expect(panel.getByTestId('loaded-card')).toContainText('Random weights: it runs the whole pipeline');
+  // The GPU memory check made before the download (a small model is probed even on SwiftShader).
+  await expect(panel.getByTestId('gpu-fit')).toContainText(/Checked before loading: it needs about \d+ MiB of GPU memory, and the GPU allocated it\./);
 
   const box = page.getByTestId('ask-box');
   await box.getByLabel('Question').fill('Say something long.');

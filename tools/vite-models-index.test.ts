@@ -23,7 +23,7 @@ describe('listBundledModels', () => {
       sizes[`onnx/webgpu/${name}.onnx_data`] = n;
     }
     const files = Object.entries(sizes).map(([path, n]) => ({ path, bytes: n, sha256: 'x' }));
-    writeFileSync(join(dir, 'Demo', 'manifest.json'), JSON.stringify({ name: 'Demo', architecture: { randomWeights: true }, variants, files }));
+    writeFileSync(join(dir, 'Demo', 'manifest.json'), JSON.stringify({ name: 'Demo', source: { repo: 'allenai/Molmo2-8B', revision: 'main' }, architecture: { randomWeights: true, parameters: 8_660_000_000 }, variants, files }));
     mkdirSync(join(dir, 'Half.tmp-123'));
     writeFileSync(join(dir, 'Half.tmp-123', 'manifest.json'), '{}');
 
@@ -32,6 +32,8 @@ describe('listBundledModels', () => {
         folder: 'Demo',
         name: 'Demo',
         randomWeights: true,
+        source: { repo: 'allenai/Molmo2-8B' },
+        parameters: 8_660_000_000,
         variants: [
           { dtype: 'q4f16', bytes: 10 + 101 + 1001 },
           { dtype: 'q4', bytes: 10 + 51 + 2001 },

@@ -26,6 +26,8 @@ export function listBundledModels(modelsDir: string): BundledModel[] {
         folder: entry.name,
         name: String(m.name ?? entry.name),
         randomWeights: Boolean(m.architecture?.randomWeights),
+        source: { repo: String(m.source?.repo ?? '') },
+        parameters: Number(m.architecture?.parameters ?? 0),
         variants: ((m.variants ?? []) as ModelVariant[]).map((v) => ({ dtype: v.dtype, bytes: variantDownloadBytes(m, v) })),
       });
     } catch {

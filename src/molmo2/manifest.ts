@@ -102,6 +102,9 @@ export interface BundledModel {
   folder: string;
   name: string;
   randomWeights: boolean;
+  /** The repository it was converted from and its size: which family member it is (family.ts). */
+  source: { repo: string };
+  parameters: number;
   /** Each variant and what loading it downloads (its graphs and weights plus the shared files). */
   variants: { dtype: string; bytes: number }[];
 }

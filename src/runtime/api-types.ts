@@ -6,6 +6,7 @@ import type { WorkerErrorCode } from '../../workers/worker-error.ts';
 import type { AskLimits } from './limits.ts';
 import type { GraphPlacement } from './placement.ts';
 import type { ContextPlan } from './device-plan.ts';
+import type { ModelCard } from '../molmo2/family.ts';
 
 export interface AdapterSummary {
   vendor: string;
@@ -126,8 +127,20 @@ export interface LoadedModel {
   memoryPlan: ContextPlan;
   /** Where pixel values are made (LoadOptions.gpuPreprocess and the GPU's self-check). */
   preprocess: 'gpu' | 'cpu';
+  /** Which family member it is and what it can be asked. */
+  card: ModelCard;
+  /** The GPU memory check made before the download. */
+  gpuFit: GpuFitCheck;
   /** onnxruntime-web build in use: 'jspi' streams the weights to the GPU per tensor, 'asyncify' reads each graph's weight file whole. */
   ortBuild?: 'jspi' | 'asyncify';
+}
+
+/** Before a download: what the variant needs on the GPU, and what the GPU allocated (up to that). */
+export interface GpuFitCheck {
+  needBytes: number;
+  /** Undefined when the GPU was not probed (see `skipped`). */
+  allocatableBytes?: number;
+  skipped?: string;
 }
 
 export interface CachedModel {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { legacyPrecision, type Manifest, type ModelVariant } from '../molmo2/manifest.ts';
-import { chooseVariant, dtypeOrder, planContext, probeTarget, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
+import { chooseVariant, dtypeOrder, FIT_RESERVE_BYTES, gpuNeed, gpuShortfall, planContext, probeTarget, estimateAvailableMemory, kvCacheBytes, largestWeightBytes, MAX_DEFAULT_CONTEXT, MIN_DEFAULT_CONTEXT, NO_WEBGPU_MESSAGE, needsShaderF16, preferredDtype } from './device-plan.ts';
 
 const GiB = 2 ** 30;
 const sha = 'a'.repeat(64);
@@ -159,5 +159,33 @@ describe('context plan from the measured GPU memory', () => {
     const want = probeTarget(kvBytesPerToken, common.modelMax, common.featureCacheBytes, common.maxBindingBytes);
     expect(planContext({ ...common, freeBytes: want }).maxContext).toBe(36864);
     expect(planContext({ ...common, freeBytes: want - 2 * 1024 * kvBytesPerToken }).maxContext).toBeLessThan(36864);
+  });
+});
+
+describe('GPU fit before the download', () => {
+  // Molmo2-4B q4 keeps fp32 keys and values: 36 layers × 2 × 8 heads × 128 × 4 bytes = 288 KiB a token.
+  const q4 = variant('q4', 'webgpu', 3000);
+  const q4f16 = variant('q4f16', 'webgpu', 2800);
+  const m = manifest(q4, q4f16);
+
+  it('needs the weights, the smallest default cache (or the asked one) and a reserve', () => {
+    const need = gpuNeed(m, q4.v);
+    expect(need.weightsBytes).toBe(2 * 3000 * 2 ** 20 + 2000);
+    expect(need.cacheTokens).toBe(MIN_DEFAULT_CONTEXT);
+    expect(need.cacheBytes).toBe(MIN_DEFAULT_CONTEXT * 288 * 1024);
+    expect(need.totalBytes).toBe(need.weightsBytes + need.cacheBytes + FIT_RESERVE_BYTES);
+    // fp16 activations halve the cache; an asked context replaces the default.
+    expect(gpuNeed(m, q4f16.v, 8192).cacheBytes).toBe(8192 * 144 * 1024);
+  });
+
+  it('refuses with the numbers and the dtypes that would fit, and passes what fits', () => {
+    const need = gpuNeed(m, q4.v);
+    expect(gpuShortfall(m.name, 'q4', need, need.totalBytes, [])).toBeUndefined();
+    const message = gpuShortfall(m.name, 'q4', need, 4 * GiB, ['q4f16'])!;
+    expect(message).toContain('Molmo2-4B (q4) needs about 6.9 GiB of GPU memory');
+    expect(message).toContain('5.9 GiB of weights, a 2048-token cache of 576 MiB and 512 MiB for activations');
+    expect(message).toContain('allocate only 4.0 GiB just now, so nothing was downloaded');
+    expect(message).toContain('Its q4f16 weights would fit');
+    expect(gpuShortfall(m.name, 'q4', need, GiB, [])).toContain(' Try a smaller model');
   });
 });

@@ -61,7 +61,7 @@ export function variantBytes(manifest: Manifest, v: ModelVariant): number {
 }
 
 /** KV-cache bytes for `tokens` tokens (fp16 for fp16-activation graphs, else fp32). */
-export function kvCacheBytes(manifest: Manifest, dtype: Dtype, tokens: number): number {
+export function kvCacheBytes(manifest: Pick<Manifest, 'architecture'>, dtype: Dtype, tokens: number): number {
   const a = manifest.architecture;
   const bytes = hasFloat16Activations(dtype) ? 2 : 4;
   return a.textLayers * 2 * a.numKvHeads * a.headDim * tokens * bytes;
@@ -218,4 +218,47 @@ export function planContext(p: { kvBytesPerToken: number; freeBytes: number; fea
     reserveBytes,
     text: `${maxContext}-token context${capped}: KV cache ${formatGiB(maxContext * p.kvBytesPerToken)} (${perToken}) of ${formatGiB(p.freeBytes)} measured free on the GPU after the weights, ${formatGiB(reserveBytes)} kept in reserve`,
   };
+}
+
+/** GPU memory kept beside the weights and the smallest cache when checking a model fits before its download. */
+export const FIT_RESERVE_BYTES = 512 * 2 ** 20;
+
+export interface GpuNeed {
+  weightsBytes: number;
+  cacheBytes: number;
+  /** The cache's tokens: the context asked for, else the smallest default (a 16-frame video question). */
+  cacheTokens: number;
+  reserveBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * What a variant needs on the GPU to answer at all: its weights, a KV cache of the asked context (else
+ * the smallest default one) and a reserve for activations. More memory gives a longer context later.
+ */
+export function gpuNeed(manifest: Manifest, variant: ModelVariant, askedContext?: number): GpuNeed {
+  return gpuNeedOf(manifest, variant.dtype, variantBytes(manifest, variant), askedContext);
+}
+
+/** gpuNeed before a model is converted: its architecture and the weights' (estimated) bytes. */
+export function gpuNeedOf(model: Pick<Manifest, 'architecture'>, dtype: Dtype, weightsBytes: number, askedContext?: number): GpuNeed {
+  const cacheTokens = askedContext ?? MIN_DEFAULT_CONTEXT;
+  const cacheBytes = kvCacheBytes(model, dtype, cacheTokens);
+  const totalBytes = weightsBytes + cacheBytes + FIT_RESERVE_BYTES;
+  return { weightsBytes, cacheBytes, cacheTokens, reserveBytes: FIT_RESERVE_BYTES, totalBytes };
+}
+
+/**
+ * The refusal when the GPU could allocate less than a variant needs (measured before the download),
+ * with the numbers and what to do; undefined when it fits. `fitting`: the model's other dtypes that
+ * would fit; `stopped`: what was not done.
+ */
+export function gpuShortfall(name: string, dtype: Dtype, need: GpuNeed, allocatableBytes: number, fitting: Dtype[], stopped = 'nothing was downloaded'): string | undefined {
+  if (allocatableBytes >= need.totalBytes) return undefined;
+  const other = fitting.length ? ` Its ${fitting.join(' or ')} weights would fit; or try` : ' Try';
+  return (
+    `${name} (${dtype}) needs about ${formatGiB(need.totalBytes)} of GPU memory — ${formatGiB(need.weightsBytes)} of weights, ` +
+    `a ${need.cacheTokens}-token cache of ${formatGiB(need.cacheBytes)} and ${formatGiB(need.reserveBytes)} for activations — but this GPU could ` +
+    `allocate only ${formatGiB(allocatableBytes)} just now, so ${stopped}.${other} a smaller model, or close other tabs and apps that use the GPU.`
+  );
 }

@@ -3,15 +3,17 @@
 // everything it holds; a failed or cancelled load releases what it made and keeps nothing.
 import type { ChatTemplate } from '../molmo2/chat-template.ts';
 import type { Molmo2Config, ProcessorSettings } from '../molmo2/config.ts';
+import { modelCard } from '../molmo2/family.ts';
 import { hasFloat16Activations, type Manifest, type ManifestFile, type ModelVariant } from '../molmo2/manifest.ts';
 import { planVideoFrame } from '../molmo2/image.ts';
 import { VISION_OUTPUTS } from '../molmo2/onnx/io.ts';
 import type { Molmo2Tokenizer } from '../molmo2/tokenizer.ts';
 import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error.ts';
-import type { LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
+import type { Capabilities, GpuFitCheck, LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
 import type { ProbeResult } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
-import { chooseVariant, planContext, probeTarget, type ContextPlan } from './device-plan.ts';
+import { chooseVariant, dtypeOrder, gpuNeed, gpuShortfall, needsShaderF16, planContext, probeTarget, type ContextPlan } from './device-plan.ts';
+import { probeGpuFit } from './gpu-fit.ts';
 import { fetchModelFiles } from './download.ts';
 import { allocChecked, GpuMemoryError, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
 import { createGpuPreprocessor } from './gpu-preprocess-inputs.ts';
@@ -117,6 +119,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
   if (!choice.variant || !choice.maxContext) throw new WorkerError('unsupported', choice.error ?? 'no variant of this model can run here');
   const variant = choice.variant;
   const warnings = [...choice.warnings];
+  const fit = await checkGpuFit(manifest, variant, caps, options.maxContext);
   if (offline) warnings.push('The model source could not be reached; the cached copy was used.');
 
   const files = filesFor(manifest, variant);
@@ -199,6 +202,8 @@ export async function loadModel(source: ModelSource, options: LoadOptions, ctx: 
       memoryPlan: parts.memoryPlan,
       preprocess: gpuPre ? 'gpu' : 'cpu',
       ortBuild: ortBuild(),
+      card: modelCard(manifest),
+      gpuFit: fit,
     };
     const { placement: _placement, memoryPlan: _memoryPlan, ...state } = parts;
     progress.stage = 'ready';
@@ -253,6 +258,25 @@ async function resolveSource(
 function filesFor(manifest: Manifest, v: ModelVariant): ManifestFile[] {
   const wanted = new Set([...MODEL_TEXT_FILES, v.vision.model, ...v.vision.externalData, v.decoder.model, ...v.decoder.externalData]);
   return manifest.files.filter((f) => wanted.has(f.path));
+}
+
+/**
+ * Before the download: the GPU allocates what the variant needs (weights, the smallest cache and a
+ * reserve), or the load is refused with the numbers and the model's dtypes that would fit.
+ */
+async function checkGpuFit(manifest: Manifest, variant: ModelVariant, caps: Capabilities, askedContext?: number): Promise<GpuFitCheck> {
+  const need = gpuNeed(manifest, variant, askedContext);
+  const probed = await probeGpuFit(need.totalBytes);
+  const check: GpuFitCheck = { needBytes: need.totalBytes, ...probed };
+  if (probed.allocatableBytes === undefined) return check;
+  const runnable = new Set(dtypeOrder(caps));
+  const fitting = manifest.variants
+    .filter((v) => v !== variant && runnable.has(v.dtype) && (caps.shaderF16 || !needsShaderF16(v.dtype, v.target)))
+    .filter((v) => gpuNeed(manifest, v, askedContext).totalBytes <= probed.allocatableBytes!)
+    .map((v) => v.dtype);
+  const refusal = gpuShortfall(manifest.name, variant.dtype, need, probed.allocatableBytes, [...new Set(fitting)]);
+  if (refusal) throw new WorkerError('out-of-memory', refusal);
+  return check;
 }
 
 /** The small files (configs, tokenizer, chat template) as text; the graphs and weights stay Blobs. */

@@ -6,7 +6,7 @@
 // and never looks complete.
 import { modelChatTemplate, CHAT_TEMPLATE_FILE } from '../../molmo2/chat-template.ts';
 import { parseMolmo2Config, type Molmo2Config } from '../../molmo2/config.ts';
-import { buildManifest, CONFIG_FILES, CONVERTER_VERSION, estimateVariantBytes, REQUIRED_FILES } from '../../molmo2/conversion.ts';
+import { architectureSummary, buildManifest, CONFIG_FILES, CONVERTER_VERSION, estimateVariantBytes, REQUIRED_FILES } from '../../molmo2/conversion.ts';
 import { formatBytes } from '../../molmo2/format-bytes.ts';
 import { fileUrl, HubError, isRepoId, type HubRepo } from '../../molmo2/hub/location.ts';
 import { RangeFetcher } from '../../molmo2/hub/range-fetch.ts';
@@ -15,7 +15,11 @@ import { INDEX_FILE, type SafetensorsIndex } from '../../molmo2/sharded-tensors.
 import { variantPrecision } from '../../molmo2/onnx/layers.ts';
 import { exportVariant } from '../../molmo2/onnx/export.ts';
 import { MAX_CHUNK_BYTES } from '../../molmo2/onnx/external-data.ts';
-import type { Dtype, Target } from '../../molmo2/manifest.ts';
+import type { Dtype, Manifest, Target } from '../../molmo2/manifest.ts';
+import { modelCard, type ModelCard } from '../../molmo2/family.ts';
+import type { GpuFitCheck } from '../api-types.ts';
+import { gpuNeedOf, gpuShortfall } from '../device-plan.ts';
+import { probeGpuFit } from '../gpu-fit.ts';
 import { describeTensorCheck, checkTensors } from '../../molmo2/tensor-check.ts';
 import { expectedTensors } from '../../molmo2/tensors.ts';
 import { WorkerError } from '../../../workers/worker-error.ts';
@@ -53,6 +57,10 @@ export interface HubConvertPlan {
   /** Free browser storage (quota − usage), when the browser says. */
   freeBytes?: number;
   randomWeights: boolean;
+  /** Which family member, what it can do. */
+  card: ModelCard;
+  /** What the converted model will need on this GPU, and what the GPU allocated (up to that). */
+  gpu: GpuFitCheck;
 }
 
 export type HubConvertStage = 'checking' | 'vision' | 'decoder' | 'saving';
@@ -92,6 +100,8 @@ interface Opened {
   randomWeights: boolean;
   readBytes: number;
   writeBytes: number;
+  architecture: Manifest['architecture'];
+  weightsBytes: number;
 }
 
 const bad = (message: string) => new WorkerError('bad-input', message);
@@ -197,6 +207,8 @@ async function openCheckpoint(req: HubConvertRequest, signal?: AbortSignal, onBy
     randomWeights: meta?.random_weights === true,
     readBytes: checkpoint.bytesOf(expected.keys()),
     writeBytes: est.vision + est.decoder + copied,
+    architecture: architectureSummary(config, meta?.random_weights === true),
+    weightsBytes: est.vision + est.decoder,
   };
 }
 
@@ -223,7 +235,19 @@ export function storageShortfall(plan: Pick<HubConvertPlan, 'writeBytes' | 'resu
   return `Converting ${plan.repo} needs about ${formatBytes(need)} more browser storage, but only ${formatBytes(plan.freeBytes)} is free for this site. Delete cached models or free disk space, then try again.`;
 }
 
-/** Checks the checkpoint and the storage without converting anything. */
+/**
+ * Whether this GPU can hold the converted model (measured as the model loader does before a download),
+ * or the refusal with the numbers: checked before any weight is read from the Hub.
+ */
+async function checkGpuFit(req: HubConvertRequest, o: Opened): Promise<{ check: GpuFitCheck; refusal?: string }> {
+  const need = gpuNeedOf(o, o.dtype, o.weightsBytes);
+  const probed = await probeGpuFit(need.totalBytes);
+  const check: GpuFitCheck = { needBytes: need.totalBytes, ...probed };
+  const refusal = probed.allocatableBytes === undefined ? undefined : gpuShortfall(req.repo, o.dtype, need, probed.allocatableBytes, [], 'nothing was converted');
+  return { check, refusal };
+}
+
+/** Checks the checkpoint, the storage and the GPU without converting anything. */
 export async function planHubConversion(req: HubConvertRequest, signal?: AbortSignal): Promise<HubConvertPlan> {
   const o = await openCheckpoint(req, signal);
   const plan: HubConvertPlan = {
@@ -238,6 +262,8 @@ export async function planHubConversion(req: HubConvertRequest, signal?: AbortSi
     resumableBytes: await resumableBytes(o.key),
     freeBytes: await freeStorage(),
     randomWeights: o.randomWeights,
+    card: modelCard({ name: req.repo, source: { repo: req.repo }, architecture: o.architecture }),
+    gpu: (await checkGpuFit(req, o)).check,
   };
   return plan;
 }
@@ -285,6 +311,8 @@ async function convert(req: HubConvertRequest, onProgress?: (p: HubConvertProgre
   writeTotal = o.writeBytes;
   const shortfall = storageShortfall({ repo: req.repo, writeBytes: o.writeBytes, resumableBytes: await resumableBytes(o.key), freeBytes: await freeStorage() });
   if (shortfall) throw new WorkerError('limit', shortfall);
+  const { refusal } = await checkGpuFit(req, o);
+  if (refusal) throw new WorkerError('out-of-memory', refusal);
 
   staging = await ConversionStaging.open(o.key, o.writeBytes);
   try {

@@ -4,6 +4,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { formatBytes, formatDuration } from '../../../workers/inference-api.ts';
 import type { Dtype } from '../../molmo2/manifest.ts';
+import { formatGiB } from '../../runtime/device-plan.ts';
+import { CardLine } from './CardLine.tsx';
 import { DEFAULT_HUB, hubHosts, useConvertStore } from '../../state/convert-store.ts';
 import { useModelStore } from '../../state/model-store.ts';
 
@@ -62,6 +64,7 @@ export function HubConvert() {
     void check(request);
   };
   const shortfall = plan && plan.freeBytes !== undefined && plan.writeBytes - plan.resumableBytes > plan.freeBytes;
+  const gpuShort = plan && plan.gpu.allocatableBytes !== undefined && plan.gpu.allocatableBytes < plan.gpu.needBytes;
   return (
     <details className="model-convert" data-testid="hub-convert" data-status={status} open={status !== 'idle' || pending.length > 0 || undefined}>
       <summary>Convert a model from the Hugging Face Hub in this browser</summary>
@@ -112,7 +115,19 @@ export function HubConvert() {
             {plan.resumableBytes > 0 ? `; ${formatBytes(plan.resumableBytes)} of an earlier run is kept` : ''}
             {plan.freeBytes !== undefined ? `; ${formatBytes(plan.freeBytes)} free` : ''}.
           </div>
-          {shortfall ? (
+          <CardLine card={plan.card} testId="convert-card" />
+          <div data-testid="convert-gpu">
+            {plan.gpu.allocatableBytes === undefined
+              ? `It will need about ${formatGiB(plan.gpu.needBytes)} of GPU memory (not measured here: ${plan.gpu.skipped}).`
+              : gpuShort
+                ? null
+                : `It will need about ${formatGiB(plan.gpu.needBytes)} of GPU memory, and this GPU allocated it.`}
+          </div>
+          {gpuShort ? (
+            <p role="alert" className="model-error" data-testid="convert-gpu-short">
+              This GPU cannot hold {plan.repo} ({plan.dtype}): it needs about {formatGiB(plan.gpu.needBytes)} of GPU memory, but could allocate only {formatGiB(plan.gpu.allocatableBytes!)} just now. Choose q4f16 or q4 weights, a smaller model, or close other tabs and apps that use the GPU.
+            </p>
+          ) : shortfall ? (
             <p role="alert" className="model-error">
               Not enough browser storage: about {formatBytes(plan.writeBytes - plan.resumableBytes)} needed, {formatBytes(plan.freeBytes ?? 0)} free. Delete cached models or free disk space.
             </p>

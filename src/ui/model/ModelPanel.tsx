@@ -7,6 +7,9 @@ import { useModelStore } from '../../state/model-store.ts';
 import { useVideoStore } from '../../state/video-store.ts';
 import { appUrl } from '../../app-url.ts';
 import { HubConvert } from './HubConvert.tsx';
+import { modelCard } from '../../molmo2/family.ts';
+import { CardLine } from './CardLine.tsx';
+import { formatGiB } from '../../runtime/device-plan.ts';
 import './model-panel.css';
 
 const STAGE_TEXT = { manifest: 'Reading manifest', download: 'Downloading', preparing: 'Preparing the GPU', ready: 'Ready' } as const;
@@ -97,6 +100,12 @@ function Loaded() {
         {m.kvCache === 'static' ? 'static' : 'growing'} KV cache, {m.maxContext} tokens) from {m.from}
         {m.storage === 'memory' ? ', not cached' : ''} in {formatDuration(m.timings.totalMs / 1000)}.
       </div>
+      <CardLine card={m.card} testId="loaded-card" />
+      <div className="model-muted" data-testid="gpu-fit">
+        {m.gpuFit.allocatableBytes !== undefined
+          ? `Checked before loading: it needs about ${formatGiB(m.gpuFit.needBytes)} of GPU memory, and the GPU allocated it.`
+          : `It needs about ${formatGiB(m.gpuFit.needBytes)} of GPU memory (not measured before loading: ${m.gpuFit.skipped}).`}
+      </div>
       {m.memoryPlan && (
         <div className="model-plan" data-testid="memory-plan">
           Memory: {m.memoryPlan.text}.
@@ -150,6 +159,7 @@ function SourcePicker() {
                 {b.variants.map((v) => `${v.dtype} ${formatBytes(v.bytes)}${v.dtype === preferred ? ' (this GPU)' : ''}`).join(' · ')}
                 {b.randomWeights ? ' · random weights' : ''}
               </span>
+              <CardLine card={modelCard({ name: b.name, source: b.source, architecture: { parameters: b.parameters, randomWeights: b.randomWeights } })} testId="bundled-card" />
             </li>
           ))}
         </ul>

@@ -50,7 +50,7 @@ const { useVideoStore } = await import('../../state/video-store.ts');
 const { useModelStore } = await import('../../state/model-store.ts');
 const { useAskStore } = await import('../../state/ask-store.ts');
 
-const DEMO = { folder: DEMO_MODEL_FOLDER, name: 'Molmo2 demo', randomWeights: false, variants: [{ dtype: 'q4', bytes: 1 }] };
+const DEMO = { folder: DEMO_MODEL_FOLDER, name: 'Molmo2 demo', randomWeights: false, source: { repo: 'molmo2-web/demo-shapes' }, parameters: 39_799_552, variants: [{ dtype: 'q4', bytes: 1 }] };
 const loaded = { name: 'Molmo2 demo', dtype: 'q4' } as unknown as NonNullable<ReturnType<typeof useModelStore.getState>['loaded']>;
 
 /** The model store with `load` recorded, and succeeding unless told why not. */
