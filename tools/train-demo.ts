@@ -17,10 +17,10 @@ import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
 import { DEMO_ASSETS, DEMO_WEIGHTS_FILE, readTrainedWeights, writeTrainedWeightsF16 } from './lib/demo-checkpoint.ts';
 import { accuracySummary, evaluateDemo, referenceAnswerer, trainedReference } from './train-demo/evaluate.ts';
 import { buildSample, buildSamples, encodeGroup, encodeSample, loadSampleContext, type SampleContext } from './train-demo/samples.ts';
-import { DEMO_SPLITS, sampleAt, scenesQuestions, trainingVocabulary } from './train-demo/curriculum.ts';
+import { DEMO_SPLITS, drillQuestions, sampleAt, scenesQuestions, singleShapeQuestions, trainingVocabulary } from './train-demo/curriculum.ts';
 
 const HERE = fileURLToPath(new URL('./train-demo/', import.meta.url));
-const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--resume weights] [--ship]';
+const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--accumulate n] [--single-steps n] [--plain-steps n] [--drill-steps n] [--first-scene n] [--resume weights] [--ship]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -36,12 +36,22 @@ async function main(): Promise<number> {
       'test-scenes': { type: 'string', default: '30' },
       ship: { type: 'boolean', default: false },
       resume: { type: 'string' },
+      accumulate: { type: 'string', default: '1' },
+      'single-steps': { type: 'string', default: '0' },
+      'plain-steps': { type: 'string', default: '0' },
+      'drill-steps': { type: 'string', default: '0' },
+      'first-scene': { type: 'string', default: '0' },
     },
   });
   const steps = Number(values.steps);
   const seed = Number(values.seed);
-  if (!Number.isInteger(steps) || steps < 1 || !Number.isInteger(seed) || seed < 0) {
-    console.error(`--steps must be a positive integer and --seed a non-negative one\n${USAGE}`);
+  const accumulate = Number(values.accumulate);
+  const singleSteps = Number(values['single-steps']);
+  const plainSteps = Number(values['plain-steps']);
+  const drillSteps = Number(values['drill-steps']);
+  const firstScene = Number(values['first-scene']);
+  if (!Number.isInteger(steps) || steps < 1 || !Number.isInteger(accumulate) || accumulate < 1 || ![seed, singleSteps, plainSteps, drillSteps, firstScene].every((n) => Number.isInteger(n) && n >= 0)) {
+    console.error(`--steps and --accumulate must be positive integers, --seed, --single-steps, --plain-steps, --drill-steps and --first-scene non-negative ones\n${USAGE}`);
     return 2;
   }
   const out = values.out!;
@@ -65,7 +75,7 @@ async function main(): Promise<number> {
     [
       join(HERE, 'train.py'),
       ...['--init', init, '--check', join(out, 'check.bin'), '--held-out', join(out, 'held-out.bin'), '--rows', join(out, 'rows.json'), '--out', out],
-      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!],
+      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!, '--accumulate', String(accumulate)],
       ...(values.resume ? ['--resume', values.resume] : []),
     ],
     // One BLAS thread: torch's own threads already take the cores; two pools on 2 cores thrash. Passive
@@ -74,8 +84,17 @@ async function main(): Promise<number> {
   );
   const exited = once(trainer, 'exit');
   trainer.stdin.on('error', () => {}); // the trainer's exit code says what went wrong
-  for (let i = 0; i < steps && trainer.exitCode === null; i++) {
-    const [scene, qas] = scenesQuestions(DEMO_SPLITS.train, i);
+  // Lessons in order: single shapes (--single-steps, the first --plain-steps of them on untextured
+  // backgrounds), the pointing drill (--drill-steps), then the
+  // questions the app asks, clips included. A resumed run passes --first-scene so that it sees new scenes.
+  let singleFrom = firstScene;
+  // Each optimizer step takes --accumulate scenes.
+  for (let n = 0; n < steps * accumulate && trainer.exitCode === null; n++) {
+    const step = Math.floor(n / accumulate);
+    const i = firstScene + n;
+    let scene, qas;
+    if (step < singleSteps) [scene, qas, singleFrom] = singleShapeQuestions(DEMO_SPLITS.train, singleFrom, { plain: step < plainSteps });
+    else [scene, qas] = step < singleSteps + drillSteps ? drillQuestions(DEMO_SPLITS.train, i) : scenesQuestions(DEMO_SPLITS.train, i);
     if (!trainer.stdin.write(encodeGroup(buildSamples(ctx, scene, qas), ctx))) {
       await Promise.race([once(trainer.stdin, 'drain'), exited]);
     }

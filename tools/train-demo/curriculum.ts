@@ -2,7 +2,7 @@
 // Every split is its own scene seed, so held-out scenes (the trainer's evaluation, the tests, the
 // benchmark, the app's sample) are new to the model.
 import { makeClipScene, makeImageScene, type Scene } from '../../src/demo/scenes.ts';
-import { sceneQuestions, type SceneQA } from '../../src/demo/scene-answers.ts';
+import { countQA, pointQA, sceneQuestions, type SceneQA } from '../../src/demo/scene-answers.ts';
 import { buildSample, type SampleContext } from './samples.ts';
 
 export interface Split {
@@ -30,6 +30,50 @@ export function scenesQuestions(split: Split, i: number): [Scene, SceneQA[]] {
   const questions = sceneQuestions(scene, split.seed, i);
   if (!questions.length) throw new Error(`${split.name} scene ${i} has no question`);
   return [scene, questions];
+}
+
+/**
+ * The pointing drill: the i-th image scene of a split (never a clip) with every colour and shape in it
+ * asked as Point, and the most numerous one also as Count. It gives the most coordinates per ViT pass;
+ * the trainer starts with it (--drill-steps) because finding the shapes is what a model this small
+ * learns last, and clips (a 6-frame ViT pass, ~15× an image's) are better spent once it can.
+ */
+export function drillQuestions(split: Split, i: number): [Scene, SceneQA[]] {
+  const scene = makeImageScene(split.seed, i);
+  const targets = new Map<string, { colour: Scene['objects'][number]['colour']; shape: Scene['objects'][number]['shape']; n: number }>();
+  for (const { colour, shape } of scene.objects) {
+    const key = `${colour} ${shape}`;
+    const seen = targets.get(key);
+    if (seen) seen.n++;
+    else targets.set(key, { colour, shape, n: 1 });
+  }
+  const all = [...targets.values()];
+  const qas = all.map((t) => pointQA(scene, t));
+  const most = all.reduce((a, b) => (b.n > a.n ? b : a));
+  qas.push(countQA(scene, most));
+  return [scene, qas];
+}
+
+/**
+ * The first lesson: image scenes with a single shape (about one in six), asked Point and Count. With
+ * one shape the answer's coordinates only need the picture's one salient thing, not the question's
+ * colour and shape too: a model that ignores the picture (predicting the same point for every scene,
+ * as the drill alone left it after 1000 steps) has a one-step path out. Returns the scene and the
+ * index to search from next.
+ */
+export function singleShapeQuestions(split: Split, from: number, opts: { plain?: boolean } = {}): [Scene, SceneQA[], number] {
+  for (let i = from; ; i++) {
+    let scene = makeImageScene(split.seed, i);
+    if (scene.objects.length !== 1) continue;
+    if (opts.plain) scene = { ...scene, background: plainBackground(scene.background) };
+    return [scene, [pointQA(scene, scene.objects[0]), countQA(scene, scene.objects[0])], i + 1];
+  }
+}
+
+/** The same background without its texture (a noise of contrast 0): the easiest lesson's. */
+function plainBackground(b: Scene['background']): Scene['background'] {
+  const base = b.kind === 'noise' ? b.base : b.colours[0];
+  return { kind: 'noise', base, contrast: 0, cell: 32, seed: 0 };
 }
 
 /** The i-th (scene, question) of a split, one question per scene: for held-out sets and checks. */
