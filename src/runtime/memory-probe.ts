@@ -4,8 +4,8 @@
 // cache. Dawn allocates a buffer's memory when it is created (zeroing it on first use), so untouched
 // buffers count; a driver that pages GPU memory out to system memory can overstate it.
 
-/** Bytes allocatable on `device` now, up to `want`, in buffers of at most `chunk` bytes. */
-export async function probeFreeBytes(device: GPUDevice, want: number, chunk = 256 * 2 ** 20): Promise<number> {
+/** Bytes allocatable on `device` now, up to `want`, in buffers of at most `chunk` bytes labelled `label`. */
+export async function probeFreeBytes(device: GPUDevice, want: number, chunk = 256 * 2 ** 20, label = 'molmo2 memory probe'): Promise<number> {
   const size = Math.max(4, Math.min(chunk, device.limits.maxBufferSize) & ~3);
   const made: GPUBuffer[] = [];
   let got = 0;
@@ -13,7 +13,7 @@ export async function probeFreeBytes(device: GPUDevice, want: number, chunk = 25
     while (got < want) {
       device.pushErrorScope('out-of-memory');
       device.pushErrorScope('validation');
-      const buffer = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE, label: 'molmo2 memory probe' });
+      const buffer = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE, label });
       const invalid = await device.popErrorScope();
       const oom = await device.popErrorScope();
       if (oom || invalid) {
