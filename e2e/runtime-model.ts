@@ -18,6 +18,7 @@ import { randomTensors, type MemoryTensors } from '../src/molmo2/reference/testi
 import { writeSafetensors } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS, readAssetJson, VERBATIM_CONFIG_FILES } from '../tools/lib/assets.ts';
 import { convertCheckpoint, type ConvertOptions } from '../tools/lib/converter.ts';
+import { olmoTokenizerFiles } from '../tools/lib/olmo-tokenizer.ts';
 import { buildTokenizerJson, scaledConfigJson, type Family } from '../tools/lib/tiny-checkpoint.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -112,11 +113,15 @@ export async function removeRuntimeModel(): Promise<void> {
  * Writes a checkpoint in the published layout into `ckpt`: config, tokenizer, the published config
  * files, and the tensors in one safetensors shard listed by model.safetensors.index.json.
  */
-export async function writeTestCheckpoint(ckpt: string, m: { json: Record<string, unknown>; tensors: MemoryTensors; tokenizerJson: Record<string, unknown> }): Promise<void> {
+export async function writeTestCheckpoint(ckpt: string, m: { json: Record<string, unknown>; tensors: MemoryTensors; tokenizerJson: Record<string, unknown>; configFiles?: ConfigFiles }): Promise<void> {
   await rm(ckpt, { recursive: true, force: true });
   await mkdir(ckpt, { recursive: true });
   await writeFile(join(ckpt, 'config.json'), JSON.stringify(m.json, null, 2));
-  for (const f of VERBATIM_CONFIG_FILES) await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
+  for (const f of VERBATIM_CONFIG_FILES) {
+    const own = m.configFiles?.[f];
+    if (own) await writeFile(join(ckpt, f), JSON.stringify(own, null, 2));
+    else await copyFile(join(MOLMO2_4B_ASSETS, f), join(ckpt, f));
+  }
   await writeFile(join(ckpt, 'tokenizer.json'), JSON.stringify(m.tokenizerJson));
   const shard = 'model-00001-of-00001.safetensors';
   const entries = [...m.tensors.tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
@@ -139,6 +144,7 @@ export async function convertTestModel(
     json: Record<string, unknown>;
     tensors: MemoryTensors;
     tokenizerJson: Record<string, unknown>;
+    configFiles?: ConfigFiles;
     name: string;
     source: { repo: string; revision: string };
     log?: (m: string) => void;
@@ -165,8 +171,11 @@ export async function convertTestModel(
   }
 }
 
-/** What the test model is converted from: its config.json besides the parsed model. */
-export type TestModelParts = RuntimeModel & { json: Record<string, unknown> };
+/** Config files of a family that differ from Molmo2-4B's (O-7B's tokenizer and generation configs). */
+type ConfigFiles = Partial<Record<string, Record<string, unknown>>>;
+
+/** What the test model is converted from: its config.json (and files of its own) besides the parsed model. */
+export type TestModelParts = RuntimeModel & { json: Record<string, unknown>; configFiles?: ConfigFiles };
 
 /**
  * The test model's config.json, tokenizer and weights, regenerated in memory; with `family`, the same
@@ -174,11 +183,18 @@ export type TestModelParts = RuntimeModel & { json: Record<string, unknown> };
  */
 export async function runtimeModelParts(family: Family = '4b'): Promise<TestModelParts> {
   const json = await configJson(family);
-  const generation = await readAssetJson('generation_config.json');
+  // O-7B has OLMo-3's tokenizer, token ids and generation config (generated: tools/lib/olmo-tokenizer.ts).
+  const olmo = family === 'o-7b' ? await olmoTokenizerFiles() : null;
+  const generation = olmo ? olmo['generation_config.json'] : await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(json, generation);
   if (!check.config) throw new Error(`test config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
   const config = check.config;
-  return { json, config, tensors: randomTensors(config, SEED), tokenizerJson: await buildTokenizerJson(), tokenizerConfig: await readAssetJson('tokenizer_config.json') };
+  const tensors = randomTensors(config, SEED);
+  if (olmo) {
+    const { 'tokenizer.json': tokenizerJson, ...configFiles } = olmo;
+    return { json, config, tensors, tokenizerJson, tokenizerConfig: olmo['tokenizer_config.json'], configFiles };
+  }
+  return { json, config, tensors, tokenizerJson: await buildTokenizerJson(), tokenizerConfig: await readAssetJson('tokenizer_config.json') };
 }
 
 async function build(log: (m: string) => void): Promise<TestModelParts> {

@@ -10,7 +10,7 @@ import { expectedTensors, names } from '../src/molmo2/tensors.ts';
 import { parseHeader, toFloat32 } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS } from './lib/assets.ts';
 import { publishedConfigJson, sameAsSibling } from './lib/published-configs.ts';
-import { isRandomWeightsIndex, makeTinyCheckpoint, WIDTHS, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
+import { isRandomWeightsIndex, makeTinyCheckpoint, scaledRopeLayers, WIDTHS, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
 
 const SHARED_4B = join(import.meta.dirname, '..', '..', 'shared', 'reference', 'molmo2-4b');
 const REAL_DIR = existsSync(SHARED_4B) ? SHARED_4B : MOLMO2_4B_ASSETS;
@@ -211,6 +211,36 @@ describe('tiny checkpoints of the other published Molmo2 configs (make-tiny --fa
     const ck = await makeTinyCheckpoint({ outDir: join(root, 'vp'), seed: 7, family: 'videopoint-4b' });
     expect(ck.config.text.ropeTheta).toBe(5e6);
     expect((await readJson(ck.outDir, 'model.safetensors.index.json')).metadata.random_family).toBe('videopoint-4b');
+  });
+
+  it('o-7b: OLMo-3 decoder values and ids, YaRN on the scaled last layer of each four, OLMo tokenizer files that agree with each other', async () => {
+    const published = await publishedConfigJson('o-7b');
+    // The keys of Molmo2-4B's config.json, rope_scaling an object instead of null.
+    const keys = [...new Set(keyPaths(published).map((p) => p.replace(/^text_config\.rope_scaling\..*/, 'text_config.rope_scaling')))];
+    expect(keys.sort()).toEqual(keyPaths(await publishedConfigJson('4b')).sort());
+    expect(published.text_config).toMatchObject({ norm_after: true, qk_norm_type: 'olmo', num_key_value_heads: 32, vocab_size: 100278, rope_scaling_layers: [3, 7, 11, 15, 19, 23, 27, 31] });
+    expect(scaledRopeLayers(32)).toEqual([3, 7, 11, 15, 19, 23, 27, 31]);
+    expect(scaledRopeLayers(3)).toEqual([2]);
+    expect(scaledRopeLayers(9)).toEqual([3, 7, 8]);
+
+    const ck = await makeTinyCheckpoint({ outDir: join(root, 'o7b'), seed: 7, family: 'o-7b' });
+    expect(ck.config.text).toMatchObject({ numHeads: WIDTHS.tiny.text.heads, numKvHeads: WIDTHS.tiny.text.heads, ropeScalingLayers: [2], normAfter: true });
+    const shards = await shardHeaders(ck.outDir);
+    expect(readTensor(shards, `${names.block(0)}.self_attn.q_norm.weight`).length).toBe(WIDTHS.tiny.text.heads * WIDTHS.tiny.text.headDim);
+    const tokenizerJson = await readJson(ck.outDir, 'tokenizer.json');
+    const tokenizerConfig = await readJson(ck.outDir, 'tokenizer_config.json');
+    const generation = await readJson(ck.outDir, 'generation_config.json');
+    expect(generation).toMatchObject({ bos_token_id: 100265, eos_token_id: 100265, pad_token_id: 100277 });
+    // Every added token sits at the same id in tokenizer.json, tokenizer_config.json and added_tokens.json.
+    const added = (tokenizerJson.added_tokens as { id: number; content: string }[]).map((t) => [t.content, t.id]);
+    expect(Object.fromEntries(added)).toEqual(await readJson(ck.outDir, 'added_tokens.json'));
+    expect(Object.entries(tokenizerConfig.added_tokens_decoder as Record<string, { content: string }>).map(([id, t]) => [t.content, Number(id)])).toEqual(added);
+    // Molmo2's tokens are where config.json says they are.
+    const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+    const t = ck.config.tokens;
+    expect(['<im_start>', '<im_end>', '<im_patch>', '<im_col>', '<low_res_im_start>', '<im_low>', '<frame_start>', '<frame_end>'].map((s) => tokenizer.token_to_id(s))).toEqual([t.imageStart, t.imageEnd, t.imagePatch, t.imageCol, t.lowResImageStart, t.imageLowRes, t.frameStart, t.frameEnd]);
+    expect(tokenizer.encode('<|im_start|>user\nHi<|im_end|>', { add_special_tokens: false }).ids).toEqual([100264, ...tokenizer.encode('user\nHi', { add_special_tokens: false }).ids, 100265]);
+    expect((await readJson(ck.outDir, 'model.safetensors.index.json')).metadata.random_family).toBe('o-7b');
   });
 
   it('refuses to fill a partial config from a sibling it does not match, naming the value', () => {

@@ -20,7 +20,7 @@ import { buildSample, buildSamples, encodeGroup, encodeSample, loadSampleContext
 import { DEMO_SPLITS, drillQuestions, sampleAt, scenesQuestions, singleShapeQuestions, trainingVocabulary } from './train-demo/curriculum.ts';
 
 const HERE = fileURLToPath(new URL('./train-demo/', import.meta.url));
-const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--accumulate n] [--single-steps n] [--plain-steps n] [--drill-steps n] [--first-scene n] [--resume weights] [--ship]';
+const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--accumulate n] [--single-steps n] [--plain-steps n] [--drill-steps n] [--first-scene n] [--qk-gain x] [--resume weights] [--ship]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -41,6 +41,7 @@ async function main(): Promise<number> {
       'plain-steps': { type: 'string', default: '0' },
       'drill-steps': { type: 'string', default: '0' },
       'first-scene': { type: 'string', default: '0' },
+      'qk-gain': { type: 'string', default: '1' },
     },
   });
   const steps = Number(values.steps);
@@ -75,7 +76,7 @@ async function main(): Promise<number> {
     [
       join(HERE, 'train.py'),
       ...['--init', init, '--check', join(out, 'check.bin'), '--held-out', join(out, 'held-out.bin'), '--rows', join(out, 'rows.json'), '--out', out],
-      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!, '--accumulate', String(accumulate)],
+      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!, '--accumulate', String(accumulate), '--qk-gain', values['qk-gain']!],
       ...(values.resume ? ['--resume', values.resume] : []),
     ],
     // One BLAS thread: torch's own threads already take the cores; two pools on 2 cores thrash. Passive

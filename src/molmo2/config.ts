@@ -1,5 +1,6 @@
 // Typed view of a Hugging Face Molmo2 checkpoint's config files (config.json, generation_config.json,
 // preprocessor/processor/video_preprocessor configs). Platform-free: callers pass parsed JSON.
+import type { YarnScaling } from './rope.ts';
 
 export interface VitConfig {
   hiddenSize: number;
@@ -40,6 +41,17 @@ export interface TextConfig {
   maxPositionEmbeddings: number;
   qkvBias: boolean;
   useQkNorm: boolean;
+  /**
+   * 'qwen3': RMSNorm per head (weight [head_dim]; Molmo2-4B, -8B). 'olmo': RMSNorm over the whole q
+   * and k projections (weights [heads·head_dim], [kv_heads·head_dim]; Molmo2-O-7B).
+   */
+  qkNormType: 'qwen3' | 'olmo';
+  /** Post-norm blocks (O-7B): x + norm(attn(x)), then x + norm(mlp(x)); else pre-norm. */
+  normAfter: boolean;
+  /** YaRN RoPE (O-7B), or null for plain RoPE. */
+  ropeScaling: YarnScaling | null;
+  /** Layers that use the YaRN table; null: all of them (when ropeScaling is set). */
+  ropeScalingLayers: number[] | null;
 }
 
 export interface TokenIds {
@@ -206,21 +218,25 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
     maxPositionEmbeddings: r.int('text_config.max_position_embeddings'),
     qkvBias: r.bool('text_config.qkv_bias'),
     useQkNorm: r.bool('text_config.use_qk_norm'),
+    qkNormType: 'qwen3',
+    normAfter: false,
+    ropeScaling: null,
+    ropeScalingLayers: null,
   };
   const textAct = r.present('text_config.hidden_act');
   if (textAct !== undefined && textAct !== 'silu') r.errors.push(`text_config.hidden_act "${String(textAct)}" is not supported (expected silu)`);
-  const normAfter = r.bool('text_config.norm_after');
+  text.normAfter = r.bool('text_config.norm_after');
   const qkNormType = r.present('text_config.qk_norm_type');
-  if (normAfter || (qkNormType !== undefined && qkNormType !== 'qwen3')) {
-    r.errors.push(
-      'this checkpoint has an OLMo-style decoder (norm_after / qk_norm_type "olmo", as in Molmo2-O-7B); only the Qwen3 decoders of Molmo2-4B and Molmo2-8B are supported',
-    );
-  }
-  const ropeScaling = r.present('text_config.rope_scaling');
-  if (ropeScaling !== undefined && ropeScaling !== null) r.errors.push('text_config.rope_scaling is set (YaRN, as in Molmo2-O-7B); only plain RoPE is supported');
+  if (qkNormType === 'qwen3' || qkNormType === 'olmo') text.qkNormType = qkNormType;
+  else if (qkNormType !== undefined) r.errors.push(`text_config.qk_norm_type "${String(qkNormType)}" is not supported (expected "qwen3" or "olmo")`);
+  text.ropeScaling = yarnScaling(r, text.maxPositionEmbeddings);
   const ropeLayers = r.present('text_config.rope_scaling_layers');
-  if (ropeLayers !== undefined && ropeLayers !== null) r.errors.push('text_config.rope_scaling_layers is set; only plain RoPE is supported');
-  if (!text.useQkNorm && !r.missing.includes('text_config.use_qk_norm')) r.errors.push('text_config.use_qk_norm=false is not supported (Qwen3 decoders use per-head q/k norm)');
+  if (ropeLayers !== undefined && ropeLayers !== null) {
+    if (Array.isArray(ropeLayers) && ropeLayers.every((l) => Number.isInteger(l) && l >= 0 && l < text.numLayers)) text.ropeScalingLayers = [...ropeLayers];
+    else r.errors.push(`text_config.rope_scaling_layers must list decoder layers 0..${text.numLayers - 1}, got ${JSON.stringify(ropeLayers)}`);
+    if (!text.ropeScaling) r.errors.push('text_config.rope_scaling_layers is set but rope_scaling is not');
+  }
+  if (!text.useQkNorm && !r.missing.includes('text_config.use_qk_norm')) r.errors.push('text_config.use_qk_norm=false is not supported (every Molmo2 decoder normalizes q and k)');
 
   r.present('text_config.model_type');
   r.present('transformers_version');
@@ -259,6 +275,58 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
     check.config = { vit, adapter, text, tokens, tieWordEmbeddings: tie, useFrameSpecialTokens, vitBlocksUsed };
   }
   return check;
+}
+
+/**
+ * text_config.rope_scaling: null, or YaRN with transformers 4.57's defaults for the keys it omits
+ * (beta_fast 32, beta_slow 1, attention_factor 0.1·ln(factor) + 1, truncate true, original context =
+ * max_position_embeddings). Other RoPE types are refused: no Molmo2 checkpoint uses them.
+ */
+function yarnScaling(r: Reader, maxPositions: number): YarnScaling | null {
+  const raw = r.present('text_config.rope_scaling');
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    r.errors.push(`text_config.rope_scaling must be null or an object, got ${JSON.stringify(raw)}`);
+    return null;
+  }
+  const o = raw as Json;
+  const type = o.rope_type ?? o.type;
+  if (type !== 'yarn') {
+    r.errors.push(`text_config.rope_scaling type "${String(type)}" is not supported (Molmo2 checkpoints use none or "yarn")`);
+    return null;
+  }
+  const factor = r.num('text_config.rope_scaling.factor');
+  const num = (key: string, fallback: number) => (o[key] === undefined || o[key] === null ? fallback : r.num(`text_config.rope_scaling.${key}`, fallback));
+  // `or` in the reference: a 0 (falsy) beta takes the default too.
+  const betaFast = num('beta_fast', 32) || 32;
+  const betaSlow = num('beta_slow', 1) || 1;
+  const unsupported = ['mscale', 'mscale_all_dim'].filter((k) => o[k] !== undefined && o[k] !== null);
+  if (unsupported.length && o.attention_factor === undefined) r.errors.push(`text_config.rope_scaling: ${unsupported.join(', ')} without attention_factor is not supported`);
+  if (!(factor >= 1)) r.errors.push(`text_config.rope_scaling.factor must be ≥ 1, got ${factor}`);
+  const truncate = o.truncate === undefined ? true : o.truncate;
+  if (typeof truncate !== 'boolean') r.errors.push(`text_config.rope_scaling.truncate must be true or false, got ${JSON.stringify(truncate)}`);
+  return {
+    factor,
+    originalMaxPositions: num('original_max_position_embeddings', maxPositions),
+    attentionFactor: num('attention_factor', 0.1 * Math.log(factor) + 1),
+    betaFast,
+    betaSlow,
+    truncate: truncate !== false,
+  };
+}
+
+/**
+ * The decoder's block style in words, for conversion plans: "Qwen3 blocks" (4B, 8B) or "OLMo-3 blocks
+ * (norm after attention and MLP, q/k norm over the projection, YaRN RoPE on 8 of 32 layers)" (O-7B).
+ */
+export function decoderStyle(t: TextConfig): string {
+  if (!t.normAfter && t.qkNormType === 'qwen3' && !t.ropeScaling) return 'Qwen3 blocks';
+  const parts = [
+    t.normAfter ? 'norm after attention and MLP' : 'norm before attention and MLP',
+    t.qkNormType === 'olmo' ? 'q/k norm over the projection' : 'per-head q/k norm',
+    t.ropeScaling ? `YaRN RoPE on ${t.ropeScalingLayers ? `${t.ropeScalingLayers.length} of ${t.numLayers}` : 'all'} layers` : 'plain RoPE',
+  ];
+  return `${t.normAfter && t.qkNormType === 'olmo' ? 'OLMo-3' : 'custom'} blocks (${parts.join(', ')})`;
 }
 
 /** Dotted paths of every value that is the "__MISSING__" placeholder. */

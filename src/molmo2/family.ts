@@ -1,9 +1,8 @@
 // Which member of the Molmo2 family a converted model is, and what it can be asked: the model panel
 // shows it before a download and after a load. The checkpoint's config cannot tell Molmo2-4B from
 // Molmo2-VideoPoint-4B (VideoPoint's published values equal the 4B's), so the member is read from the
-// repository the model was converted from (`manifest.source.repo`), then from its display name. (O-7B
-// and MolmoPoint are named too, though their configs are refused before conversion: config.ts.)
-// Platform-free.
+// repository the model was converted from (`manifest.source.repo`), then from its display name.
+// (MolmoPoint is named too, though its config is refused before conversion: config.ts.) Platform-free.
 
 export type FamilyMember = 'molmo2-4b' | 'molmo2-8b' | 'molmo2-videopoint-4b' | 'molmo2-o-7b' | 'molmopoint' | 'demo-shapes' | 'molmo2';
 

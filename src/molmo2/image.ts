@@ -322,6 +322,24 @@ export function planImage(
   };
 }
 
+/**
+ * The hi-res view's patch map of a planned image: for each 14-px patch of the resized image (row-major
+ * [h, w]), its index among the image's ViT patches (global view first, so hi-res indices start at one
+ * crop's patches), plus `offset` (the ViT patches of the images before it in a prompt). The processor's
+ * `subpatch_mapping`, which MolmoPoint's answers are read through.
+ */
+export function imagePatchMap(
+  plan: Pick<ImagePlan, 'rows' | 'cols'>,
+  offset = 0,
+  settings: ProcessorSettings = RELEASED_PROCESSOR_SETTINGS,
+  geometry: CropGeometry = RELEASED_GEOMETRY,
+): { map: Int32Array; h: number; w: number } {
+  const p = cropParams(settings, geometry);
+  const hi = hiResPatchMap(plan.rows, plan.cols, p);
+  const shift = p.patchesPerCrop * p.patchesPerCrop + offset;
+  return { map: hi.map.map((i) => i + shift), h: hi.h, w: hi.w };
+}
+
 export interface VideoFramePlan {
   /** Pool indices of one frame, [tokens, P], into that frame's patches (0 .. patchesPerCrop−1). */
   pooledIdx: Int32Array;

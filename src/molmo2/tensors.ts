@@ -72,8 +72,10 @@ export function expectedTensors(c: Molmo2Config): Map<string, Shape> {
     t.set(`${b}.self_attn.att_proj.weight`, [qkv, x.hiddenSize]);
     if (x.qkvBias) t.set(`${b}.self_attn.att_proj.bias`, [qkv]);
     t.set(`${b}.self_attn.attn_out.weight`, [x.hiddenSize, x.numHeads * x.headDim]);
-    t.set(`${b}.self_attn.q_norm.weight`, [x.headDim]);
-    t.set(`${b}.self_attn.k_norm.weight`, [x.headDim]);
+    // Qwen3 normalizes each head; OLMo (O-7B) the whole projection.
+    const olmo = x.qkNormType === 'olmo';
+    t.set(`${b}.self_attn.q_norm.weight`, [olmo ? x.numHeads * x.headDim : x.headDim]);
+    t.set(`${b}.self_attn.k_norm.weight`, [olmo ? x.numKvHeads * x.headDim : x.headDim]);
     t.set(`${b}.mlp.ff_proj.weight`, [2 * x.intermediateSize, x.hiddenSize]);
     t.set(`${b}.mlp.ff_out.weight`, [x.hiddenSize, x.intermediateSize]);
   }

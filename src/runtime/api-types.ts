@@ -141,6 +141,8 @@ export interface GpuFitCheck {
   /** Undefined when the GPU was not probed (see `skipped`). */
   allocatableBytes?: number;
   skipped?: string;
+  /** When the GPU allocated less than needed: why nothing is loaded or converted, with the numbers (gpuShortfall). */
+  refusal?: string;
 }
 
 export interface CachedModel {

@@ -77,6 +77,11 @@ export function formatGiB(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.max(1, Math.round(bytes / 2 ** 20))} MiB`;
 }
 
+/** Whether a variant's graphs can run on the device: fp16 weights or tables need shader-f16. */
+export function runsOn(facts: Pick<DeviceFacts, 'shaderF16'>, v: Pick<ModelVariant, 'dtype' | 'target'>): boolean {
+  return facts.shaderF16 || !needsShaderF16(v.dtype, v.target);
+}
+
 /**
  * Picks the variant to load: a WebGPU-target variant in the requested dtype, else the best dtype the
  * device runs. Refuses when WebGPU is missing or a weight cannot be bound; warns when the whole model
@@ -100,7 +105,7 @@ export function chooseVariant(
   const order = opts.dtype ? [opts.dtype] : runnable;
   let variant: ModelVariant | undefined;
   const targets: readonly Target[] = opts.target ? [opts.target] : TARGETS;
-  const runs = (v: ModelVariant) => facts.shaderF16 || !needsShaderF16(v.dtype, v.target);
+  const runs = (v: ModelVariant) => runsOn(facts, v);
   for (const dtype of order) {
     for (const target of targets) {
       variant ??= manifest.variants.find((v) => v.dtype === dtype && v.target === target && runs(v));

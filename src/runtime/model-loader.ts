@@ -12,7 +12,7 @@ import { errorCode, errorMessage, WorkerError } from '../../workers/worker-error
 import type { Capabilities, GpuFitCheck, LoadedModel, LoadOptions, LoadProgress, ModelSource } from './api-types.ts';
 import type { ProbeResult } from './capabilities.ts';
 import { createDecoderRunner, decoderOutputLocations, type DecoderRunner } from './decoder-runner.ts';
-import { chooseVariant, dtypeOrder, gpuNeed, gpuShortfall, needsShaderF16, planContext, probeTarget, type ContextPlan } from './device-plan.ts';
+import { chooseVariant, dtypeOrder, gpuNeed, gpuShortfall, planContext, probeTarget, runsOn, type ContextPlan } from './device-plan.ts';
 import { probeGpuFit } from './gpu-fit.ts';
 import { fetchModelFiles } from './download.ts';
 import { allocChecked, GpuMemoryError, isMemoryError, memoryErrorMessage } from './gpu-faults.ts';
@@ -271,7 +271,7 @@ async function checkGpuFit(manifest: Manifest, variant: ModelVariant, caps: Capa
   if (probed.allocatableBytes === undefined) return check;
   const runnable = new Set(dtypeOrder(caps));
   const fitting = manifest.variants
-    .filter((v) => v !== variant && runnable.has(v.dtype) && (caps.shaderF16 || !needsShaderF16(v.dtype, v.target)))
+    .filter((v) => v !== variant && runnable.has(v.dtype) && runsOn(caps, v))
     .filter((v) => gpuNeed(manifest, v, askedContext).totalBytes <= probed.allocatableBytes!)
     .map((v) => v.dtype);
   const refusal = gpuShortfall(manifest.name, variant.dtype, need, probed.allocatableBytes, [...new Set(fitting)]);

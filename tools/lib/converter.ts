@@ -9,7 +9,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CHAT_TEMPLATE_FILE, modelChatTemplate } from '../../src/molmo2/chat-template.ts';
-import type { Molmo2Config } from '../../src/molmo2/config.ts';
+import { decoderStyle, type Molmo2Config } from '../../src/molmo2/config.ts';
 import { CONVERTER_VERSION, estimateBytes, REQUIRED_FILES } from '../../src/molmo2/conversion.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import type { HubRepo } from '../../src/molmo2/hub/location.ts';
@@ -309,7 +309,7 @@ export function describePlan(plan: ConvertPlan): string[] {
   const lines = [
     `source: ${plan.source.repo} @ ${plan.source.revision} (${plan.source.folder})${plan.randomWeights ? ' — random weights' : ''}`,
     `config: ok — ViT ${c.vitBlocksUsed} of ${c.vit.declaredLayers} blocks × ${c.vit.hiddenSize}, adapter layers [${c.adapter.vitLayers}], ` +
-      `decoder ${c.text.numLayers} layers × ${c.text.hiddenSize} (${c.text.numHeads} heads / ${c.text.numKvHeads} KV × ${c.text.headDim}), vocab ${c.text.vocabSize}+${c.text.additionalVocabSize}`,
+      `decoder ${c.text.numLayers} ${decoderStyle(c.text)} × ${c.text.hiddenSize} (${c.text.numHeads} heads / ${c.text.numKvHeads} KV × ${c.text.headDim}), vocab ${c.text.vocabSize}+${c.text.additionalVocabSize}`,
     `tensors: ${plan.tensorCheck.ok ? 'ok' : 'FAILED'} — ${[...expectedTensors(c).keys()].length} checked against ${plan.tensorSource}`,
     describeWeights(plan.weights),
     ...plan.warnings.map((w) => `warning: ${w}`),

@@ -2,7 +2,9 @@
 // sizes `make-tiny --size 4b|8b`): Molmo2-4B exactly as published; Molmo2-8B as far as it was seen
 // (tools/assets/molmo2-8b/config.json, a partial copy whose unseen values are "__MISSING__") with every
 // placeholder filled from the values listed below; Molmo2-VideoPoint-4B as far as it was seen
-// (tools/assets/molmo2-videopoint-4b/config.json) with every placeholder taken from Molmo2-4B.
+// (tools/assets/molmo2-videopoint-4b/config.json) with every placeholder taken from Molmo2-4B;
+// Molmo2-O-7B, whose config.json was not seen at all, as Molmo2-4B's with every decoder value and
+// token id replaced by the training code's (MOLMO2_O7B_VALUES).
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { placeholderPaths } from '../../src/molmo2/config.ts';
@@ -11,8 +13,8 @@ import { readAssetJson } from './assets.ts';
 export type FullSize = '4b' | '8b';
 export const FULL_SIZES: readonly FullSize[] = ['4b', '8b'];
 /** The published checkpoints a random checkpoint can take its config keys from. */
-export type Family = '4b' | '8b' | 'videopoint-4b';
-export const FAMILIES: readonly Family[] = ['4b', '8b', 'videopoint-4b'];
+export type Family = '4b' | '8b' | 'videopoint-4b' | 'o-7b';
+export const FAMILIES: readonly Family[] = ['4b', '8b', 'videopoint-4b', 'o-7b'];
 
 const MOLMO2_8B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-8b/config.json', import.meta.url));
 const VIDEOPOINT_4B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-videopoint-4b/config.json', import.meta.url));
@@ -93,9 +95,58 @@ function leaves(json: unknown, prefix = ''): [string, unknown][] {
   return Object.entries(json).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
 }
 
+const OLMO3_TRAINING = 'allenai/molmo2 olmo/model_configs.py OLMO3_7B_INSTRUCT';
+const O7B_CONVERTER = 'allenai/molmo2 olmo/hf_model/convert_molmo2_to_hf.py';
+const O7B_TOKENS = `${OLMO3_TRAINING}: vocab/embedding_size 100278, fix_pad_tokenizer, so olmo/tokenizer.py registers Molmo2's EXTRA_TOKENS at 100278 + their index (it asserts so)`;
+
+/**
+ * Molmo2-O-7B's config.json: Molmo2-4B's (same SigLIP2 encoder, adapter and Molmo2 keys) with these
+ * values replaced. None was seen in a published file; each comes from the training code that the HF
+ * conversion reads (the OLMo-3-7B-Instruct LLM config and how the converter maps it).
+ */
+export const MOLMO2_O7B_VALUES: readonly FilledValue[] = [
+  { path: 'adapter_config.intermediate_size', value: 11008, source: `${OLMO3_TRAINING}: mlp_hidden_size 22016 / 2 (the projector's width is the LLM's MLP width, as 4B's 9728 and 8B's 12288 are)` },
+  { path: 'adapter_config.text_hidden_size', value: 4096, source: `${OLMO3_TRAINING}: d_model 4096` },
+  { path: 'text_config.hidden_size', value: 4096, source: `${OLMO3_TRAINING}: d_model 4096` },
+  { path: 'text_config.num_attention_heads', value: 32, source: `${OLMO3_TRAINING}: n_heads 32` },
+  { path: 'text_config.num_key_value_heads', value: 32, source: `${OLMO3_TRAINING}: n_kv_heads None (full multi-head attention)` },
+  { path: 'text_config.head_dim', value: 128, source: `${OLMO3_TRAINING}: d_model / n_heads` },
+  { path: 'text_config.num_hidden_layers', value: 32, source: `${OLMO3_TRAINING}: n_layers 32` },
+  { path: 'text_config.intermediate_size', value: 11008, source: `${OLMO3_TRAINING}: mlp_hidden_size 22016, halved by the converter (SwiGLU)` },
+  { path: 'text_config.vocab_size', value: 100278, source: `${OLMO3_TRAINING}: embedding_size 100278` },
+  { path: 'text_config.max_position_embeddings', value: 65536, source: 'allenai/molmo2 README, converter note: "65536 for Molmo2-O-7B"' },
+  { path: 'text_config.rope_theta', value: 500000.0, source: `${OLMO3_TRAINING}: rope_theta 500000` },
+  {
+    path: 'text_config.rope_scaling',
+    value: { rope_type: 'yarn', factor: 8.0, attention_factor: 1.2079441541679836, original_max_position_embeddings: 8192, beta_fast: 32, beta_slow: 1 },
+    source: `${OLMO3_TRAINING}: rope_type yarn, rope_factor 8, rope_attention_factor, rope_original_max_position_embeddings 8192, rope_beta_fast 32, rope_beta_slow 1; ${O7B_CONVERTER} copies each rope_* key that is set`,
+  },
+  { path: 'text_config.rope_scaling_layers', value: [3, 7, 11, 15, 19, 23, 27, 31], source: `${OLMO3_TRAINING}: full_attention_layers; ${O7B_CONVERTER} lists them (sliding_attention_rope_scaling defaults to false)` },
+  { path: 'text_config.qk_norm_type', value: 'olmo', source: `${OLMO3_TRAINING}: attention_layer_norm True with the default (OLMo) norm type: q/k norms over the whole projection` },
+  { path: 'text_config.norm_after', value: true, source: `${OLMO3_TRAINING}: norm_after True` },
+  { path: 'text_config.layer_norm_eps', value: 1e-6, source: `${OLMO3_TRAINING}: layer_norm_eps 1e-6` },
+  { path: 'image_start_token_id', value: 100278, source: O7B_TOKENS },
+  { path: 'image_end_token_id', value: 100279, source: O7B_TOKENS },
+  { path: 'image_patch_id', value: 100280, source: O7B_TOKENS },
+  { path: 'image_high_res_id', value: 100280, source: O7B_TOKENS },
+  { path: 'image_col_id', value: 100281, source: O7B_TOKENS },
+  { path: 'low_res_image_start_token_id', value: 100282, source: O7B_TOKENS },
+  { path: 'image_low_res_id', value: 100284, source: O7B_TOKENS },
+  { path: 'frame_start_token_id', value: 100285, source: O7B_TOKENS },
+  { path: 'frame_end_token_id', value: 100286, source: O7B_TOKENS },
+];
+
 /** The config.json a random checkpoint of `family` is made from (every key of the published file, nothing missing). */
 export async function publishedConfigJson(family: Family): Promise<Record<string, unknown>> {
   if (family === '4b') return readAssetJson('config.json');
+  if (family === 'o-7b') {
+    const config = await readAssetJson('config.json');
+    for (const v of MOLMO2_O7B_VALUES) {
+      if (getPath(config, v.path) === undefined) throw new Error(`Molmo2-O-7B config: ${v.path} is not a key of Molmo2-4B's config.json`);
+      setPath(config, v.path, v.value);
+    }
+    return config;
+  }
   if (family === 'videopoint-4b') return videoPointConfigJson();
   const config = JSON.parse(await readFile(MOLMO2_8B_PARTIAL_CONFIG, 'utf8')) as Record<string, unknown>;
   const missing = new Set(placeholderPaths(config));

@@ -1,5 +1,5 @@
 // Random Molmo2 checkpoints in the published Hugging Face layout (config files, Qwen3 tokenizer with
-// Molmo2's extra tokens, sharded float32 safetensors + index). Used by tests, the demo model and
+// Molmo2's extra tokens — OLMo-3's, generated, for the O-7B family — sharded float32 safetensors + index). Used by tests, the demo model and
 // benchmarks. Widths are scaled down but the token ids, vocabulary, patch size, crop size and the
 // 25 ViT blocks the adapter reads stay as published, so every real code path is exercised.
 // The full sizes (4b, 8b) keep the published config.json whole (every width and depth) and store the
@@ -11,6 +11,7 @@ import { expectedTensors, names } from '../../src/molmo2/tensors.ts';
 import { Rng } from './random.ts';
 import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safetensors-writer.ts';
 import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
+import { olmoTokenizerFiles, type OlmoTokenizerFiles } from './olmo-tokenizer.ts';
 import { FAMILIES, FULL_SIZES, publishedConfigJson, type Family, type FullSize } from './published-configs.ts';
 
 export type TinySize = 'tiny' | 'medium' | 'bench' | 'demo';
@@ -97,15 +98,26 @@ export async function scaledConfigJson(size: TinySize, family: Family = '4b'): P
     intermediate_size: w.adapter.intermediate,
     text_hidden_size: w.text.hidden,
   });
+  // O-7B's decoder has full multi-head attention, so its scaled copies keep as many KV heads as heads.
+  const multiHead = text.num_key_value_heads === text.num_attention_heads;
   Object.assign(text, {
     hidden_size: w.text.hidden,
     num_attention_heads: w.text.heads,
-    num_key_value_heads: w.text.kvHeads,
+    num_key_value_heads: multiHead ? w.text.heads : w.text.kvHeads,
     head_dim: w.text.headDim,
     num_hidden_layers: w.text.layers,
     intermediate_size: w.text.intermediate,
   });
+  if (Array.isArray(text.rope_scaling_layers)) text.rope_scaling_layers = scaledRopeLayers(w.text.layers);
   return config;
+}
+
+/**
+ * YaRN layers of a scaled O-7B: the published pattern — the last layer of every four (3, 7, …, 31) —
+ * over the scaled depth, and always the last layer, so even a 3-layer decoder has both kinds.
+ */
+export function scaledRopeLayers(layers: number): number[] {
+  return Array.from({ length: layers }, (_, i) => i).filter((i) => i % 4 === 3 || i === layers - 1);
 }
 
 /**
@@ -248,7 +260,7 @@ export interface TinyCheckpointOptions {
   size?: CheckpointSize;
   /**
    * The published checkpoint whose config keys and values the scaled sizes keep (default 4b; a full
-   * size is its own family). 8b also gives lm_head values of its own.
+   * size is its own family). 8b and o-7b also give lm_head values of their own.
    */
   family?: Family;
   /** Decoder layers, instead of the size's own (bench:dispatch compares two depths). */
@@ -279,8 +291,14 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   await mkdir(opts.outDir, { recursive: true });
 
   const configJson = full ? await publishedConfigJson(size) : await scaledConfigJson(size, family);
-  if (opts.textLayers !== undefined) (configJson.text_config as Record<string, unknown>).num_hidden_layers = opts.textLayers;
-  const generationJson = await readAssetJson('generation_config.json');
+  if (opts.textLayers !== undefined) {
+    const text = configJson.text_config as Record<string, unknown>;
+    text.num_hidden_layers = opts.textLayers;
+    if (Array.isArray(text.rope_scaling_layers)) text.rope_scaling_layers = scaledRopeLayers(opts.textLayers);
+  }
+  // O-7B has OLMo-3's tokenizer and ids (generated: olmo-tokenizer.ts); the others Molmo2-4B's files.
+  const olmo = family === 'o-7b' ? await olmoTokenizerFiles() : null;
+  const generationJson = olmo ? olmo['generation_config.json'] : await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(configJson, generationJson);
   if (!check.config) throw new Error(`${full ? 'full-size' : 'scaled'} config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
   const config = check.config;
@@ -292,10 +310,14 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   };
   await put('config.json', `${JSON.stringify(configJson, null, 2)}\n`);
   for (const file of VERBATIM_CONFIG_FILES) {
-    await copyFile(join(MOLMO2_4B_ASSETS, file), join(opts.outDir, file));
-    files.push(file);
+    const own = olmo?.[file as keyof OlmoTokenizerFiles];
+    if (own) await put(file, `${JSON.stringify(own, null, 2)}\n`);
+    else {
+      await copyFile(join(MOLMO2_4B_ASSETS, file), join(opts.outDir, file));
+      files.push(file);
+    }
   }
-  await put('tokenizer.json', JSON.stringify(await buildTokenizerJson()));
+  await put('tokenizer.json', JSON.stringify(olmo ? olmo['tokenizer.json'] : await buildTokenizerJson()));
 
   const dtype = full ? 'BF16' : 'F32';
   const tensors: TensorPlan[] = [...expectedTensors(config)].map(([name, shape]) => ({ name, dtype, shape }));
@@ -304,7 +326,7 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   const shards = full
     ? packIntoShards(tensors, FULL_SIZE_SHARD_MAX_BYTES)
     : splitIntoShards(tensors, Math.max(2, Math.ceil(totalSize / SHARD_TARGET_BYTES)));
-  const ownLmHead = family === '8b';
+  const ownLmHead = family === '8b' || family === 'o-7b'; // untied in both (Qwen3-8B; OLMo-3: weight_tying False)
   const chunks = (t: TensorPlan) => (full ? toBf16Chunks(randomTensorChunks(seed, t, ownLmHead)) : randomTensorChunks(seed, t, ownLmHead));
   const weightMap: Record<string, string> = {};
   for (let i = 0; i < shards.length; i++) {

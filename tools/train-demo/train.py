@@ -167,6 +167,7 @@ def main():
     ap.add_argument('--warmup', type=int, default=100)
     ap.add_argument('--weight-decay', type=float, default=0.1)
     ap.add_argument('--feature-penalty', type=float, default=0.1)
+    ap.add_argument('--qk-gain', type=float, default=1.0, help='multiplies the decoder q/k norm weights at the start (not on --resume)')
     ap.add_argument('--accumulate', type=int, default=1, help='scenes per optimizer step')
     ap.add_argument('--eval-every', type=int, default=250)
     ap.add_argument('--seed', type=int, default=0)
@@ -190,6 +191,12 @@ def main():
             resume_from(model, a.resume, vocab)
         else:
             model.p(POSITIONAL_EMBEDDING).copy_(sincos_2d(*model.p(POSITIONAL_EMBEDDING).shape))
+            # QK-norm caps an attention logit at about gain²·√head_dim (~6 at gain 1, head_dim 32): too
+            # little to single out one of ~400 image tokens (a gap of ln 400 ≈ 6 is needed), and the norm
+            # weights grow only by ~lr per step. A larger starting gain leaves room for sharp attention.
+            for i in range(config['text_config']['num_hidden_layers']):
+                for which in ('q_norm', 'k_norm'):
+                    model.p(f'model.transformer.blocks.{i}.self_attn.{which}.weight').mul_(a.qk_gain)
 
     held_out = []
     with open(a.held_out, 'rb') as f:

@@ -2,6 +2,10 @@
 // the image features, positions, Molmo2's attention bias, RoPE, grouped-query attention, the start
 // and end of a layer around its attention, and the final norm + LM head. Node scopes follow
 // onnxruntime-genai: /model/embed_tokens, /model/layers.{i}/attn/…, /model/norm, /lm_head.
+// Both block layouts: pre-norm (Qwen3: Molmo2-4B, -8B) and post-norm (OLMo-3: Molmo2-O-7B, whose
+// attention and MLP read the residual stream itself and whose norms follow them, before each add).
+import type { TextConfig } from '../config.ts';
+import { ropeFrequencies, type RopeKind } from '../rope.ts';
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { float, ONNX_TYPE, type Graph } from './graph.ts';
@@ -104,22 +108,20 @@ export interface RopeTables {
   headDim: number;
 }
 
-/** inv_freq[i] = 1 / θ^(2i/D) in float32, as the HF rotary module computes it. */
-export function inverseFrequencies(headDim: number, theta: number): Float32Array {
-  const half = headDim / 2;
-  const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(theta ** Math.fround((2 * i) / headDim));
-  return inv;
-}
-
-/** cos/sin of position · inv_freq for the new positions (float32). */
-export function ropeTables(g: Graph, queryPositions: string, headDim: number, theta: number): RopeTables {
+/**
+ * cos/sin of position · inv_freq for the new positions (float32), for the `kind` of table a layer
+ * reads (YaRN's scaled table: times its attention factor, as the reference multiplies cos and sin).
+ */
+export function ropeTables(g: Graph, queryPositions: string, text: TextConfig, kind: RopeKind = 'default'): RopeTables {
+  const headDim = text.headDim;
   if (headDim % 2 !== 0) throw new Error(`RoPE needs an even head_dim, got ${headDim}`);
-  return g.scope('/model/rotary', () => {
-    const invFreq = g.constant('float32', [1, headDim / 2], inverseFrequencies(headDim, theta), 'rope_inv_freq');
+  const f = ropeFrequencies(text, kind);
+  return g.scope(kind === 'default' ? '/model/rotary' : '/model/rotary_scaled', () => {
+    const invFreq = g.constant('float32', [1, headDim / 2], f.invFreq, kind === 'default' ? 'rope_inv_freq' : 'rope_scaled_inv_freq');
     const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [queryPositions], { to: ONNX_TYPE.float32 }), g.int64([1])]), invFreq]); // [S, D/2]
     const shape = g.int64([1, -1, 1, headDim / 2]);
-    return { cos: g.op('Reshape', [g.op('Cos', [angles]), shape]), sin: g.op('Reshape', [g.op('Sin', [angles]), shape]), headDim };
+    const scaled = (y: string) => (f.attentionFactor === 1 ? y : g.op('Mul', [y, g.scalar('float32', f.attentionFactor)]));
+    return { cos: g.op('Reshape', [scaled(g.op('Cos', [angles])), shape]), sin: g.op('Reshape', [scaled(g.op('Sin', [angles])), shape]), headDim };
   });
 }
 
@@ -196,30 +198,48 @@ export async function skipNorm(g: Graph, s: LayerSettings, i: number, scope: str
 }
 
 /**
- * Layer i's attention inputs from its normed input: fused att_proj split into q | k | v and per-head
- * q/k RMSNorm, then RoPE (float32) when `rope` is given. Returns q [1, S, H, D] and k [1, S, Hkv, D]
- * in float32, and v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
+ * A linear layer of block i over the layer's input: the normed input in the activation type
+ * (pre-norm), or the float32 residual stream itself (post-norm), which no norm bounds and so enters
+ * through the fp16 guard. Returns the activation type.
+ */
+async function blockInputLinear(g: Graph, s: LayerSettings, i: number, scope: string, input: string, tensor: string, N: number, K: number, withBias = false): Promise<string> {
+  if (!s.w.config.text.normAfter) return blockLinear(g, s, i, scope, input, tensor, N, K, withBias);
+  const b = names.block(i);
+  const bias = withBias ? await s.w.get(`${b}.${tensor}.bias`) : null;
+  const y = await g.scope(scope, () => guardedLinear(g, input, { name: `${b}.${tensor}`, weight: s.w.ref(`${b}.${tensor}.weight`), N, K, bias, format: s.p.linear, act: s.p.act, q4: s.q4 }));
+  return cast(g, y, 'float32', s.p.act);
+}
+
+/**
+ * Layer i's attention inputs from the layer's input (see blockInputLinear): fused att_proj split into
+ * q | k | v and the q/k RMSNorms — per head (Qwen3) or over the whole projection (OLMo) — then RoPE
+ * (float32) when `rope` is given. Returns q [1, S, H, D] and k [1, S, Hkv, D] in float32, and
+ * v [1, S, Hkv·D] in the activation type. Call it inside the layer's scope.
  */
 export async function attentionInputsFromNormed(g: Graph, s: LayerSettings, i: number, normed: string, rope: RopeTables | null): Promise<{ q: string; k: string; v: string }> {
-  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias } = s.w.config.text;
+  const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, qkvBias, qkNormType } = s.w.config.text;
   return g.scope('attn', async () => {
-    const fused = await blockLinear(g, s, i, 'qkv', normed, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
+    const fused = await blockInputLinear(g, s, i, 'qkv', normed, 'self_attn.att_proj', (H + 2 * Hkv) * D, d, qkvBias);
     const [q, k, v] = g.node('Split', [fused, g.int64([H * D, Hkv * D, Hkv * D])], { attrs: { axis: -1 }, outputs: 3 });
     const perHead = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads, D])]);
-    const qn = await blockNorm(g, s, i, 'q_norm', perHead(q, H), 'self_attn.q_norm', s.p.act, 'float32');
+    const norm = async (y: string, heads: number, scope: string, tensor: string) =>
+      qkNormType === 'olmo'
+        ? perHead(await blockNorm(g, s, i, scope, y, tensor, s.p.act, 'float32'), heads)
+        : blockNorm(g, s, i, scope, perHead(y, heads), tensor, s.p.act, 'float32');
+    const qn = await norm(q, H, 'q_norm', 'self_attn.q_norm');
     const qr = rope ? g.scope('q_rotary', () => applyRope(g, qn, rope)) : qn;
-    const kn = await blockNorm(g, s, i, 'k_norm', perHead(k, Hkv), 'self_attn.k_norm', s.p.act, 'float32');
+    const kn = await norm(k, Hkv, 'k_norm', 'self_attn.k_norm');
     const kr = rope ? g.scope('k_rotary', () => applyRope(g, kn, rope)) : kn;
     return { q: qr, k: kr, v };
   });
 }
 
 /**
- * The start of layer i (x: the float32 residual stream), up to the attention: input RMSNorm, then
- * attentionInputsFromNormed with RoPE. Call it inside the layer's scope.
+ * The start of layer i (x: the float32 residual stream), up to the attention: the input RMSNorm
+ * (pre-norm only), then attentionInputsFromNormed with RoPE. Call it inside the layer's scope.
  */
 export async function attentionInputs(g: Graph, s: LayerSettings, i: number, x: string, rope: RopeTables): Promise<{ q: string; k: string; v: string }> {
-  return attentionInputsFromNormed(g, s, i, await inputNorm(g, s, i, x), rope);
+  return attentionInputsFromNormed(g, s, i, s.w.config.text.normAfter ? x : await inputNorm(g, s, i, x), rope);
 }
 
 /** o_proj of the attention output (float32 [1, S, H·D]), returned in float32. Call it inside the layer's scope. */
@@ -231,7 +251,7 @@ export async function attentionOutput(g: Graph, s: LayerSettings, i: number, att
 }
 
 /**
- * The SwiGLU MLP of layer i over its normed input (activation type), returned in float32. The
+ * The SwiGLU MLP of layer i over its input (see blockInputLinear), returned in float32. The
  * product is formed in float32 and enters ff_out through the fp16 guard (guardedLinear), so fp16
  * variants cannot overflow there. Call it inside the layer's scope.
  */
@@ -240,7 +260,7 @@ export async function mlp(g: Graph, s: LayerSettings, i: number, normed: string)
   const { act } = s.p;
   return g.scope('mlp', async () => {
     // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
-    const f = await blockLinear(g, s, i, 'up_gate_proj', normed, 'mlp.ff_proj', 2 * I, d);
+    const f = await blockInputLinear(g, s, i, 'up_gate_proj', normed, 'mlp.ff_proj', 2 * I, d);
     const [up, gate] = g.node('Split', [f, g.int64([I, I])], { attrs: { axis: -1 }, outputs: 2 }).map((y) => cast(g, y, act, 'float32'));
     const product = g.scope('act_fn', () => g.op('Mul', [silu(g, gate), up]));
     const b = names.block(i);
@@ -249,11 +269,16 @@ export async function mlp(g: Graph, s: LayerSettings, i: number, normed: string)
 }
 
 /**
- * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the
- * post-attention RMSNorm and SwiGLU MLP with its residual. The residual stream stays float32.
- * Call it inside the layer's scope.
+ * The end of layer i, after the attention (float32 [1, S, H·D]): o_proj and residual, then the MLP
+ * with its residual. Pre-norm: the MLP reads the post-attention RMSNorm of the stream. Post-norm:
+ * attn_norm normalizes o_proj's output and ff_norm the MLP's, each before its add, and the MLP reads
+ * the stream itself. The residual stream stays float32. Call it inside the layer's scope.
  */
 export async function attentionOutputAndMlp(g: Graph, s: LayerSettings, i: number, x: string, attn: string): Promise<string> {
+  if (s.w.config.text.normAfter) {
+    const h = g.op('Add', [x, await blockNorm(g, s, i, 'post_attention_layernorm', await attentionOutput(g, s, i, attn), 'attn_norm', 'float32', 'float32')]);
+    return g.op('Add', [h, await blockNorm(g, s, i, 'post_feedforward_layernorm', await mlp(g, s, i, h), 'ff_norm', 'float32', 'float32')]);
+  }
   const h = g.op('Add', [x, await attentionOutput(g, s, i, attn)]);
   const normed = await blockNorm(g, s, i, 'post_attention_layernorm', h, 'ff_norm', 'float32', s.p.act);
   return g.op('Add', [h, await mlp(g, s, i, normed)]);

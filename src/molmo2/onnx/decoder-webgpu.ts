@@ -28,7 +28,9 @@
 import { names } from '../tensors.ts';
 import type { CheckedWeights } from './checked-weights.ts';
 import { buildDecoder as buildPortableDecoder, type DecoderBuilder } from './decoder.ts';
-import { addImageFeatures, applyRope, attentionInputsFromNormed, attentionOutput, embedTokens, finalLogits, groupedQueryAttention, inputNorm, inverseFrequencies, layerScope, maskKeys, maskRows, mlp, skipNorm, type LayerSettings, type MaskKeys } from './decoder-parts.ts';
+import { addImageFeatures, applyRope, attentionInputsFromNormed, attentionOutput, attentionOutputAndMlp, embedTokens, finalLogits, groupedQueryAttention, inputNorm, layerScope, maskKeys, maskRows, mlp, skipNorm, type LayerSettings, type MaskKeys } from './decoder-parts.ts';
+import type { TextConfig } from '../config.ts';
+import { ropeFrequencies, ropeKindOf, ropeKindsUsed, ropeTable, type RopeKind } from '../rope.ts';
 import { float, Graph, ONNX_TYPE } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, WEBGPU_DECODER_INPUTS, WEBGPU_DECODER_OUTPUTS } from './io.ts';
 import { cast, DEFAULT_Q4, floatBytes, quantizeRowsInto, type FloatType, type Precision, type Q4Slots } from './layers.ts';
@@ -98,14 +100,16 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
     const [position, flag, bias] = g.node('If', [isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 3 });
     return { position, image: { flag, bias } };
   });
-  const rotary = await rotaryCaches(g, t.maxPositionEmbeddings, t.headDim, t.ropeTheta, act);
+  const rotary: Partial<Record<RopeKind, RotaryCaches>> = {};
+  for (const kind of ropeKindsUsed(t)) rotary[kind] = await rotaryCaches(g, t, kind, act);
   const shared: Shared = { keys, chunk: prefillChunkOf(t.maxPositionEmbeddings, o.prefillChunk), maxPositions: t.maxPositionEmbeddings, rotary, cache, query, isPrefill, seqlensK, totalLength };
 
   // The residual stream between layers is (x, delta): each layer's first norm adds the previous
   // layer's MLP output in one SkipSimplifiedLayerNormalization.
   let stream: Stream = { x, delta: null };
   for (let i = 0; i < t.numLayers; i++) stream = await g.scope(layerScope(i), () => decoderLayer(g, s, i, stream, shared));
-  x = g.scope('/model/norm', () => g.op('Add', [stream.x, stream.delta!]));
+  const last = stream;
+  x = last.delta === null ? last.x : g.scope('/model/norm', () => g.op('Add', [last.x, last.delta!]));
 
   // output() renames the producing node's value, so later nodes use the name it returns.
   const logits = g.output(await finalLogits(g, s, x), 'float32', [1, t.vocabSize], DECODER_OUTPUTS.logits);
@@ -149,7 +153,8 @@ interface Shared {
   /** Query rows per prefill attention chunk, and the most positions a prompt can have. */
   chunk: number;
   maxPositions: number;
-  rotary: RotaryCaches;
+  /** The rotary tables of each kind the layers use (ropeKindOf). */
+  rotary: Partial<Record<RopeKind, RotaryCaches>>;
   /** Each layer's cache inputs (bound to the same buffers as its present outputs). */
   cache: { key: string; value: string }[];
   /** int64 [S]: the new tokens' positions. */
@@ -175,26 +180,21 @@ interface RotaryCaches {
 
 /**
  * cos/sin of position · inv_freq for every position the model takes, computed here the way the
- * reference does (float32 angle, then cos/sin): GroupQueryAttention rotates q and k with them
- * (do_rotary), and the prefill branch gathers its query rows from the same tables.
+ * reference does (float32 angle, then cos/sin; YaRN's table times its attention factor):
+ * GroupQueryAttention rotates q and k with them (do_rotary; the rotation is linear in cos and sin, so
+ * a scaled table scales q and k as the reference does), and the prefill branch gathers its query rows
+ * from the same tables.
  */
-async function rotaryCaches(g: Graph, maxPositions: number, headDim: number, theta: number, type: FloatType): Promise<RotaryCaches> {
-  const half = headDim / 2;
-  const invFreq = inverseFrequencies(headDim, theta);
-  const cos = new Float32Array(maxPositions * half);
-  const sin = new Float32Array(maxPositions * half);
-  for (let p = 0; p < maxPositions; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(invFreq[i] * p);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
-  }
-  return g.scope('/model/rotary', async () => ({
-    cos: await g.weight('model.rotary.cos_cache', type, [maxPositions, half], floatBytes(cos, type)),
-    sin: await g.weight('model.rotary.sin_cache', type, [maxPositions, half], floatBytes(sin, type)),
+async function rotaryCaches(g: Graph, text: TextConfig, kind: RopeKind, type: FloatType): Promise<RotaryCaches> {
+  const maxPositions = text.maxPositionEmbeddings;
+  const half = text.headDim / 2;
+  const { cos, sin } = ropeTable(ropeFrequencies(text, kind), 0, maxPositions);
+  const prefix = kind === 'default' ? 'model.rotary' : 'model.rotary_scaled';
+  return g.scope(kind === 'default' ? '/model/rotary' : '/model/rotary_scaled', async () => ({
+    cos: await g.weight(`${prefix}.cos_cache`, type, [maxPositions, half], floatBytes(cos, type)),
+    sin: await g.weight(`${prefix}.sin_cache`, type, [maxPositions, half], floatBytes(sin, type)),
     type,
-    headDim,
+    headDim: text.headDim,
   }));
 }
 
@@ -281,19 +281,23 @@ function concatRows(g: Graph, parts: string[]): string {
 }
 
 /**
- * One pre-norm block. GroupQueryAttention rotates q and k (do_rotary) and writes the new keys/values
- * into the cache in place; the prefill branch rotates its own copy of q with the same tables.
+ * One block. GroupQueryAttention rotates q and k (do_rotary) and writes the new keys/values into the
+ * cache in place; the prefill branch rotates its own copy of q with the same tables. A post-norm
+ * block (OLMo-3) reads the stream itself and normalizes its outputs before each add, so it has no
+ * residual-add + norm to fuse and hands on no pending delta.
  */
 async function decoderLayer(g: Graph, s: LayerSettings, i: number, input: Stream, shared: Shared): Promise<Stream> {
-  const { numHeads: H, numKvHeads: Hkv, headDim: D } = s.w.config.text;
+  const text = s.w.config.text;
+  const { numHeads: H, numKvHeads: Hkv, headDim: D } = text;
   const { act } = s.p;
-  const { normed, sum: x } = input.delta === null ? { normed: await inputNorm(g, s, i, input.x), sum: input.x } : await skipNorm(g, s, i, 'input_layernorm', input.x, input.delta, 'attn_norm');
+  const post = text.normAfter;
+  const { normed, sum: x } = post ? { normed: input.x, sum: input.x } : input.delta === null ? { normed: await inputNorm(g, s, i, input.x), sum: input.x } : await skipNorm(g, s, i, 'input_layernorm', input.x, input.delta, 'attn_norm');
   const { q, k, v } = await attentionInputsFromNormed(g, s, i, normed, null);
   const attn = g.scope('attn', () => {
     const flat = (y: string, heads: number) => g.op('Reshape', [y, g.int64([0, 0, heads * D])]);
     const qFlat = flat(q, H); // [1, S, H·D] fp32, not rotated
     const kFlat = flat(k, Hkv);
-    const { rotary } = shared;
+    const rotary = shared.rotary[ropeKindOf(text, i)]!;
     const [causal, key, value] = g.node('GroupQueryAttention', [cast(g, qFlat, 'float32', act), cast(g, kFlat, 'float32', act), v, shared.cache[i].key, shared.cache[i].value, shared.seqlensK, shared.totalLength, rotary.cos, rotary.sin], {
       domain: 'com.microsoft',
       attrs: { num_heads: H, kv_num_heads: Hkv, scale: float(1 / Math.sqrt(D)), do_rotary: 1, rotary_interleaved: 0 },
@@ -316,6 +320,7 @@ async function decoderLayer(g: Graph, s: LayerSettings, i: number, input: Stream
     const decode = branch(g, 'decode', (br) => (act === 'float32' ? br.op('Identity', [causal]) : cast(br, causal, act, 'float32')));
     return g.node('If', [shared.isPrefill], { attrs: { then_branch: { graph: prefill }, else_branch: { graph: decode } }, outputs: 1 })[0];
   });
+  if (post) return { x: await attentionOutputAndMlp(g, s, i, x, attn), delta: null };
   const { normed: normed2, sum: h } = await skipNorm(g, s, i, 'post_attention_layernorm', x, await attentionOutput(g, s, i, attn), 'ff_norm');
   return { x: h, delta: await mlp(g, s, i, normed2) };
 }

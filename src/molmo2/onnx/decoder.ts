@@ -1,9 +1,11 @@
-// Portable decoder graph (Qwen3 as Molmo2 stores it) with the I/O of io.ts, built from standard ONNX
+// Portable decoder graph (Qwen3 or OLMo-3 as Molmo2 stores them) with the I/O of io.ts, built from standard ONNX
 // ops plus com.microsoft MatMulNBits / MultiHeadAttention / SimplifiedLayerNormalization, so it runs
 // on onnxruntime's CPU EP (Node and wasm) and on the WebGPU EP.
 //
 //   embeddings  concat(embedding, new_embedding)[input_ids] + image_features at the <im_patch> tokens
-//   blocks      pre-norm; fused q|k|v; per-head q/k RMSNorm; rotate-half RoPE at positions P..P+S−1;
+//   blocks      pre-norm (Qwen3) or post-norm (OLMo-3); fused q|k|v; q/k RMSNorm per head (Qwen3) or
+//               over the projection (OLMo-3); rotate-half RoPE at positions P..P+S−1 (YaRN's table on
+//               the layers rope_scaling_layers lists);
 //               grouped-query attention (query head i reads KV head ⌊i / n_rep⌋) over past + new keys
 //               under allowed[q,k] = k ≤ q OR (tt[q] = 1 AND tt[k] = 1); SwiGLU MLP (ff_proj = up | gate)
 //   output      final RMSNorm and lm_head on the last position only; present K/V = past ++ new
@@ -16,6 +18,7 @@ import { attentionBias, attentionInputs, attentionOutputAndMlp, embedTokens, fin
 import type { Graph } from './graph.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS } from './io.ts';
 import { cast, DEFAULT_Q4, type Precision, type Q4Settings } from './layers.ts';
+import { ropeKindOf, ropeKindsUsed, type RopeKind } from '../rope.ts';
 
 export interface DecoderOptions {
   precision: Precision;
@@ -52,10 +55,10 @@ export const buildDecoder: DecoderBuilder = async (g, w, o) => {
   let x = await embedTokens(g, w, inputIds, imageFeatures, o.precision);
   const pos = sequencePositions(g, inputIds, past[0].key);
   const bias = attentionBias(g, tokenTypeIds, pos, o.mask ?? 'molmo2');
-  const rope = ropeTables(g, pos.query, t.headDim, t.ropeTheta);
+  const rope = Object.fromEntries(ropeKindsUsed(t).map((kind) => [kind, ropeTables(g, pos.query, t, kind)])) as Record<RopeKind, RopeTables>;
 
   for (let i = 0; i < t.numLayers; i++) {
-    const layer = await g.scope(layerScope(i), () => decoderLayer(g, s, i, x, past[i], bias, rope));
+    const layer = await g.scope(layerScope(i), () => decoderLayer(g, s, i, x, past[i], bias, rope[ropeKindOf(t, i)]));
     x = layer.x;
     const presentDims = [1, t.numKvHeads, 'total_sequence_length', t.headDim];
     g.output(layer.presentKey, act, presentDims, DECODER_OUTPUTS.presentKey(i));
@@ -80,7 +83,7 @@ export function sequencePositions(g: Graph, inputIds: string, pastKey: string): 
   });
 }
 
-/** One pre-norm block with a growing cache: present = past ++ new; returns the residual stream and present K/V. */
+/** One block with a growing cache: present = past ++ new; returns the residual stream and present K/V. */
 async function decoderLayer(
   g: Graph,
   s: LayerSettings,

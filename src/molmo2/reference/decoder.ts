@@ -1,8 +1,12 @@
-// Reference decoder (Qwen3 layout as Molmo2 stores it): split-vocab embedding with image features
-// added at <im_patch> positions, pre-norm blocks with fused q|k|v, per-head q/k RMSNorm, rotate-half
-// RoPE, grouped-query attention under Molmo2's prefill mask, SwiGLU MLP, final norm and lm_head.
+// Reference decoder (as Molmo2 stores it): split-vocab embedding with image features added at
+// <im_patch> positions, blocks with fused q|k|v, q/k RMSNorm, rotate-half RoPE, grouped-query
+// attention under Molmo2's prefill mask, SwiGLU MLP, final norm and lm_head. Qwen3 (4B, 8B): pre-norm
+// blocks, per-head q/k norm, plain RoPE. OLMo-3 (O-7B): post-norm blocks (the norm after attention and
+// after the MLP, before each residual add), q/k norm over the whole projections, and YaRN RoPE on the
+// layers rope_scaling_layers lists (plain RoPE on the others).
 import type { Molmo2Config } from '../config.ts';
 import { names } from '../tensors.ts';
+import { ropeFrequencies, ropeKindOf, ropeTable, type RopeKind } from '../rope.ts';
 import { add, columns, groupedAttention, linear, rmsNorm, silu } from './ops.ts';
 import type { Weights } from './weights.ts';
 
@@ -96,22 +100,12 @@ export function embed(c: Molmo2Config, w: DecoderWeights, ids: ArrayLike<number>
   return x;
 }
 
-/** cos/sin tables for positions [from, from + n), computed in float32 the way the HF rotary module does. */
-export function ropeTables(c: Molmo2Config, from: number, n: number): { cos: Float32Array; sin: Float32Array } {
-  const D = c.text.headDim;
-  const half = D / 2;
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.fround(c.text.ropeTheta ** Math.fround((2 * i) / D));
-  const cos = new Float32Array(n * half);
-  const sin = new Float32Array(n * half);
-  for (let p = 0; p < n; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(invFreq[i] * (from + p));
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
+/**
+ * cos/sin tables for positions [from, from + n), computed in float32 the way the HF rotary module does
+ * (the `kind` a layer reads: plain, or YaRN's scaled table).
+ */
+export function ropeTables(c: Molmo2Config, from: number, n: number, kind: RopeKind = 'default'): { cos: Float32Array; sin: Float32Array } {
+  return ropeTable(ropeFrequencies(c.text, kind), from, n);
 }
 
 /**
@@ -153,28 +147,34 @@ export function decode(
   const past = cache.length;
   const total = past + n;
   if (tokenTypeIds.length < total) throw new Error(`token_type_ids cover ${tokenTypeIds.length} positions, the sequence has ${total}`);
-  const { cos, sin } = ropeTables(c, past, n);
+  const tables = { default: ropeTables(c, past, n, 'default'), scaled: c.text.ropeScaling ? ropeTables(c, past, n, 'scaled') : null };
   const allowed = (i: number, j: number) => j <= past + i || (bidirectionalImages && tokenTypeIds[past + i] === 1 && tokenTypeIds[j] === 1);
+  const { normAfter, qkNormType } = c.text;
+  const qkv = (H + 2 * Hkv) * D;
 
   let hidden = x;
   w.blocks.forEach((b, layer) => {
-    const h = rmsNorm(hidden, d, b.attnNorm, eps);
-    const qkv = linear(h, n, d, b.attProj, (H + 2 * Hkv) * D, b.attProjBias);
-    const q = rmsNorm(columns(qkv, n, (H + 2 * Hkv) * D, 0, H * D), D, b.qNorm, eps);
-    const k = rmsNorm(columns(qkv, n, (H + 2 * Hkv) * D, H * D, Hkv * D), D, b.kNorm, eps);
-    const v = columns(qkv, n, (H + 2 * Hkv) * D, (H + Hkv) * D, Hkv * D);
+    const { cos, sin } = tables[ropeKindOf(c.text, layer)]!;
+    const h = normAfter ? hidden : rmsNorm(hidden, d, b.attnNorm, eps);
+    const fused = linear(h, n, d, b.attProj, qkv, b.attProjBias);
+    // Qwen3: RMSNorm over each head's D values; OLMo: over the whole q (H·D) and k (Hkv·D) rows.
+    const q = rmsNorm(columns(fused, n, qkv, 0, H * D), qkNormType === 'olmo' ? H * D : D, b.qNorm, eps);
+    const k = rmsNorm(columns(fused, n, qkv, H * D, Hkv * D), qkNormType === 'olmo' ? Hkv * D : D, b.kNorm, eps);
+    const v = columns(fused, n, qkv, (H + Hkv) * D, Hkv * D);
     applyRope(q, n, H, D, cos, sin);
     applyRope(k, n, Hkv, D, cos, sin);
     cache.keys[layer] = append(cache.keys[layer], k);
     cache.values[layer] = append(cache.values[layer], v);
     const attn = groupedAttention(q, cache.keys[layer], cache.values[layer], n, total, { numHeads: H, numKvHeads: Hkv, headDim: D }, allowed);
-    hidden = add(hidden, linear(attn, n, H * D, b.attnOut, d));
+    const attnOut = linear(attn, n, H * D, b.attnOut, d);
+    hidden = add(hidden, normAfter ? rmsNorm(attnOut, d, b.attnNorm, eps) : attnOut);
 
-    const f = linear(rmsNorm(hidden, d, b.ffNorm, eps), n, d, b.ffProj, 2 * I);
+    const f = linear(normAfter ? hidden : rmsNorm(hidden, d, b.ffNorm, eps), n, d, b.ffProj, 2 * I);
     // ff_proj's first half is the "up" projection, the second half the gate: ff_out(silu(gate) · up).
     const act = new Float32Array(n * I);
     for (let r = 0; r < n; r++) for (let i = 0; i < I; i++) act[r * I + i] = silu(f[r * 2 * I + I + i]) * f[r * 2 * I + i];
-    hidden = add(hidden, linear(act, n, I, b.ffOut, d));
+    const mlpOut = linear(act, n, I, b.ffOut, d);
+    hidden = add(hidden, normAfter ? rmsNorm(mlpOut, d, b.ffNorm, eps) : mlpOut);
   });
   cache.length = total;
   return rmsNorm(hidden, d, w.lnF, eps);

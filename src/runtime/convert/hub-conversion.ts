@@ -5,7 +5,7 @@
 // written last, into the model cache, once every file is in place: an interrupted conversion resumes
 // and never looks complete.
 import { modelChatTemplate, CHAT_TEMPLATE_FILE } from '../../molmo2/chat-template.ts';
-import { parseMolmo2Config, type Molmo2Config } from '../../molmo2/config.ts';
+import { decoderStyle, parseMolmo2Config, type Molmo2Config } from '../../molmo2/config.ts';
 import { architectureSummary, buildManifest, CONFIG_FILES, CONVERTER_VERSION, estimateVariantBytes, REQUIRED_FILES } from '../../molmo2/conversion.ts';
 import { formatBytes } from '../../molmo2/format-bytes.ts';
 import { fileUrl, HubError, isRepoId, type HubRepo } from '../../molmo2/hub/location.ts';
@@ -223,7 +223,7 @@ async function resumableBytes(key: ConversionKey): Promise<number> {
 }
 
 function summaryOf(c: Molmo2Config): string {
-  return `ViT ${c.vitBlocksUsed} blocks × ${c.vit.hiddenSize}, decoder ${c.text.numLayers} layers × ${c.text.hiddenSize}, vocabulary ${c.text.vocabSize + c.text.additionalVocabSize}`;
+  return `ViT ${c.vitBlocksUsed} blocks × ${c.vit.hiddenSize}, decoder ${c.text.numLayers} ${decoderStyle(c.text)} × ${c.text.hiddenSize}, vocabulary ${c.text.vocabSize + c.text.additionalVocabSize}`;
 }
 
 /** The message for a conversion the browser's free storage cannot hold, or undefined when it fits (or the browser does not say). */
@@ -239,12 +239,11 @@ export function storageShortfall(plan: Pick<HubConvertPlan, 'writeBytes' | 'resu
  * Whether this GPU can hold the converted model (measured as the model loader does before a download),
  * or the refusal with the numbers: checked before any weight is read from the Hub.
  */
-async function checkGpuFit(req: HubConvertRequest, o: Opened): Promise<{ check: GpuFitCheck; refusal?: string }> {
+async function checkGpuFit(req: HubConvertRequest, o: Opened): Promise<GpuFitCheck> {
   const need = gpuNeedOf(o, o.dtype, o.weightsBytes);
   const probed = await probeGpuFit(need.totalBytes);
-  const check: GpuFitCheck = { needBytes: need.totalBytes, ...probed };
   const refusal = probed.allocatableBytes === undefined ? undefined : gpuShortfall(req.repo, o.dtype, need, probed.allocatableBytes, [], 'nothing was converted');
-  return { check, refusal };
+  return { needBytes: need.totalBytes, ...probed, ...(refusal ? { refusal } : {}) };
 }
 
 /** Checks the checkpoint, the storage and the GPU without converting anything. */
@@ -263,7 +262,7 @@ export async function planHubConversion(req: HubConvertRequest, signal?: AbortSi
     freeBytes: await freeStorage(),
     randomWeights: o.randomWeights,
     card: modelCard({ name: req.repo, source: { repo: req.repo }, architecture: o.architecture }),
-    gpu: (await checkGpuFit(req, o)).check,
+    gpu: await checkGpuFit(req, o),
   };
   return plan;
 }

@@ -64,7 +64,7 @@ export function HubConvert() {
     void check(request);
   };
   const shortfall = plan && plan.freeBytes !== undefined && plan.writeBytes - plan.resumableBytes > plan.freeBytes;
-  const gpuShort = plan && plan.gpu.allocatableBytes !== undefined && plan.gpu.allocatableBytes < plan.gpu.needBytes;
+  const gpuShort = plan?.gpu.refusal;
   return (
     <details className="model-convert" data-testid="hub-convert" data-status={status} open={status !== 'idle' || pending.length > 0 || undefined}>
       <summary>Convert a model from the Hugging Face Hub in this browser</summary>
@@ -125,7 +125,7 @@ export function HubConvert() {
           </div>
           {gpuShort ? (
             <p role="alert" className="model-error" data-testid="convert-gpu-short">
-              This GPU cannot hold {plan.repo} ({plan.dtype}): it needs about {formatGiB(plan.gpu.needBytes)} of GPU memory, but could allocate only {formatGiB(plan.gpu.allocatableBytes!)} just now. Choose q4f16 or q4 weights, a smaller model, or close other tabs and apps that use the GPU.
+              {gpuShort}
             </p>
           ) : shortfall ? (
             <p role="alert" className="model-error">
