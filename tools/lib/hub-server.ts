@@ -191,8 +191,15 @@ export class HubServer {
       const sent = Math.min(drop.dropAfter!, body.byteLength);
       res.flushHeaders();
       res.write(body.subarray(0, sent), () => {
-        // Give the bytes time to reach the client, then cut the connection mid-body.
-        if (!drop.stall) setTimeout(() => res.socket?.destroy(), 20);
+        if (drop.stall) return;
+        // Give the client time to read the bytes, then cut the connection mid-body with a FIN. A
+        // browser fails the body as soon as it learns of the early end, dropping bytes it has received
+        // but not yet handed to the page, and a reset can discard bytes still in flight: with a cut
+        // 20 ms after the write, a busy machine's browser sometimes resumed from the range's start.
+        setTimeout(() => {
+          res.socket?.end();
+          setTimeout(() => res.socket?.destroy(), 5_000).unref();
+        }, 500).unref();
       });
       this.record(req, res.statusCode, sent);
       return;
