@@ -20,7 +20,8 @@ import { DECODER_INPUTS, DECODER_OUTPUTS, VISION_INPUTS, VISION_OUTPUTS, WEBGPU_
 import { precisionOf } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
-import { CROP_VALUES, testPicture } from '../src/molmo2/reference/testing.ts';
+import { argmax } from '../src/molmo2/reference/ops.ts';
+import { CROP_VALUES, maxRelativeError, testPicture } from '../src/molmo2/reference/testing.ts';
 import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from './lib/checkpoint.ts';
 import { OLMO_SPECIAL } from './lib/olmo-tokenizer.ts';
@@ -36,23 +37,7 @@ afterAll(async () => {
 
 const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), dims);
 
-function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
-
-/** max |a − ref| / max |ref|. */
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(a.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
+const relErr = maxRelativeError;
 
 interface Case {
   name: string;

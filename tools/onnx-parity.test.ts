@@ -17,7 +17,8 @@ import { variantPrecision } from '../src/molmo2/onnx/layers.ts';
 import { buildPrompt, type BuiltPrompt } from '../src/molmo2/prompt.ts';
 import { ReferenceModel, type TensorSource } from '../src/molmo2/reference/index.ts';
 import { molmo2ChatTemplate } from '../src/molmo2/reference/molmo2-4b-chat-template.ts';
-import { MemoryTensors, overflowingTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
+import { argmax } from '../src/molmo2/reference/ops.ts';
+import { maxRelativeError, MemoryTensors, overflowingTensors, randomTensors, testPicture, tinyConfig, tinyConfigJson, tinyTokenizer, twoImageTestCase, videoTestCase, type PromptCase } from '../src/molmo2/reference/testing.ts';
 import { names } from '../src/molmo2/tensors.ts';
 import { layerScope } from '../src/molmo2/onnx/decoder-parts.ts';
 import { makeTinyCheckpoint } from './lib/tiny-checkpoint.ts';
@@ -178,23 +179,7 @@ class DecoderSession {
 // Comparisons
 // ---------------------------------------------------------------------------------------------
 
-function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
-
-/** max |a − ref| / max |ref|. */
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(a.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
+const relErr = maxRelativeError;
 
 /** Worst per-row relative error of two [rows, width] matrices. */
 function worstRowErr(a: Float32Array, ref: Float32Array, width: number): number {

