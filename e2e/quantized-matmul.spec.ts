@@ -6,6 +6,7 @@
 import { expect, test } from '@playwright/test';
 import { Graph } from '../src/molmo2/onnx/graph.ts';
 import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8 } from '../src/molmo2/onnx/quant.ts';
+import { maxRelativeError } from '../src/molmo2/reference/testing.ts';
 import { randomValues } from './runtime-graphs.ts';
 
 const N = 48;
@@ -27,16 +28,7 @@ async function matMulNBitsModel(bits: 4 | 8, level: number, w: Float32Array, K: 
   return { model: g.toModelBytes(), dequantized: bits === 4 ? dequantizeQ4(q as ReturnType<typeof quantizeQ4>) : dequantizeQ8(q as ReturnType<typeof quantizeQ8>) };
 }
 
-/** max |a − ref| / max |ref|. */
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
+const relErr = maxRelativeError;
 
 test('MatMulNBits int4 and int8 on WebGPU equal the dequantized matmul (level 0 exact, level 4 close)', async ({ page }) => {
   await page.goto('/e2e/runtime-harness.html');

@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { float16Bits, float16Value, fromFloat16, toFloat16 } from '../src/molmo2/fp16.ts';
 import { Graph } from '../src/molmo2/onnx/graph.ts';
+import { maxRelativeError } from '../src/molmo2/reference/testing.ts';
 import { matMulNBits } from '../src/molmo2/onnx/layers.ts';
 import { dequantizeQ4, dequantizeQ8, quantizeQ4, quantizeQ8, sliceQ4Rows } from '../src/molmo2/onnx/quant.ts';
 import { encodeBlock, blockOutputSizes, type BlockRequest } from '../src/molmo2/onnx/encode.ts';
@@ -132,15 +133,7 @@ async function runMatMulNBits(x: Float32Array, M: number, K: number, w: Float32A
   return { out, expected: matmulT(xs, M, K, dequantizeQ4(q), N) };
 }
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-};
+const relErr = maxRelativeError;
 
 describe('int8 block quantization (MatMulNBits bits 8)', () => {
   it('one code per byte, scale = largest-magnitude value / −128, implicit zero point 128', () => {
