@@ -1,4 +1,4 @@
-// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|demo|4b|8b] [--family 4b|8b|videopoint-4b|o-7b]`:
+// `npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|demo|4b|8b] [--family 4b|8b|videopoint-4b|o-7b|molmopoint]`:
 // writes a Molmo2 checkpoint with random weights in the published Hugging Face layout. tiny, medium, demo and
 // bench scale the widths down (float32) and keep every other config value of the family's published
 // config.json (Molmo2-4B unless told; 8b: rope_theta 1e6 and an lm_head of its own). 4b and 8b keep the
@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { CHECKPOINT_SIZES, FAMILIES, isFullSize, makeTinyCheckpoint, WIDTHS, type CheckpointSize, type Family } from './lib/tiny-checkpoint.ts';
 
-const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|demo|4b|8b] [--family 4b|8b|videopoint-4b|o-7b]';
+const USAGE = 'usage: npm run make-tiny -- [--out dir] [--seed n] [--size tiny|medium|bench|demo|4b|8b] [--family 4b|8b|videopoint-4b|o-7b|molmopoint]';
 
 async function main(): Promise<number> {
   let values;

@@ -5,11 +5,14 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { parseMolmo2Config } from '../src/molmo2/config.ts';
-import { expectedTensors, names } from '../src/molmo2/tensors.ts';
+import { parseMolmo2Config, parseProcessorSettings } from '../src/molmo2/config.ts';
+import { expectedTensors, names, pointNames } from '../src/molmo2/tensors.ts';
+import { Molmo2Tokenizer } from '../src/molmo2/tokenizer.ts';
+import { planConversion } from './lib/converter.ts';
+import { N_POINT_TOKENS } from './lib/molmopoint-tokenizer.ts';
 import { parseHeader, toFloat32 } from '../src/molmo2/safetensors.ts';
 import { MOLMO2_4B_ASSETS } from './lib/assets.ts';
-import { publishedConfigJson, sameAsSibling } from './lib/published-configs.ts';
+import { MOLMOPOINT_VALUES, publishedConfigJson, sameAsSibling } from './lib/published-configs.ts';
 import { isRandomWeightsIndex, makeTinyCheckpoint, scaledRopeLayers, WIDTHS, type TinyCheckpoint } from './lib/tiny-checkpoint.ts';
 
 const SHARED_4B = join(import.meta.dirname, '..', '..', 'shared', 'reference', 'molmo2-4b');
@@ -241,6 +244,61 @@ describe('tiny checkpoints of the other published Molmo2 configs (make-tiny --fa
     expect(['<im_start>', '<im_end>', '<im_patch>', '<im_col>', '<low_res_im_start>', '<im_low>', '<frame_start>', '<frame_end>'].map((s) => tokenizer.token_to_id(s))).toEqual([t.imageStart, t.imageEnd, t.imagePatch, t.imageCol, t.lowResImageStart, t.imageLowRes, t.frameStart, t.frameEnd]);
     expect(tokenizer.encode('<|im_start|>user\nHi<|im_end|>', { add_special_tokens: false }).ids).toEqual([100264, ...tokenizer.encode('user\nHi', { add_special_tokens: false }).ids, 100265]);
     expect((await readJson(ck.outDir, 'model.safetensors.index.json')).metadata.random_family).toBe('o-7b');
+  });
+
+  it("molmopoint: Molmo2-4B's config with MolmoPoint's keys, its tensor table with every width different, the <POINT_k> tokens, and a converter that refuses it", async () => {
+    const published = await publishedConfigJson('molmopoint');
+    // Every key is Molmo2-4B's or one MOLMOPOINT_VALUES names; image_low_res_id is gone.
+    const fourB = keyPaths(await publishedConfigJson('4b'));
+    const added = new Set(MOLMOPOINT_VALUES.map((v) => v.path));
+    expect(keyPaths(published).filter((k) => !fourB.includes(k) && ![...added].some((a) => k === a || k.startsWith(`${a}.`)))).toEqual([]);
+    expect(fourB.filter((k) => !keyPaths(published).includes(k))).toEqual(['image_low_res_id']);
+    for (const v of MOLMOPOINT_VALUES) expect(v.source.length, v.path).toBeGreaterThan(20);
+    expect(published).toMatchObject({ model_type: 'molmo_point', low_res_image_start_token_id: null, patch_embed_dim: 512, text_config: { tie_word_embeddings: true, hidden_size: 2560 } });
+
+    const ck = await makeTinyCheckpoint({ outDir: join(root, 'point'), seed: 7, family: 'molmopoint' });
+    const c = ck.config;
+    expect(c.point).toMatchObject({ patchTokenId: 151947, subpatchTokenId: 151948, locationTokenId: 151949, nonIndexablePatchId: 151942, patchEmbedDim: WIDTHS.tiny.pointEmbedDim, tiedLmHead: true, poolingPositions: 0, poolingOutLayer: false });
+    expect(c.tokens).toMatchObject({ lowResImageStart: 151940, imageLowRes: 151942 });
+    // Every configured width of the tiny MolmoPoint differs, the point head's included (the tiny
+    // Molmo2 widths already make the concatenated ViT width 2·32 equal the query width 4·16).
+    const widths = [c.vit.hiddenSize, c.vit.intermediateSize, c.adapter.hiddenSize, c.adapter.intermediateSize, c.text.hiddenSize, c.text.numHeads * c.text.headDim, c.text.intermediateSize, c.point!.patchEmbedDim, 9];
+    expect(new Set(widths).size).toBe(widths.length);
+
+    // The shards hold exactly the table: model.vit / model.connector / point head, no lm_head (tied).
+    const expected = expectedTensors(c);
+    const inHeaders = new Map<string, number[]>();
+    for (const s of await shardHeaders(ck.outDir)) for (const [name, info] of s.header.tensors) inHeaders.set(name, info.shape);
+    expect([...inHeaders.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [name, shape] of expected) expect(inHeaders.get(name), name).toEqual(shape);
+    const tensorNames = [...inHeaders.keys()];
+    expect(tensorNames.filter((n) => n.startsWith('model.vision_backbone') || n.startsWith('lm_head'))).toEqual([]);
+    for (const n of [`${pointNames.patchQ}.weight`, `${pointNames.subpatchK}.weight`, pointNames.noMorePoints, `${pointNames.locationK}.bias`, pointNames.xNorm, `${pointNames.vitEmbedding}.weight`, 'model.vit.transformer.resblocks.24.ffn_norm.weight', 'model.connector.image_projector.w2.weight']) {
+      expect(tensorNames, n).toContain(n);
+    }
+
+    // Tokenizer: MolmoPoint's specials where config.json says, the grounding tokens from vocab + 128.
+    const tokenizerJson = await readJson(ck.outDir, 'tokenizer.json');
+    const tokenizerConfig = await readJson(ck.outDir, 'tokenizer_config.json');
+    const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+    expect(['<|token_index|>', '<|vit_index|>', '<|vit_loc|>', '<im_low>', '<low_res_im_start>'].map((t) => tokenizer.token_to_id(t))).toEqual([151947, 151948, 151949, 151942, 151940]);
+    const first = c.text.vocabSize + c.text.additionalVocabSize;
+    expect(tokenizer.token_to_id('<POINT_0>')).toBe(first);
+    expect(tokenizer.token_to_id(`<POINT_${N_POINT_TOKENS - 1}>`)).toBe(first + N_POINT_TOKENS - 1);
+    expect(tokenizer.token_to_id('<EXTRA_TOKENS_POINT_0>')).toBe(151950);
+    expect(Object.keys(await readJson(ck.outDir, 'added_tokens.json')).length).toBe(303 + 4 + 114 + N_POINT_TOKENS);
+    // Grounding tokens are plain tokens: an answer's text keeps them, and the point regex reads it.
+    const mine = new Molmo2Tokenizer(tokenizerJson, tokenizerConfig);
+    const text = mine.decode([first + 200, first + 393, first + 399, ...mine.encode('1'), 151645]);
+    expect(text).toBe('<POINT_200><POINT_393><POINT_399>1');
+    expect(mine.encode('<POINT_7> <POINT_8>')).toEqual([first + 7, ...mine.encode(' '), first + 8]);
+
+    // MolmoPoint's processor writes the global view as <im_low>.
+    const settings = parseProcessorSettings({ processor: await readJson(ck.outDir, 'processor_config.json') });
+    expect(settings).toMatchObject({ useLowResTokenForGlobalCrops: true, useFrameSpecialTokens: true });
+
+    // Until its head has graphs the converter refuses it, naming why.
+    await expect(planConversion({ source: ck.outDir, dryRun: true })).rejects.toThrow(/MolmoPoint checkpoints \(grounding-token head\) are not supported by the converter yet/);
   });
 
   it('refuses to fill a partial config from a sibling it does not match, naming the value', () => {

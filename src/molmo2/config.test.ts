@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decoderStyle, parseMolmo2Config } from './config.ts';
 import { expectedTensors } from './tensors.ts';
+import { tinyConfigJson, tinyPointConfigJson } from './reference/testing.ts';
 
 const ref = join(import.meta.dirname, '../../../shared/reference');
 const read = (p: string) => JSON.parse(readFileSync(join(ref, p), 'utf8'));
@@ -64,5 +65,117 @@ describe.runIf(existsSync(ref))('published Molmo2 configs', () => {
     expect(bad({ rope_scaling: { rope_type: 'yarn', factor: 8 }, rope_scaling_layers: [40] })).toMatch(/rope_scaling_layers must list decoder layers 0\.\.35/);
     expect(bad({ rope_scaling_layers: [1] })).toMatch(/rope_scaling_layers is set but rope_scaling is not/);
     expect(bad({ qk_norm_type: 'gemma' })).toMatch(/qk_norm_type "gemma" is not supported/);
+  });
+});
+
+describe('MolmoPoint configs', () => {
+  const point = (edit: (json: Record<string, any>) => void = () => {}) => {
+    const json = tinyPointConfigJson() as Record<string, any>;
+    edit(json);
+    return parseMolmo2Config(json);
+  };
+
+  it('reads the point head into `point`, and the two ids the converter leaves out from where the tokenizer puts them', () => {
+    const check = point();
+    expect(check.missing).toEqual([]);
+    expect(check.errors).toEqual([]);
+    const c = check.config!;
+    expect(c.point).toEqual({
+      patchTokenId: 331,
+      subpatchTokenId: 332,
+      locationTokenId: 333,
+      nonIndexablePatchId: 326,
+      patchLocation: '3x3',
+      noMorePointsClass: true,
+      patchEmbedDim: 14,
+      layerNormX: true,
+      normX: false,
+      normLogits: true,
+      rotary: 'one_d',
+      rotaryTheta: 50000,
+      // mask_repeats "inference", mask_patches "always", mask_subpatches "inference"
+      rules: { preventRepeats: true, forcePatchSorted: true, forceSubpatchSorted: true },
+      poolingPositions: 9,
+      poolingOutLayer: false,
+      tiedLmHead: false,
+    });
+    // low_res_image_start_token_id null → <im_start> + 4; no image_low_res_id → the non-indexable id.
+    expect(c.tokens.lowResImageStart).toBe(324);
+    expect(c.tokens.imageLowRes).toBe(326);
+    // A Molmo2 config has no point section.
+    expect(parseMolmo2Config(tinyConfigJson()).config!.point).toBeUndefined();
+  });
+
+  it('takes the decoder θ for the rotation when the config has none, and norm_logits true when absent', () => {
+    const c = point((j) => {
+      j.token_prediction_rotary_theta = null;
+      delete j.norm_logits;
+      j.mask_repeats = 'always'; // the remote code prevents repeats only for "all" / "inference"
+    }).config!;
+    expect(c.point!.rotaryTheta).toBe(10000);
+    expect(c.point!.normLogits).toBe(true);
+    expect(c.point!.rules.preventRepeats).toBe(false);
+  });
+
+  it('refuses what the remote code cannot run, naming the field', () => {
+    const errors = (edit: (json: Record<string, any>) => void) => point(edit).errors.join('\n');
+    expect(errors((j) => (j.token_prediction_rotary = true))).toMatch(/token_prediction_rotary true is not supported/);
+    expect(errors((j) => (j.token_prediction_rotary = 'twh'))).toMatch(/token_prediction_rotary "twh" is not supported/);
+    expect(errors((j) => (j.patch_location = '2x2'))).toMatch(/patch_location "2x2" is not supported/);
+    expect(errors((j) => (j.embed_selected_vit_patch = 'linear_with_pos'))).toMatch(/embed_selected_vit_patch "linear_with_pos" is not supported/);
+    expect(errors((j) => (j.embed_location = true))).toMatch(/embed_location true is not supported/);
+    expect(errors((j) => (j.mask_patches = 'sometimes'))).toMatch(/mask_patches "sometimes" is not supported/);
+    expect(errors((j) => (j.text_config.additional_vocab_size = 16))).toMatch(/additional_vocab_size 16 is not supported for MolmoPoint/);
+    expect(errors((j) => (j.patch_embed_dim = 15))).toMatch(/patch_embed_dim must be a positive even integer/);
+    expect(errors((j) => (j.architectures = ['Molmo2ForConditionalGeneration']))).toMatch(/do not match model_type "molmo_point"/);
+    expect(errors((j) => (j.model_type = 'molmo_point2'))).toMatch(/model_type "molmo_point2" is not a Molmo2 or MolmoPoint checkpoint/);
+    // Without layer_norm_x the remote code reads norm_x, which MolmoPointConfig does not define.
+    expect(point((j) => (j.layer_norm_x = false)).missing).toEqual(['norm_x']);
+    expect(point((j) => Object.assign(j, { layer_norm_x: false, norm_x: true })).config!.point).toMatchObject({ layerNormX: false, normX: true });
+    expect(point((j) => delete j.adapter_config.attention_pooling_out_layer).missing).toEqual(['adapter_config.attention_pooling_out_layer']);
+    expect(point((j) => delete j.patch_token_id).missing).toEqual(['patch_token_id']);
+  });
+
+  it("derives MolmoPoint's tensor table: model.vit / model.connector, the point head, an lm head of base + 128 rows", () => {
+    const c = point().config!;
+    const t = expectedTensors(c);
+    const names = [...t.keys()];
+    expect(names.filter((n) => n.startsWith('model.vision_backbone') || n === 'lm_head.weight')).toEqual([]);
+    const vitWidth = 24 * 2;
+    expect(t.get('model.vit.patch_embedding.weight')).toEqual([24, 588]);
+    expect(t.get('model.vit.transformer.resblocks.3.attention.wq.weight')).toEqual([24, 24]);
+    expect(t.has('model.vit.transformer.resblocks.4.attention.wq.weight')).toBe(false);
+    expect(t.get('model.connector.image_pooling_2d.wq.weight')).toEqual([30, vitWidth]);
+    expect(t.has('model.connector.image_pooling_2d.wo.weight')).toBe(false);
+    expect(t.get('model.connector.positional_embeddings.bias')).toEqual([9, vitWidth]);
+    expect(t.get('model.connector.image_projector.w2.weight')).toEqual([36, 44]);
+    expect(t.get('model.build_vit_embedding.weight')).toEqual([36, vitWidth]);
+    expect(t.get('model.build_vit_embedding.bias')).toEqual([36]);
+    for (const n of ['patch_q', 'patch_k', 'subpatch_q']) {
+      expect(t.get(`model.point_predictor.${n}.weight`)).toEqual([14, 36]);
+      expect(t.get(`model.point_predictor.${n}.bias`)).toEqual([14]);
+    }
+    expect(t.get('model.point_predictor.subpatch_k.weight')).toEqual([14, vitWidth]);
+    expect(t.get('model.point_predictor.add_no_point_class_embed.vector')).toEqual([14]);
+    expect(t.get('model.point_predictor.subpatch_loc_k.weight')).toEqual([9, 36]);
+    expect(t.get('model.point_predictor.x_norm.weight')).toEqual([36]);
+    expect(t.get('lm_head.output_embeddings')).toEqual([320, 36]);
+    expect(t.get('lm_head.new_output_embeddings')).toEqual([128, 36]);
+    expect(t.get('model.transformer.wte.new_embedding')).toEqual([128, 36]);
+
+    // Tied: no lm_head copies; no location head; no x_norm; pooling with wo; no position rows.
+    const other = expectedTensors(
+      point((j) => {
+        j.text_config.tie_word_embeddings = true;
+        j.patch_location = null;
+        Object.assign(j, { layer_norm_x: false, norm_x: false });
+        Object.assign(j.adapter_config, { positional_embeddings: null, attention_pooling_out_layer: true });
+      }).config!,
+    );
+    const otherNames = [...other.keys()];
+    for (const gone of ['lm_head.output_embeddings', 'lm_head.new_output_embeddings', 'model.point_predictor.subpatch_loc_k.weight', 'model.point_predictor.x_norm.weight', 'model.connector.positional_embeddings.bias']) {
+      expect(otherNames, gone).not.toContain(gone);
+    }
+    expect(other.get('model.connector.image_pooling_2d.wo.weight')).toEqual([30, 30]);
   });
 });

@@ -1,5 +1,8 @@
 // Typed view of a Hugging Face Molmo2 checkpoint's config files (config.json, generation_config.json,
 // preprocessor/processor/video_preprocessor configs). Platform-free: callers pass parsed JSON.
+// MolmoPoint (model_type "molmo_point") is Molmo2's stack plus a point head: its config parses here
+// too, with the head's fields in `point` (molmopoint/point-config.ts).
+import { readPointConfig, type PointConfig } from './molmopoint/point-config.ts';
 import type { YarnScaling } from './rope.ts';
 
 export interface VitConfig {
@@ -77,6 +80,8 @@ export interface Molmo2Config {
   useFrameSpecialTokens: boolean;
   /** ViT blocks that must exist in the weights: 0 .. max(vitLayers). */
   vitBlocksUsed: number;
+  /** MolmoPoint's point head; absent for Molmo2. */
+  point?: PointConfig;
 }
 
 export interface ConfigCheck {
@@ -89,6 +94,9 @@ export interface ConfigCheck {
 
 const MISSING = '__MISSING__';
 type Json = Record<string, unknown>;
+
+/** Reads config.json fields, collecting missing ones and errors (shared with molmopoint/point-config.ts). */
+export type ConfigReader = Reader;
 
 class Reader {
   missing: string[] = [];
@@ -153,16 +161,14 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
   const r = new Reader(configJson);
 
   const modelType = r.present('model_type');
-  if (modelType !== undefined && modelType !== 'molmo2') {
-    r.errors.push(
-      modelType === 'molmo_point' || String(modelType).includes('point')
-        ? `model_type "${String(modelType)}": MolmoPoint checkpoints (grounding-token head) are not supported`
-        : `model_type "${String(modelType)}" is not a Molmo2 checkpoint`,
-    );
+  const isPoint = modelType === 'molmo_point';
+  if (modelType !== undefined && modelType !== 'molmo2' && !isPoint) {
+    r.errors.push(`model_type "${String(modelType)}" is not a Molmo2 or MolmoPoint checkpoint`);
   }
   const archs = r.present('architectures');
-  if (Array.isArray(archs) && archs.some((a) => typeof a === 'string' && a.includes('MolmoPoint'))) {
-    r.errors.push(`architecture ${archs.join(', ')}: MolmoPoint checkpoints (grounding-token head) are not supported`);
+  // The architecture decides which remote class runs the weights; it must be the model type's own.
+  if (Array.isArray(archs) && archs.some((a) => typeof a === 'string' && a.includes('MolmoPoint')) !== isPoint) {
+    r.errors.push(`architectures ${archs.join(', ')} do not match model_type "${String(modelType)}"`);
   }
 
   const vit: VitConfig = {
@@ -243,14 +249,16 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
   const tie = r.bool('tie_word_embeddings');
   const useFrameSpecialTokens = r.bool('use_frame_special_tokens');
 
+  const point = isPoint ? readPointConfig(r, text.ropeTheta, text.additionalVocabSize) : undefined;
   const gen = new Reader(generationJson ?? {});
+  const imageStart = r.int('image_start_token_id');
   const tokens: TokenIds = {
-    imageStart: r.int('image_start_token_id'),
+    imageStart,
     imageEnd: r.int('image_end_token_id'),
     imagePatch: r.int('image_patch_id'),
     imageCol: r.int('image_col_id'),
-    lowResImageStart: r.int('low_res_image_start_token_id'),
-    imageLowRes: r.int('image_low_res_id'),
+    lowResImageStart: point ? pointLowResStart(r, imageStart) : r.int('low_res_image_start_token_id'),
+    imageLowRes: point && r.raw('image_low_res_id') === undefined ? point.nonIndexablePatchId : r.int('image_low_res_id'),
     frameStart: r.int('frame_start_token_id'),
     frameEnd: r.int('frame_end_token_id'),
     bos: generationJson ? gen.int('bos_token_id') : 151645,
@@ -273,8 +281,19 @@ export function parseMolmo2Config(configJson: Json, generationJson?: Json): Conf
   const check: ConfigCheck = { missing, errors: r.errors };
   if (check.missing.length === 0 && check.errors.length === 0) {
     check.config = { vit, adapter, text, tokens, tieWordEmbeddings: tie, useFrameSpecialTokens, vitBlocksUsed };
+    if (point) check.config.point = point;
   }
   return check;
+}
+
+/**
+ * `<low_res_im_start>` of a MolmoPoint config. MolmoPointConfig keeps the field but
+ * convert_molmo_point_to_hf.py never passes it, so a converted config.json holds null; the token
+ * then sits where olmo/tokenizer.py's EXTRA_TOKENS put it, four after `<im_start>`.
+ */
+function pointLowResStart(r: Reader, imageStart: number): number {
+  const v = r.raw('low_res_image_start_token_id');
+  return v === null || v === undefined ? imageStart + 4 : r.int('low_res_image_start_token_id');
 }
 
 /**
@@ -352,6 +371,11 @@ export interface ProcessorSettings {
   useSingleCropStartToken: boolean;
   videoUseColTokens: boolean;
   useFrameSpecialTokens: boolean;
+  /**
+   * The global view's image tokens are `<im_low>` instead of `<im_patch>` (MolmoPoint's processor:
+   * they take image features but cannot be pointed at).
+   */
+  useLowResTokenForGlobalCrops: boolean;
 }
 
 export const RELEASED_PROCESSOR_SETTINGS: ProcessorSettings = {
@@ -369,6 +393,7 @@ export const RELEASED_PROCESSOR_SETTINGS: ProcessorSettings = {
   useSingleCropStartToken: true,
   videoUseColTokens: false,
   useFrameSpecialTokens: false,
+  useLowResTokenForGlobalCrops: false,
 };
 
 /** Tokens an answer may run to unless a request says otherwise (dense video tracks are long). */
@@ -398,5 +423,6 @@ export function parseProcessorSettings(files: { preprocessor?: Json; processor?:
   s.useSingleCropStartToken = pick(proc, 'use_single_crop_start_token', s.useSingleCropStartToken);
   s.videoUseColTokens = pick(proc, 'video_use_col_tokens', s.videoUseColTokens);
   s.useFrameSpecialTokens = pick(proc, 'use_frame_special_tokens', s.useFrameSpecialTokens);
+  s.useLowResTokenForGlobalCrops = pick(proc, 'use_low_res_token_for_global_crops', s.useLowResTokenForGlobalCrops);
   return s;
 }

@@ -8,6 +8,19 @@ import { expectedTensors, type Shape } from './tensors.ts';
 
 export const CONVERTER_VERSION = '0.1.0';
 
+/**
+ * Why a checkpoint whose config.json parses still cannot be converted, or undefined. MolmoPoint's
+ * config is read (config.ts) and its forward runs in the fp32 reference
+ * (reference/molmopoint.ts), but no ONNX graph scores its point head yet. Checked on the raw JSON
+ * before parsing, so the reason comes first even when other fields are missing.
+ */
+export function conversionRefusal(configJson: Record<string, unknown> | undefined): string | undefined {
+  const archs = configJson?.architectures;
+  const point = configJson?.model_type === 'molmo_point' || (Array.isArray(archs) && archs.some((a) => typeof a === 'string' && a.includes('MolmoPoint')));
+  if (point) return 'MolmoPoint checkpoints (grounding-token head) are not supported by the converter yet: its point predictor has no ONNX graphs';
+  return undefined;
+}
+
 /** The published non-weight files of a Molmo2 checkpoint that are copied as they are. */
 export const VERBATIM_CONFIG_FILES = [
   'generation_config.json',

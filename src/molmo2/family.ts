@@ -2,7 +2,8 @@
 // shows it before a download and after a load. The checkpoint's config cannot tell Molmo2-4B from
 // Molmo2-VideoPoint-4B (VideoPoint's published values equal the 4B's), so the member is read from the
 // repository the model was converted from (`manifest.source.repo`), then from its display name.
-// (MolmoPoint is named too, though its config is refused before conversion: config.ts.) Platform-free.
+// (MolmoPoint is named too, though the converter refuses it until its point head has graphs:
+// conversion.ts conversionRefusal.) Platform-free.
 
 export type FamilyMember = 'molmo2-4b' | 'molmo2-8b' | 'molmo2-videopoint-4b' | 'molmo2-o-7b' | 'molmopoint' | 'demo-shapes' | 'molmo2';
 

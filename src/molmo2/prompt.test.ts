@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseMolmo2Config, type TokenIds } from './config.ts';
+import { parseMolmo2Config, RELEASED_PROCESSOR_SETTINGS, type ProcessorSettings, type TokenIds } from './config.ts';
 import { planImage } from './image.ts';
 import { compileChatTemplate, chatTemplateTokens, type ChatTemplate } from './chat-template.ts';
 import { buildPrompt, conversationText, formatTimestamp, frameBlockIds, imageBlockIds, promptString, type BuiltPrompt, type Conversation, type VisualInput } from './prompt.ts';
@@ -31,8 +31,8 @@ const count = (ids: ArrayLike<number>, id: number) => Array.from(ids).filter((x)
 const name = (id: number) => tok.decode([id], { skipSpecialTokens: false });
 
 /** Checks a built prompt against whole-string tokenization of its text, as the HF processor does it. */
-function expectSameAsWholeString(p: BuiltPrompt, visual: VisualInput, question: string, history?: { question: string; answer: string }[]) {
-  const text = promptString(visual, { question, history }, tmpl, tokens, name);
+function expectSameAsWholeString(p: BuiltPrompt, visual: VisualInput, question: string, history?: { question: string; answer: string }[], settings?: ProcessorSettings) {
+  const text = promptString(visual, { question, history }, tmpl, tokens, name, settings);
   expect(Array.from(p.inputIds)).toEqual(tok.encode(text));
 }
 
@@ -124,6 +124,23 @@ describe('buildPrompt', () => {
     expect(Array.from(p.pooledIdx)).toEqual(Array.from(plan.pooledIdx));
     expect(p.numCrops).toBe(3);
     expectSameAsWholeString(p, visual, 'Point to the boats.');
+  });
+
+  it("writes the global view as <im_low> under MolmoPoint's processor switch; those tokens still take features, in token order", () => {
+    const plan = planImage(536, 354);
+    const visual: VisualInput = { kind: 'images', plans: [plan] };
+    const settings = { ...RELEASED_PROCESSOR_SETTINGS, useLowResTokenForGlobalCrops: true };
+    const p = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'Point to the boats.' }, settings });
+    const plain = buildPrompt({ tokenizer: tok, chatTemplate: tmpl, tokens, visual, conversation: { question: 'Point to the boats.' } });
+    const low = tokens.imageLowRes; // <im_low> 151942
+    // Only the 196 global-view tokens change; everything else, token types included, is the same.
+    expect(Array.from(p.inputIds.slice(2, 198))).toEqual(Array(196).fill(low));
+    expect(Array.from(p.inputIds, (id, i) => (i >= 2 && i < 198 ? ID.patch : id))).toEqual(Array.from(plain.inputIds));
+    expect(Array.from(p.tokenTypeIds)).toEqual(Array.from(plain.tokenTypeIds));
+    expect(Array.from(p.imagePatchPositions)).toEqual(Array.from(plain.imagePatchPositions));
+    expect(Array.from(p.pooledIdx)).toEqual(Array.from(plain.pooledIdx));
+    expect(count(p.inputIds, ID.patch)).toBe(14 * 23);
+    expectSameAsWholeString(p, visual, 'Point to the boats.', undefined, settings);
   });
 
   it('prefixes each of several images with "Image k" and offsets their pooling indices', () => {

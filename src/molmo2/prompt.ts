@@ -1,7 +1,9 @@
 // Prompt assembly of Molmo2: the checkpoint's chat template renders the text around the visual
 // placeholders (chat-template.ts); here each placeholder is expanded into image/video tokens as the
-// processor does, BOS is inserted, and token_type_ids, the positions of <im_patch> tokens and the
-// pooling indices of the whole prompt are computed in token order.
+// processor does, BOS is inserted, and token_type_ids, the positions of the tokens that take an image
+// feature and the pooling indices of the whole prompt are computed in token order. MolmoPoint's
+// processor (use_low_res_token_for_global_crops) writes the global view as `<im_low>` tokens, which
+// take features like `<im_patch>` but mark the tokens a point cannot name.
 import { ChatTemplateError, countOf, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, type ChatTemplate, type Conversation } from './chat-template.ts';
 import { RELEASED_PROCESSOR_SETTINGS, type ProcessorSettings, type TokenIds } from './config.ts';
 import { planVideoFrame, type ImagePlan, type VideoFramePlan } from './image.ts';
@@ -22,7 +24,10 @@ export interface BuiltPrompt {
   inputIds: Int32Array;
   /** 1 for image-special tokens (<im_patch>, <im_col>, starts and ends), else 0. */
   tokenTypeIds: Uint8Array;
-  /** Positions of the <im_patch> tokens, ascending. */
+  /**
+   * Positions of the tokens that take an image feature, ascending: the <im_patch> tokens, and the
+   * global view's <im_low> tokens when the processor writes them (MolmoPoint).
+   */
   imagePatchPositions: Int32Array;
   /** [imagePatchPositions.length, poolSize] pooling indices into the flattened features of all
    * crops (images) or frames (video) of this prompt, in token order; −1 = padding. */
@@ -76,8 +81,9 @@ export function imageBlockIds(plan: ImagePlan, tokens: TokenIds, settings: Proce
   const ids: number[] = [];
   ids.push(settings.useSingleCropStartToken ? tokens.lowResImageStart : tokens.imageStart);
   const [gh, gw] = plan.globalGrid;
+  const globalToken = settings.useLowResTokenForGlobalCrops ? tokens.imageLowRes : tokens.imagePatch;
   for (let r = 0; r < gh; r++) {
-    repeatInto(ids, tokens.imagePatch, gw);
+    repeatInto(ids, globalToken, gw);
     if (settings.useSingleCropColTokens) ids.push(tokens.imageCol);
   }
   ids.push(tokens.imageEnd, tokens.imageStart);
@@ -234,16 +240,18 @@ export function buildPrompt(o: BuildPromptOptions): BuiltPrompt {
   const special = imageTokenSet(o.tokens);
   const tokenTypeIds = new Uint8Array(ids.length);
   const patches: number[] = [];
+  // <im_low> takes a feature only where the processor writes it for the global view (MolmoPoint).
+  const lowRes = settings.useLowResTokenForGlobalCrops ? o.tokens.imageLowRes : -1;
   ids.forEach((id, i) => {
     if (special.has(id)) tokenTypeIds[i] = 1;
-    if (id === o.tokens.imagePatch) patches.push(i);
+    if (id === o.tokens.imagePatch || id === lowRes) patches.push(i);
   });
 
   const pool = promptPooling(o.visual, settings, patchesPerCrop);
   const poolRows = pool.P === 0 ? 0 : pool.idx.length / pool.P;
   if (patches.length !== poolRows) {
     throw new PromptTextError(
-      `the prompt has ${patches.length} <im_patch> tokens but the visual input provides ${poolRows} features; ` +
+      `the prompt has ${patches.length} image tokens but the visual input provides ${poolRows} features; ` +
         'the question text must not contain image tokens',
     );
   }

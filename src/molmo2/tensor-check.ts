@@ -15,12 +15,16 @@ export interface TensorCheck {
 
 /**
  * Documented extras. The remote code builds only the ViT blocks up to the deepest one the adapter
- * reads, but a checkpoint saved from the full 27-block ViT would carry the rest; some exports also
- * save RoPE `inv_freq` buffers. Neither affects the converted model.
+ * reads, but a checkpoint saved from the full 27-block ViT would carry the rest (Molmo2's
+ * `model.vision_backbone.image_vit`, MolmoPoint's `model.vit`); some exports also save RoPE
+ * `inv_freq` buffers; a MolmoPoint with a tied lm head may still carry its copies of the embedding
+ * (`lm_head.output_embeddings`, `lm_head.new_output_embeddings`, which the table lists when untied).
+ * None affects the converted model.
  */
 export function isIgnorableExtra(name: string, vitBlocksUsed: number): boolean {
   if (name.endsWith('.inv_freq')) return true;
-  const m = /^model\.vision_backbone\.image_vit\.transformer\.resblocks\.(\d+)\./.exec(name);
+  if (name === 'lm_head.output_embeddings' || name === 'lm_head.new_output_embeddings') return true;
+  const m = /^model\.(?:vision_backbone\.image_vit|vit)\.transformer\.resblocks\.(\d+)\./.exec(name);
   return m !== null && Number(m[1]) >= vitBlocksUsed;
 }
 

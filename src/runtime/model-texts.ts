@@ -21,6 +21,8 @@ export function readModelTexts(name: string, files: Map<string, string>): ModelT
   if (!configJson) throw new WorkerError('model-file', `${name} has no config.json`);
   const check = parseMolmo2Config(configJson, jsonOf(files, 'generation_config.json'));
   if (!check.config) throw new WorkerError('model-file', `${name}: config.json cannot be used: ${[...check.missing.map((m) => `missing ${m}`), ...check.errors].join('; ')}`);
+  // The app has no graphs for MolmoPoint's point head (only the fp32 reference runs it).
+  if (check.config.point) throw new WorkerError('model-file', `${name}: MolmoPoint models cannot run in the app yet`);
   const settings = parseProcessorSettings({
     preprocessor: jsonOf(files, 'preprocessor_config.json'),
     processor: jsonOf(files, 'processor_config.json'),

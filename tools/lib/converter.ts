@@ -10,7 +10,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CHAT_TEMPLATE_FILE, modelChatTemplate } from '../../src/molmo2/chat-template.ts';
 import { decoderStyle, type Molmo2Config } from '../../src/molmo2/config.ts';
-import { CONVERTER_VERSION, estimateBytes, REQUIRED_FILES } from '../../src/molmo2/conversion.ts';
+import { CONVERTER_VERSION, conversionRefusal, estimateBytes, REQUIRED_FILES } from '../../src/molmo2/conversion.ts';
 import { formatBytes } from '../../src/molmo2/format-bytes.ts';
 import type { HubRepo } from '../../src/molmo2/hub/location.ts';
 import { RemoteCheckpoint } from '../../src/molmo2/hub/remote-checkpoint.ts';
@@ -196,6 +196,8 @@ export async function planConversion(opts: ConvertOptions): Promise<{ plan: Conv
   const src = await fetchSource(opts, opts.revision ?? 'main', log);
   const folder = await readCheckpointFolder(src.folder);
 
+  const refusal = conversionRefusal(folder.configJson);
+  if (refusal) throw new ConvertError([`${src.repo}: config.json cannot be converted`, refusal]);
   const cfg = checkConfig(folder);
   if (!cfg.config) {
     const lines = [`${src.repo}: config.json cannot be converted`];

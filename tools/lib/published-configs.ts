@@ -4,7 +4,9 @@
 // placeholder filled from the values listed below; Molmo2-VideoPoint-4B as far as it was seen
 // (tools/assets/molmo2-videopoint-4b/config.json) with every placeholder taken from Molmo2-4B;
 // Molmo2-O-7B, whose config.json was not seen at all, as Molmo2-4B's with every decoder value and
-// token id replaced by the training code's (MOLMO2_O7B_VALUES).
+// token id replaced by the training code's (MOLMO2_O7B_VALUES); a MolmoPoint on Molmo2-4B's stack,
+// whose config.json was not seen either, as Molmo2-4B's with MolmoPoint's keys and values
+// (MOLMOPOINT_VALUES) from its config class, converter and training code.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { placeholderPaths } from '../../src/molmo2/config.ts';
@@ -13,8 +15,8 @@ import { readAssetJson } from './assets.ts';
 export type FullSize = '4b' | '8b';
 export const FULL_SIZES: readonly FullSize[] = ['4b', '8b'];
 /** The published checkpoints a random checkpoint can take its config keys from. */
-export type Family = '4b' | '8b' | 'videopoint-4b' | 'o-7b';
-export const FAMILIES: readonly Family[] = ['4b', '8b', 'videopoint-4b', 'o-7b'];
+export type Family = '4b' | '8b' | 'videopoint-4b' | 'o-7b' | 'molmopoint';
+export const FAMILIES: readonly Family[] = ['4b', '8b', 'videopoint-4b', 'o-7b', 'molmopoint'];
 
 const MOLMO2_8B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-8b/config.json', import.meta.url));
 const VIDEOPOINT_4B_PARTIAL_CONFIG = fileURLToPath(new URL('../assets/molmo2-videopoint-4b/config.json', import.meta.url));
@@ -136,9 +138,73 @@ export const MOLMO2_O7B_VALUES: readonly FilledValue[] = [
   { path: 'frame_end_token_id', value: 100286, source: O7B_TOKENS },
 ];
 
+const MP_CLASS = 'allenai/molmo2 olmo/hf_model/configuration_molmo_point.py MolmoPointConfig';
+const MP_CONVERTER = 'allenai/molmo2 olmo/hf_model/convert_molmo_point_to_hf.py convert_config';
+const MP_PRETRAIN = 'allenai/molmo2 launch_scripts/pretrain.py, --model molmo_point';
+const MP_TRAINING = 'allenai/molmo2 olmo/models/molmo_point/molmo_point.py MolmoPointConfig default';
+const MP_TOKENS = 'allenai/molmo2 olmo/tokenizer.py EXTRA_TOKENS, registered from 151936 in order (the converter reads the ids from the tokenizer)';
+
+/**
+ * A MolmoPoint on Molmo2-4B's stack (as MolmoPoint-Vid-4B is built on Qwen3-4B): Molmo2-4B's
+ * config.json with these values set (keys MolmoPointConfig adds, or values it changes) and
+ * MOLMOPOINT_REMOVED deleted. None was seen in a published MolmoPoint config.json; each comes from
+ * the config class, the converter (which decides what config.json holds) or the training config it
+ * reads. The ViT, adapter widths and decoder stay Molmo2-4B's.
+ */
+export const MOLMOPOINT_VALUES: readonly FilledValue[] = [
+  { path: 'model_type', value: 'molmo_point', source: `${MP_CLASS}.model_type` },
+  { path: 'architectures', value: ['MolmoPointForConditionalGeneration'], source: 'save_pretrained of MolmoPointForConditionalGeneration (convert_molmo_point_to_hf.py save)' },
+  {
+    path: 'auto_map',
+    value: { AutoConfig: 'configuration_molmo_point.MolmoPointConfig', AutoModelForImageTextToText: 'modeling_molmo_point.MolmoPointForConditionalGeneration' },
+    source: `${MP_CLASS}.register_for_auto_class(); the converter adds AutoModelForImageTextToText`,
+  },
+  { path: 'low_res_image_start_token_id', value: null, source: `${MP_CONVERTER} does not pass it, so the class default None is written` },
+  { path: 'image_non_indexable_patch_id', value: 151942, source: `${MP_CONVERTER}: tokenizer.image_low_res_token_id (<im_low>); ${MP_TOKENS}` },
+  { path: 'patch_token_id', value: 151947, source: `${MP_CONVERTER}: tokenizer.token_index_token_id (<|token_index|>); ${MP_TOKENS}` },
+  { path: 'subpatch_token_id', value: 151948, source: `${MP_CONVERTER}: tokenizer.subpatch_index_token_id (<|vit_index|>); ${MP_TOKENS}` },
+  { path: 'location_token_id', value: 151949, source: `${MP_CONVERTER}: tokenizer.subpatch_loc_token_id (<|vit_loc|>); ${MP_TOKENS}` },
+  { path: 'use_frame_special_tokens', value: true, source: `${MP_PRETRAIN}: video use_frame_special_tokens=True, which the converter copies` },
+  { path: 'patch_location', value: '3x3', source: `${MP_PRETRAIN}: patch_location="3x3"` },
+  { path: 'no_more_points_class', value: true, source: `${MP_PRETRAIN}: no_more_points_class=True` },
+  { path: 'patch_embed_dim', value: 512, source: `${MP_PRETRAIN}: patch_embed_dim=512` },
+  { path: 'patch_embedding_kind', value: 'image_feature0', source: `${MP_PRETRAIN}: patch_embedding_kind="image_feature0"` },
+  { path: 'embed_selected_vit_patch', value: 'linear', source: `${MP_PRETRAIN}: embed_selected_vit_patch="linear"` },
+  { path: 'embed_location', value: false, source: MP_TRAINING },
+  { path: 'layer_norm_x', value: true, source: `${MP_PRETRAIN}: layer_norm_x=True` },
+  { path: 'norm_logits', value: true, source: `${MP_CLASS} default: ${MP_CONVERTER} does not pass norm_logits (the pretrain config's is True as well)` },
+  { path: 'mask_patches', value: 'always', source: MP_TRAINING },
+  { path: 'mask_subpatches', value: 'inference', source: MP_TRAINING },
+  { path: 'mask_repeats', value: 'inference', source: MP_TRAINING },
+  { path: 'token_prediction_rotary', value: 'one_d', source: MP_TRAINING },
+  { path: 'token_prediction_rotary_theta', value: 50000, source: MP_TRAINING },
+  { path: 'adapter_config.model_type', value: 'molmo_point', source: 'MolmoPointAdapterConfig.model_type (the converter builds the adapter config with that class)' },
+  { path: 'adapter_config.positional_embeddings', value: null, source: `${MP_PRETRAIN}: ConnectorConfig(positional_embeddings=None)` },
+  { path: 'adapter_config.attention_pooling_out_layer', value: false, source: `${MP_PRETRAIN}: ConnectorConfig(pooling_out_layer=False); the converter maps it to attention_pooling_out_layer` },
+  {
+    path: 'adapter_config.pooling_attention_mask',
+    value: true,
+    source: 'allenai/molmo2 olmo/models/molmo_point/molmo_point_connector.py ConnectorConfig default (pretrain.py leaves it); Molmo2-4B has true as well',
+  },
+  {
+    path: 'text_config.tie_word_embeddings',
+    value: true,
+    source: `${MP_CONVERTER}: tie_word_embeddings=llm_config.weight_tying, and olmo/model_configs.py QWEN3_4B_INSTRUCT has weight_tying=True`,
+  },
+];
+
+/** Keys of Molmo2-4B's config.json that MolmoPointConfig does not have (so a converted config lacks them). */
+export const MOLMOPOINT_REMOVED = ['image_low_res_id'] as const;
+
 /** The config.json a random checkpoint of `family` is made from (every key of the published file, nothing missing). */
 export async function publishedConfigJson(family: Family): Promise<Record<string, unknown>> {
   if (family === '4b') return readAssetJson('config.json');
+  if (family === 'molmopoint') {
+    const config = await readAssetJson('config.json');
+    for (const key of MOLMOPOINT_REMOVED) delete config[key];
+    for (const v of MOLMOPOINT_VALUES) setPath(config, v.path, v.value);
+    return config;
+  }
   if (family === 'o-7b') {
     const config = await readAssetJson('config.json');
     for (const v of MOLMO2_O7B_VALUES) {

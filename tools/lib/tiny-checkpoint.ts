@@ -1,5 +1,6 @@
 // Random Molmo2 checkpoints in the published Hugging Face layout (config files, Qwen3 tokenizer with
-// Molmo2's extra tokens — OLMo-3's, generated, for the O-7B family — sharded float32 safetensors + index). Used by tests, the demo model and
+// Molmo2's extra tokens — OLMo-3's, generated, for the O-7B family; MolmoPoint's grounding tokens on top for
+// the MolmoPoint family — sharded float32 safetensors + index). Used by tests, the demo model and
 // benchmarks. Widths are scaled down but the token ids, vocabulary, patch size, crop size and the
 // 25 ViT blocks the adapter reads stay as published, so every real code path is exercised.
 // The full sizes (4b, 8b) keep the published config.json whole (every width and depth) and store the
@@ -11,6 +12,7 @@ import { expectedTensors, names } from '../../src/molmo2/tensors.ts';
 import { Rng } from './random.ts';
 import { byteLength, writeSafetensorsStreaming, type TensorPlan } from './safetensors-writer.ts';
 import { MOLMO2_4B_ASSETS, VERBATIM_CONFIG_FILES, qwen3TokenizerPath, readAssetJson } from './assets.ts';
+import { molmoPointProcessorConfig, molmoPointTokenizerFiles } from './molmopoint-tokenizer.ts';
 import { olmoTokenizerFiles, type OlmoTokenizerFiles } from './olmo-tokenizer.ts';
 import { FAMILIES, FULL_SIZES, publishedConfigJson, type Family, type FullSize } from './published-configs.ts';
 
@@ -29,11 +31,14 @@ export interface CheckpointWidths {
   text: { hidden: number; heads: number; kvHeads: number; headDim: number; layers: number; intermediate: number };
   /** ViT depth when not the published one: blocks declared and the blocks vit_layers reads (negative, from the end). */
   vitDepth?: { declared: number; read: number[] };
+  /** MolmoPoint's patch_embed_dim (the point head's query/key width), when not the published 512. */
+  pointEmbedDim?: number;
 }
 
 /**
  * tiny: every width different so a swapped dimension fails loudly (ViT 32 = 4×8, ViT MLP 36, pooling
- * 3×10 = 30, adapter 44, projector 52, decoder 40 with 4×12 = 48 query width and 2 KV heads, MLP 56).
+ * 4×11 = 44 = adapter, projector 52, decoder 40 with 4×16 = 64 query width and 2 KV heads, MLP 56;
+ * MolmoPoint's point head 24).
  * medium: runtime benchmarks. bench: Molmo2-4B widths with 2 decoder layers (conversion benchmark).
  * demo: the starting point of the demo model `npm run train-demo` trains (tools/train-demo/): wide enough
  * to learn to point at shapes, 4 ViT blocks so training on 2 CPU cores takes minutes per thousand
@@ -44,11 +49,13 @@ export const WIDTHS: Record<TinySize, CheckpointWidths> = {
     vit: { hidden: 32, heads: 4, headDim: 8, intermediate: 36 },
     adapter: { heads: 4, headDim: 11, hidden: 44, intermediate: 52 },
     text: { hidden: 40, heads: 4, kvHeads: 2, headDim: 16, layers: 3, intermediate: 56 },
+    pointEmbedDim: 24,
   },
   medium: {
     vit: { hidden: 256, heads: 4, headDim: 64, intermediate: 960 },
     adapter: { heads: 4, headDim: 64, hidden: 256, intermediate: 1536 },
     text: { hidden: 512, heads: 8, kvHeads: 2, headDim: 128, layers: 4, intermediate: 1536 },
+    pointEmbedDim: 96,
   },
   bench: {
     vit: { hidden: 1152, heads: 16, headDim: 72, intermediate: 4304 },
@@ -109,6 +116,7 @@ export async function scaledConfigJson(size: TinySize, family: Family = '4b'): P
     intermediate_size: w.text.intermediate,
   });
   if (Array.isArray(text.rope_scaling_layers)) text.rope_scaling_layers = scaledRopeLayers(w.text.layers);
+  if (config.model_type === 'molmo_point' && w.pointEmbedDim) config.patch_embed_dim = w.pointEmbedDim;
   return config;
 }
 
@@ -170,13 +178,14 @@ function initFor(name: string, shape: number[], ownLmHead = false): Init {
   if (name === names.lmHead) return ownLmHead ? { kind: 'normal', std: 0.2 } : { kind: 'copy', of: names.embedding };
   if (name.endsWith('norm.weight') || name === names.finalNorm) return { kind: 'nearOne', spread: 0.1 };
   if (name.endsWith('.bias')) return { kind: 'normal', std: 0.02 };
-  if (name === names.positionalEmbedding) return { kind: 'normal', std: 0.5 };
+  // The ViT's table (Molmo2's or MolmoPoint's name).
+  if (name.endsWith('.positional_embedding')) return { kind: 'normal', std: 0.5 };
   if (name === names.embedding || name === names.newEmbedding) return { kind: 'normal', std: 0.2 };
   const fanIn = shape[shape.length - 1];
   let gain = 1;
   if (/\.(attention\.wo|feed_forward\.w2|attn_out|ff_out)\.weight$/.test(name)) gain = 0.5;
   // Pooling reads unnormalised ViT features (RMS grows over 25 residual blocks): keep q·k moderate.
-  if (name.startsWith(`${names.pooling}.wq`) || name.startsWith(`${names.pooling}.wk`)) gain = 0.25;
+  if (/image_pooling_2d\.w[qk]\./.test(name)) gain = 0.25;
   return { kind: 'normal', std: gain / Math.sqrt(fanIn) };
 }
 
@@ -296,8 +305,10 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
     text.num_hidden_layers = opts.textLayers;
     if (Array.isArray(text.rope_scaling_layers)) text.rope_scaling_layers = scaledRopeLayers(opts.textLayers);
   }
-  // O-7B has OLMo-3's tokenizer and ids (generated: olmo-tokenizer.ts); the others Molmo2-4B's files.
+  // O-7B has OLMo-3's tokenizer and ids (generated: olmo-tokenizer.ts); MolmoPoint Molmo2-4B's with
+  // its grounding tokens and processor switch (molmopoint-tokenizer.ts); the others Molmo2-4B's files.
   const olmo = family === 'o-7b' ? await olmoTokenizerFiles() : null;
+  const point = family === 'molmopoint' ? { ...(await molmoPointTokenizerFiles(await buildTokenizerJson())), 'processor_config.json': await molmoPointProcessorConfig() } : null;
   const generationJson = olmo ? olmo['generation_config.json'] : await readAssetJson('generation_config.json');
   const check = parseMolmo2Config(configJson, generationJson);
   if (!check.config) throw new Error(`${full ? 'full-size' : 'scaled'} config is invalid: ${[...check.missing, ...check.errors].join('; ')}`);
@@ -310,14 +321,14 @@ export async function makeTinyCheckpoint(opts: TinyCheckpointOptions): Promise<T
   };
   await put('config.json', `${JSON.stringify(configJson, null, 2)}\n`);
   for (const file of VERBATIM_CONFIG_FILES) {
-    const own = olmo?.[file as keyof OlmoTokenizerFiles];
+    const own = olmo?.[file as keyof OlmoTokenizerFiles] ?? point?.[file as keyof typeof point];
     if (own) await put(file, `${JSON.stringify(own, null, 2)}\n`);
     else {
       await copyFile(join(MOLMO2_4B_ASSETS, file), join(opts.outDir, file));
       files.push(file);
     }
   }
-  await put('tokenizer.json', JSON.stringify(olmo ? olmo['tokenizer.json'] : await buildTokenizerJson()));
+  await put('tokenizer.json', JSON.stringify(olmo?.['tokenizer.json'] ?? point?.['tokenizer.json'] ?? (await buildTokenizerJson())));
 
   const dtype = full ? 'BF16' : 'F32';
   const tensors: TensorPlan[] = [...expectedTensors(config)].map(([name, shape]) => ({ name, dtype, shape }));

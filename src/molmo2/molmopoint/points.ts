@@ -6,8 +6,9 @@
 //   subpatch  which ViT patch of that token's pooling window;
 //   location  where in that 14-px patch, on a 3×3 grid;
 // followed by the object's number as text. The tokenizer writes these ids as `<POINT_k>`, k counted
-// from the first id past the vocabulary. Platform-free; the graphs that score the three choices are
-// not built yet (config.ts still refuses MolmoPoint checkpoints).
+// from the first id past the vocabulary. Platform-free; the fp32 reference scores the three choices
+// (reference/molmopoint.ts), the graphs that would do it in the app are not built yet (the converter
+// refuses MolmoPoint checkpoints: conversion.ts).
 
 /** Where each kind of grounding id lies in the generated vocabulary (GeneratedTokenBounds). */
 export interface PointTokenBounds {

@@ -4,8 +4,10 @@
 // blocks, per-head q/k norm, plain RoPE. OLMo-3 (O-7B): post-norm blocks (the norm after attention and
 // after the MLP, before each residual add), q/k norm over the whole projections, and YaRN RoPE on the
 // layers rope_scaling_layers lists (plain RoPE on the others).
+// MolmoPoint runs the same decoder: its image features go to <im_low> tokens too, its lm head covers
+// the 128 new rows as well, and its point head reads the state before the final norm (decodeLayers).
 import type { Molmo2Config } from '../config.ts';
-import { names } from '../tensors.ts';
+import { names, pointNames } from '../tensors.ts';
 import { ropeFrequencies, ropeKindOf, ropeTable, type RopeKind } from '../rope.ts';
 import { add, columns, groupedAttention, linear, rmsNorm, silu } from './ops.ts';
 import type { Weights } from './weights.ts';
@@ -27,7 +29,24 @@ export interface DecoderWeights {
   newEmbedding: Float32Array;
   blocks: DecoderBlock[];
   lnF: Float32Array;
+  /** [rows, d]: the base vocabulary for Molmo2; base + 128 new rows for MolmoPoint. */
   lmHead: Float32Array;
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const y = new Float32Array(a.length + b.length);
+  y.set(a);
+  y.set(b, a.length);
+  return y;
+}
+
+/**
+ * MolmoPoint's ExtendedLmHead: [output_embeddings; new_output_embeddings], or with tied weights the
+ * input embedding's two tables.
+ */
+async function pointLmHead(c: Molmo2Config, w: Weights, embedding: Float32Array, newEmbedding: Float32Array): Promise<Float32Array> {
+  if (c.point!.tiedLmHead) return concat(embedding, newEmbedding);
+  return concat(await w.get(pointNames.lmHead), await w.get(pointNames.lmHeadNew));
 }
 
 export async function loadDecoderWeights(c: Molmo2Config, w: Weights): Promise<DecoderWeights> {
@@ -46,12 +65,14 @@ export async function loadDecoderWeights(c: Molmo2Config, w: Weights): Promise<D
       ffOut: await w.get(`${b}.mlp.ff_out.weight`),
     });
   }
+  const embedding = await w.get(names.embedding);
+  const newEmbedding = await w.get(names.newEmbedding);
   return {
-    embedding: await w.get(names.embedding),
-    newEmbedding: await w.get(names.newEmbedding),
+    embedding,
+    newEmbedding,
     blocks,
     lnF: await w.get(names.finalNorm),
-    lmHead: await w.get(names.lmHead),
+    lmHead: c.point ? await pointLmHead(c, w, embedding, newEmbedding) : await w.get(names.lmHead),
   };
 }
 
@@ -67,37 +88,38 @@ export function emptyCache(c: Molmo2Config): KvCache {
   return { keys: none(), values: none(), length: 0 };
 }
 
-function append(a: Float32Array, b: Float32Array): Float32Array {
-  const y = new Float32Array(a.length + b.length);
-  y.set(a);
-  y.set(b, a.length);
-  return y;
-}
-
 /**
  * Embeddings of `ids` from concat(embedding, new_embedding), with row t of `imageFeatures` added to
- * the t-th <im_patch> token (addition, not replacement).
+ * the t-th <im_patch> token (addition, not replacement). MolmoPoint adds them to its non-indexable
+ * <im_low> tokens as well, in the same token order.
  */
 export function embed(c: Molmo2Config, w: DecoderWeights, ids: ArrayLike<number>, imageFeatures: Float32Array): Float32Array {
   const d = c.text.hiddenSize;
-  const { vocabSize, additionalVocabSize } = c.text;
+  const lowRes = c.point ? c.point.nonIndexablePatchId : -1;
+  const tokensName = c.point ? 'image (<im_patch>, <im_low>)' : '<im_patch>';
   const x = new Float32Array(ids.length * d);
   let feature = 0;
   const featureRows = imageFeatures.length / d;
   if (!Number.isInteger(featureRows)) throw new Error(`image features have ${imageFeatures.length} values, not a multiple of d_model ${d}`);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize + additionalVocabSize) throw new Error(`token id ${id} at position ${i} is outside the ${vocabSize + additionalVocabSize}-row embedding`);
-    const row = id < vocabSize ? w.embedding.subarray(id * d, (id + 1) * d) : w.newEmbedding.subarray((id - vocabSize) * d, (id - vocabSize + 1) * d);
-    x.set(row, i * d);
-    if (id === c.tokens.imagePatch) {
-      if (feature >= featureRows) throw new Error(`more <im_patch> tokens than the ${featureRows} image feature rows`);
+    x.set(embeddingRow(c, w, id, i), i * d);
+    if (id === c.tokens.imagePatch || id === lowRes) {
+      if (feature >= featureRows) throw new Error(`more ${tokensName} tokens than the ${featureRows} image feature rows`);
       for (let j = 0; j < d; j++) x[i * d + j] += imageFeatures[feature * d + j];
       feature++;
     }
   }
-  if (feature !== featureRows) throw new Error(`${featureRows} image feature rows but ${feature} <im_patch> tokens`);
+  if (feature !== featureRows) throw new Error(`${featureRows} image feature rows but ${feature} ${tokensName} tokens`);
   return x;
+}
+
+/** Row `id` of concat(embedding, new_embedding) (a view; `at` names the position in errors). */
+export function embeddingRow(c: Molmo2Config, w: DecoderWeights, id: number, at = 0): Float32Array {
+  const d = c.text.hiddenSize;
+  const { vocabSize, additionalVocabSize } = c.text;
+  if (!Number.isInteger(id) || id < 0 || id >= vocabSize + additionalVocabSize) throw new Error(`token id ${id} at position ${at} is outside the ${vocabSize + additionalVocabSize}-row embedding`);
+  return id < vocabSize ? w.embedding.subarray(id * d, (id + 1) * d) : w.newEmbedding.subarray((id - vocabSize) * d, (id - vocabSize + 1) * d);
 }
 
 /**
@@ -142,6 +164,23 @@ export function decode(
   tokenTypeIds: ArrayLike<number>,
   bidirectionalImages: boolean,
 ): Float32Array {
+  return finalNorm(c, w, decodeLayers(c, w, x, cache, tokenTypeIds, bidirectionalImages));
+}
+
+/** ln_f over hidden states [n, d]. */
+export function finalNorm(c: Molmo2Config, w: DecoderWeights, hidden: Float32Array): Float32Array {
+  return rmsNorm(hidden, c.text.hiddenSize, w.lnF, c.text.layerNormEps);
+}
+
+/** As `decode`, but returns the last block's output before the final norm (MolmoPoint's point head reads it). */
+export function decodeLayers(
+  c: Molmo2Config,
+  w: DecoderWeights,
+  x: Float32Array,
+  cache: KvCache,
+  tokenTypeIds: ArrayLike<number>,
+  bidirectionalImages: boolean,
+): Float32Array {
   const { hiddenSize: d, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: I, layerNormEps: eps } = c.text;
   const n = x.length / d;
   const past = cache.length;
@@ -163,8 +202,8 @@ export function decode(
     const v = columns(fused, n, qkv, (H + Hkv) * D, Hkv * D);
     applyRope(q, n, H, D, cos, sin);
     applyRope(k, n, Hkv, D, cos, sin);
-    cache.keys[layer] = append(cache.keys[layer], k);
-    cache.values[layer] = append(cache.values[layer], v);
+    cache.keys[layer] = concat(cache.keys[layer], k);
+    cache.values[layer] = concat(cache.values[layer], v);
     const attn = groupedAttention(q, cache.keys[layer], cache.values[layer], n, total, { numHeads: H, numKvHeads: Hkv, headDim: D }, allowed);
     const attnOut = linear(attn, n, H * D, b.attnOut, d);
     hidden = add(hidden, normAfter ? rmsNorm(attnOut, d, b.attnNorm, eps) : attnOut);
@@ -177,11 +216,11 @@ export function decode(
     hidden = add(hidden, normAfter ? rmsNorm(mlpOut, d, b.ffNorm, eps) : mlpOut);
   });
   cache.length = total;
-  return rmsNorm(hidden, d, w.lnF, eps);
+  return hidden;
 }
 
-/** lm_head over the base vocabulary: [n, vocab]. */
+/** lm_head over its rows: [n, vocab] (Molmo2's base vocabulary; MolmoPoint's base + 128). */
 export function logits(c: Molmo2Config, w: DecoderWeights, hidden: Float32Array): Float32Array {
   const d = c.text.hiddenSize;
-  return linear(hidden, hidden.length / d, d, w.lmHead, c.text.vocabSize);
+  return linear(hidden, hidden.length / d, d, w.lmHead, w.lmHead.length / d);
 }

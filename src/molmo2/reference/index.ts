@@ -3,3 +3,4 @@ export { ReferenceModel, type GenerateOptions, type GenerateResult } from './mod
 export { type KvCache } from './decoder.ts';
 export { type TensorSource } from './weights.ts';
 export { groupedAttention, type HeadLayout } from './ops.ts';
+export { MolmoPointReference, composeLogits, groundingText, type PointImages, type PointSession, type PointStep, type PointGenerateOptions, type PointGenerateResult } from './molmopoint.ts';

@@ -33,6 +33,8 @@ export class ReferenceModel {
 
   /** Reads every tensor the forward pass needs, checking names and shapes against the config. */
   static async load(config: Molmo2Config, source: TensorSource): Promise<ReferenceModel> {
+    // MolmoPoint's logits and generated ids need its point head (molmopoint.ts).
+    if (config.point) throw new Error('a MolmoPoint checkpoint runs in MolmoPointReference, not ReferenceModel');
     const w = new Weights(config, source);
     return new ReferenceModel(config, await loadVisionWeights(config, w), await loadDecoderWeights(config, w));
   }

@@ -72,6 +72,43 @@ export function tinyConfigJson(): Record<string, unknown> {
   };
 }
 
+/**
+ * config.json of a tiny MolmoPoint: the tiny Molmo2 with MolmoPoint's keys as its converter writes
+ * them (no image_low_res_id, low_res_image_start_token_id null), 128 new rows, the point tokens
+ * after the image tokens (as olmo/tokenizer.py's EXTRA_TOKENS: <|points|> 330, <|token_index|> 331,
+ * <|vit_index|> 332, <|vit_loc|> 333), a point head of width 14 (every width still different),
+ * 9 pooling position rows, no pooling output projection and an untied lm head.
+ */
+export function tinyPointConfigJson(): Record<string, unknown> {
+  const json = tinyConfigJson();
+  delete json.image_low_res_id;
+  Object.assign(json, {
+    model_type: 'molmo_point',
+    architectures: ['MolmoPointForConditionalGeneration'],
+    low_res_image_start_token_id: null,
+    image_non_indexable_patch_id: 326,
+    patch_token_id: 331,
+    subpatch_token_id: 332,
+    location_token_id: 333,
+    patch_location: '3x3',
+    no_more_points_class: true,
+    patch_embed_dim: 14,
+    patch_embedding_kind: 'image_feature0',
+    embed_selected_vit_patch: 'linear',
+    embed_location: false,
+    layer_norm_x: true,
+    norm_logits: true,
+    mask_patches: 'always',
+    mask_subpatches: 'inference',
+    mask_repeats: 'inference',
+    token_prediction_rotary: 'one_d',
+    token_prediction_rotary_theta: 50000,
+  });
+  Object.assign(json.adapter_config as Record<string, unknown>, { model_type: 'molmo_point', positional_embeddings: 9, attention_pooling_out_layer: false });
+  Object.assign(json.text_config as Record<string, unknown>, { additional_vocab_size: 128, tie_word_embeddings: false });
+  return json;
+}
+
 /** Chat-marker ids of the tiny vocabulary (<|im_end|> doubles as BOS/EOS, as in Molmo2). */
 export const TINY_CHAT_IDS = { imStart: 317, imEnd: 319, pad: 318 };
 
@@ -141,7 +178,7 @@ export function randomTensors(config: Molmo2Config, seed = 1): MemoryTensors {
     } else if (name.endsWith('.bias')) scale = 0.1;
     else if (name.includes('.wte.')) scale = 1;
     else if (name.includes('positional')) scale = 0.5;
-    else scale = 1 / Math.sqrt(shape[1]);
+    else scale = shape.length > 1 ? 1 / Math.sqrt(shape[1]) : 1; // a learned vector (MolmoPoint's no-more-points key)
     for (let i = 0; i < size; i++) data[i] = offset + scale * normal();
     out.set(name, { shape, data });
   }

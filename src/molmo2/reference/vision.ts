@@ -1,7 +1,9 @@
 // Reference vision stack: SigLIP-style ViT over each crop, concatenation of selected block outputs,
 // attention pooling with a masked-mean query, and the SwiGLU projector into the decoder width.
+// MolmoPoint's connector (MolmoPointAdapter) is the same pooling with two differences handled here:
+// learned position rows added to each window first, and possibly no output projection.
 import type { Molmo2Config } from '../config.ts';
-import { names } from '../tensors.ts';
+import { pointNames, visionNames } from '../tensors.ts';
 import { add, geluTanh, groupedAttention, layerNorm, linear, silu } from './ops.ts';
 import type { Weights } from './weights.ts';
 
@@ -29,11 +31,15 @@ export interface VisionWeights {
   patchB: Float32Array;
   posEmb: Float32Array;
   blocks: VitBlock[];
-  pool: { wq: Float32Array; bq: Float32Array; wk: Float32Array; bk: Float32Array; wv: Float32Array; bv: Float32Array; wo: Float32Array; bo: Float32Array };
+  /** `wo`/`bo` are null when the pooling has no output projection (MolmoPoint). */
+  pool: { wq: Float32Array; bq: Float32Array; wk: Float32Array; bk: Float32Array; wv: Float32Array; bv: Float32Array; wo: Float32Array | null; bo: Float32Array | null };
+  /** MolmoPoint's position rows added to each pooling window, [positions, inDim]; null for Molmo2. */
+  poolPositions: Float32Array | null;
   proj: { w1: Float32Array; w2: Float32Array; w3: Float32Array };
 }
 
 export async function loadVisionWeights(c: Molmo2Config, w: Weights): Promise<VisionWeights> {
+  const names = visionNames(c);
   const blocks: VitBlock[] = [];
   for (let i = 0; i < c.vitBlocksUsed; i++) {
     const b = names.vitBlock(i);
@@ -58,6 +64,7 @@ export async function loadVisionWeights(c: Molmo2Config, w: Weights): Promise<Vi
   }
   const p = names.pooling;
   const r = names.projector;
+  const outLayer = !c.point || c.point.poolingOutLayer;
   return {
     patchW: await w.get(`${names.patchEmbedding}.weight`),
     patchB: await w.get(`${names.patchEmbedding}.bias`),
@@ -70,9 +77,10 @@ export async function loadVisionWeights(c: Molmo2Config, w: Weights): Promise<Vi
       bk: await w.get(`${p}.wk.bias`),
       wv: await w.get(`${p}.wv.weight`),
       bv: await w.get(`${p}.wv.bias`),
-      wo: await w.get(`${p}.wo.weight`),
-      bo: await w.get(`${p}.wo.bias`),
+      wo: outLayer ? await w.get(`${p}.wo.weight`) : null,
+      bo: outLayer ? await w.get(`${p}.wo.bias`) : null,
     },
+    poolPositions: c.point && c.point.poolingPositions > 0 ? await w.get(pointNames.poolingPositions) : null,
     proj: { w1: await w.get(`${r}.w1.weight`), w2: await w.get(`${r}.w2.weight`), w3: await w.get(`${r}.w3.weight`) },
   };
 }
@@ -127,10 +135,28 @@ export function vitFeatures(c: Molmo2Config, w: VisionWeights, pixelValues: Floa
 }
 
 /**
+ * The ViT features of each pooling window: [T, P, inDim] from features [rows, inDim] and pooledIdx
+ * [T, P] (−1 = padding, left zero), as the reference gathers them before pooling.
+ */
+export function gatherWindows(features: Float32Array, inDim: number, pooledIdx: Int32Array, P: number): Float32Array {
+  const rows = features.length / inDim;
+  if (!Number.isInteger(P) || P <= 0 || pooledIdx.length % P !== 0) throw new Error(`pooledIdx of ${pooledIdx.length} values does not split into rows of ${P}`);
+  const out = new Float32Array(pooledIdx.length * inDim);
+  pooledIdx.forEach((idx, slot) => {
+    if (idx >= rows) throw new Error(`pooled index ${idx} is past the ${rows} feature rows`);
+    if (idx >= 0) out.set(features.subarray(idx * inDim, (idx + 1) * inDim), slot * inDim);
+  });
+  return out;
+}
+
+/**
  * Attention pooling + projector. features: [rows, inDim] (all crops of the prompt, crop-major);
  * pooledIdx: [T, P] row indices, −1 = padding. Each token's query is the masked mean of its window;
  * padded slots are zeroed and, with `pooling_attention_mask`, excluded from the attention. Tokens
  * whose whole window is padding are dropped, as the reference does. Returns [T', textHidden].
+ * MolmoPoint (MolmoPointAdapter): its position rows are added to every slot before anything else,
+ * so with the attention mask a padded slot still carries its row into the query's sum; without the
+ * mask padded slots are zeroed after the addition. Its mean always divides by the valid slots.
  */
 export function poolAndProject(c: Molmo2Config, w: VisionWeights, features: Float32Array, pooledIdx: Int32Array, P: number): Float32Array {
   const inDim = c.adapter.vitLayers.length * c.vit.hiddenSize;
@@ -139,6 +165,8 @@ export function poolAndProject(c: Molmo2Config, w: VisionWeights, features: Floa
   const { numHeads, headDim, hiddenSize, intermediateSize, textHiddenSize, poolingAttentionMask } = c.adapter;
   const T = pooledIdx.length / P;
   const width = numHeads * headDim;
+  const positions = w.poolPositions;
+  if (positions && P * inDim > positions.length) throw new Error(`pooling windows of ${P} do not fit the ${positions.length / inDim} position rows`);
 
   const kept: number[] = [];
   for (let t = 0; t < T; t++) if (pooledIdx.subarray(t * P, (t + 1) * P).some((i) => i >= 0)) kept.push(t);
@@ -150,11 +178,16 @@ export function poolAndProject(c: Molmo2Config, w: VisionWeights, features: Floa
     for (let s = 0; s < P; s++) {
       const idx = pooledIdx[t * P + s];
       if (idx >= rows) throw new Error(`pooled index ${idx} is past the ${rows} feature rows`);
-      if (idx < 0) continue;
-      valid++;
-      toPool.set(features.subarray(idx * inDim, (idx + 1) * inDim), (r * P + s) * inDim);
+      const used = idx >= 0;
+      if (used) {
+        valid++;
+        toPool.set(features.subarray(idx * inDim, (idx + 1) * inDim), (r * P + s) * inDim);
+      }
+      if (positions && (used || poolingAttentionMask)) {
+        for (let i = 0; i < inDim; i++) toPool[(r * P + s) * inDim + i] += positions[s * inDim + i];
+      }
     }
-    const denom = poolingAttentionMask ? valid : P;
+    const denom = c.point ? valid : poolingAttentionMask ? valid : P;
     for (let s = 0; s < P; s++) for (let i = 0; i < inDim; i++) query[r * inDim + i] += toPool[(r * P + s) * inDim + i] / denom;
   });
 
@@ -168,7 +201,8 @@ export function poolAndProject(c: Molmo2Config, w: VisionWeights, features: Floa
     const allowed = (_i: number, j: number) => !poolingAttentionMask || pooledIdx[t * P + j] >= 0;
     pooled.set(groupedAttention(q, k, v, 1, P, heads, allowed), r * width);
   });
-  const attended = linear(pooled, kept.length, width, w.pool.wo, hiddenSize, w.pool.bo);
+  // Without `wo` the heads' output is the projector's input directly (heads × head_dim = hidden).
+  const attended = w.pool.wo ? linear(pooled, kept.length, width, w.pool.wo, hiddenSize, w.pool.bo) : pooled;
 
   const gate = linear(attended, kept.length, hiddenSize, w.proj.w1, intermediateSize);
   const up = linear(attended, kept.length, hiddenSize, w.proj.w3, intermediateSize);

@@ -6,7 +6,7 @@
 // and never looks complete.
 import { modelChatTemplate, CHAT_TEMPLATE_FILE } from '../../molmo2/chat-template.ts';
 import { decoderStyle, parseMolmo2Config, type Molmo2Config } from '../../molmo2/config.ts';
-import { architectureSummary, buildManifest, CONFIG_FILES, CONVERTER_VERSION, estimateVariantBytes, REQUIRED_FILES } from '../../molmo2/conversion.ts';
+import { architectureSummary, buildManifest, CONFIG_FILES, conversionRefusal, CONVERTER_VERSION, estimateVariantBytes, REQUIRED_FILES } from '../../molmo2/conversion.ts';
 import { formatBytes } from '../../molmo2/format-bytes.ts';
 import { fileUrl, HubError, isRepoId, type HubRepo } from '../../molmo2/hub/location.ts';
 import { RangeFetcher } from '../../molmo2/hub/range-fetch.ts';
@@ -147,6 +147,8 @@ async function openCheckpoint(req: HubConvertRequest, signal?: AbortSignal, onBy
     const t = texts.get(file);
     return t === undefined ? undefined : parse(file, t);
   };
+  const refusal = conversionRefusal(json('config.json'));
+  if (refusal) throw new WorkerError('model-file', `${req.repo}: ${refusal}.`);
   const parsed = parseMolmo2Config(json('config.json')!, json('generation_config.json'));
   if (!parsed.config) {
     const lines = [`${req.repo} is not a Molmo2 checkpoint this app can convert.`];
