@@ -20,7 +20,7 @@ import { buildSample, buildSamples, encodeGroup, encodeSample, loadSampleContext
 import { DEMO_SPLITS, drillQuestions, sampleAt, scenesQuestions, singleShapeQuestions, trainingVocabulary } from './train-demo/curriculum.ts';
 
 const HERE = fileURLToPath(new URL('./train-demo/', import.meta.url));
-const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--accumulate n] [--single-steps n] [--plain-steps n] [--drill-steps n] [--first-scene n] [--qk-gain x] [--resume weights] [--ship]';
+const USAGE = 'usage: npm run train-demo -- [--steps n] [--seed n] [--out dir] [--threads n] [--python path] [--test-scenes n] [--accumulate n] [--single-steps n] [--plain-steps n] [--drill-steps n] [--first-scene n] [--qk-gain x] [--attend-layers 1,2] [--attend-weight x] [--position-probe] [--resume weights] [--ship]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -42,6 +42,9 @@ async function main(): Promise<number> {
       'drill-steps': { type: 'string', default: '0' },
       'first-scene': { type: 'string', default: '0' },
       'qk-gain': { type: 'string', default: '1' },
+      'attend-layers': { type: 'string', default: '' },
+      'attend-weight': { type: 'string', default: '0.5' },
+      'position-probe': { type: 'boolean', default: false },
     },
   });
   const steps = Number(values.steps);
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
     [
       join(HERE, 'train.py'),
       ...['--init', init, '--check', join(out, 'check.bin'), '--held-out', join(out, 'held-out.bin'), '--rows', join(out, 'rows.json'), '--out', out],
-      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!, '--accumulate', String(accumulate), '--qk-gain', values['qk-gain']!],
+      ...['--steps', String(steps), '--seed', String(seed), '--threads', values.threads!, '--eval-every', values['eval-every']!, '--lr', values.lr!, '--accumulate', String(accumulate), '--qk-gain', values['qk-gain']!, '--attend-layers', values['attend-layers']!, '--attend-weight', values['attend-weight']!, ...(values['position-probe'] ? ['--position-probe'] : [])],
       ...(values.resume ? ['--resume', values.resume] : []),
     ],
     // One BLAS thread: torch's own threads already take the cores; two pools on 2 cores thrash. Passive

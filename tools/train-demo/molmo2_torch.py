@@ -231,8 +231,13 @@ class Molmo2Torch(torch.nn.Module):
             raise ValueError(f'{int(is_patch.sum())} <im_patch> tokens but {image_features.shape[0]} image feature rows')
         return x.index_put((is_patch.nonzero(as_tuple=True)[0],), image_features, accumulate=True)
 
-    def decoder_hidden(self, x, token_type_ids):
-        """x [S, d] embeddings; token_type_ids [S] (1 = image-special) → final-norm hidden states [S, d]."""
+    def decoder_hidden(self, x, token_type_ids, watch=()):
+        """
+        x [S, d] embeddings; token_type_ids [S] (1 = image-special) → final-norm hidden states [S, d].
+        With `watch` (layer indices): also {layer: (attention probabilities [S, S] of its head 0, the
+        values [S, head_dim] it reads)}, for train.py's training-only attention loss and position probe.
+        """
+        watched = {}
         S = x.shape[0]
         H, Hkv, D, I = self.heads, self.kv_heads, self.head_dim, self.intermediate
         causal = torch.ones(S, S, dtype=torch.bool).tril()
@@ -252,12 +257,16 @@ class Molmo2Torch(torch.nn.Module):
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
             scores = torch.einsum('qhd,khd->hqk', q / math.sqrt(D), k) + bias
-            att = torch.einsum('hqk,khd->qhd', torch.softmax(scores, dim=-1), v).reshape(S, H * D)
+            probs = torch.softmax(scores, dim=-1)
+            if i in watch:
+                watched[i] = (probs[0], v[:, 0])
+            att = torch.einsum('hqk,khd->qhd', probs, v).reshape(S, H * D)
             x = x + F.linear(att, self.p(f'{b}.self_attn.attn_out.weight'))
             f = F.linear(rms_norm(x, self.p(f'{b}.ff_norm.weight'), self.eps), self.p(f'{b}.mlp.ff_proj.weight'))
             # ff_proj's first half is "up", the second the gate: ff_out(silu(gate) · up).
             x = x + F.linear(F.silu(f[:, I:]) * f[:, :I], self.p(f'{b}.mlp.ff_out.weight'))
-        return rms_norm(x, self.p(f'{LLM}.ln_f.weight'), self.eps)
+        out = rms_norm(x, self.p(f'{LLM}.ln_f.weight'), self.eps)
+        return (out, watched) if watch else out
 
     def image_features(self, pixel_values, pooled_idx):
         """
@@ -274,9 +283,9 @@ class Molmo2Torch(torch.nn.Module):
         per_crop = self.vit_features(torch.stack(unique)).view(len(unique), pixel_values.shape[1], -1)
         return self.pool_and_project(per_crop[torch.tensor(which)].reshape(-1, per_crop.shape[-1]), pooled_idx)
 
-    def forward(self, input_ids, token_type_ids, image_features, image_patch_id):
-        """Final hidden states [S, d] of a whole prompt (+ answer) under the prefill mask."""
-        return self.decoder_hidden(self.embed(input_ids, image_features, image_patch_id), token_type_ids)
+    def forward(self, input_ids, token_type_ids, image_features, image_patch_id, watch=()):
+        """Final hidden states [S, d] of a whole prompt (+ answer) under the prefill mask (and the watched attention, see decoder_hidden)."""
+        return self.decoder_hidden(self.embed(input_ids, image_features, image_patch_id), token_type_ids, watch)
 
     def logits(self, hidden):
         return F.linear(hidden, self.p(LM_HEAD))

@@ -12,6 +12,7 @@ import { buildPrompt } from '../../src/molmo2/prompt.ts';
 import { Molmo2Tokenizer } from '../../src/molmo2/tokenizer.ts';
 import { frameTimeS, renderFrame, type Scene } from '../../src/demo/scenes.ts';
 import type { SceneQA } from '../../src/demo/scene-answers.ts';
+import { attentionTargets, patchCentres, type AttentionTarget } from './attention-targets.ts';
 
 /** What turns a scene and a question into model inputs: a checkpoint folder's config, tokenizer, template and processor settings. */
 export interface SampleContext {
@@ -52,6 +53,8 @@ export interface TrainingSample {
   numCrops: number;
   /** [numCrops, patches, patchDim] float32. */
   pixelValues: Float32Array;
+  /** Training-only: which image tokens the answer's coordinates should read (attention-targets.ts). */
+  attend: AttentionTarget[];
 }
 
 
@@ -72,8 +75,9 @@ export function buildSample(ctx: SampleContext, scene: Scene, qa: Pick<SceneQA, 
   const crop = config.vit.numPos * config.vit.patchSize * config.vit.patchSize * 3;
   let pixelValues: Float32Array;
   let prompt;
+  let plan;
   if (scene.kind === 'image') {
-    const plan = planImage(scene.width, scene.height, settings);
+    plan = planImage(scene.width, scene.height, settings);
     pixelValues = pixels ?? imagePixelValues(renderFrame(scene, 0), scene.width, scene.height, settings, undefined, plan);
     prompt = buildPrompt({ tokenizer, chatTemplate, tokens: config.tokens, visual: { kind: 'images', plans: [plan] }, conversation: { question: qa.question }, settings });
   } else {
@@ -85,7 +89,8 @@ export function buildSample(ctx: SampleContext, scene: Scene, qa: Pick<SceneQA, 
     }
     prompt = buildPrompt({ tokenizer, chatTemplate, tokens: config.tokens, visual: { kind: 'video', timestamps }, conversation: { question: qa.question }, settings });
   }
-  const answer = [...tokenizer.encode(qa.answer), config.tokens.eos];
+  const answerIds = tokenizer.encode(qa.answer);
+  const answer = [...answerIds, config.tokens.eos];
   const inputIds = new Int32Array(prompt.inputIds.length + answer.length);
   inputIds.set(prompt.inputIds);
   inputIds.set(answer, prompt.inputIds.length);
@@ -99,6 +104,18 @@ export function buildSample(ctx: SampleContext, scene: Scene, qa: Pick<SceneQA, 
     poolSize: prompt.poolSize,
     numCrops: prompt.numCrops,
     pixelValues,
+    attend: attentionTargets({
+      scene,
+      answer: qa.answer,
+      answerIds,
+      encode: (text) => tokenizer.encode(text),
+      answerStart: prompt.inputIds.length,
+      inputIds,
+      imagePatchId: config.tokens.imagePatch,
+      pooledIdx: prompt.pooledIdx,
+      poolSize: prompt.poolSize,
+      centres: patchCentres(scene, Math.sqrt(config.vit.numPos), settings, plan),
+    }),
   };
 }
 
@@ -133,6 +150,7 @@ export function encodeSample(s: TrainingSample, ctx: SampleContext, o: EncodeOpt
       image_patch_id: ctx.config.tokens.imagePatch,
       extra_rows: extra?.rows ?? 0,
       extra_cols: extra?.cols ?? 0,
+      attend: s.attend.map((t) => [t.from, t.to, t.keys, t.x, t.y]),
     }),
   );
   const prefix = Buffer.alloc(8);

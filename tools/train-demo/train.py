@@ -62,24 +62,58 @@ def read_group(stream):
     return group
 
 
-def group_hidden(model, group, features=None):
-    """For each question of a group: hidden states at the positions that predict its answer, and the answer tokens."""
+def group_hidden(model, group, features=None, watch=(), probe=None):
+    """
+    For each question of a group: hidden states at the positions that predict its answer, the answer
+    tokens, and (with `watch`) the attention loss of its points (see attention_loss), else None.
+    """
     first = group[0]
     if features is None:
         features = model.image_features(first['pixels'], first['pooled'])
     out = []
     for rec in group:
         h = rec['header']
-        hidden = model(rec['ids'], rec['types'], features, h['image_patch_id'])
-        out.append((hidden[h['answer_start'] - 1 : -1], rec['ids'][h['answer_start'] :]))
+        attend = h.get('attend') or []
+        if watch and attend:
+            hidden, watched = model(rec['ids'], rec['types'], features, h['image_patch_id'], watch)
+            attention = attention_loss(watched, attend, probe)
+        else:
+            hidden, attention = model(rec['ids'], rec['types'], features, h['image_patch_id']), None
+        out.append((hidden[h['answer_start'] - 1 : -1], rec['ids'][h['answer_start'] :], attention))
     return out
 
 
-def group_loss(model, group, features=None):
-    """Mean cross-entropy over every answer token of the group, and the per-question (loss, logits, cols)."""
-    parts = [model.answer_loss(hidden, target) for hidden, target in group_hidden(model, group, features)]
+def attention_loss(watched, attend, probe=None):
+    """
+    Training-only: −log of the attention mass that each watched head puts on the image tokens over the
+    object, at the answer positions that write that object's x and y (tools/train-demo/attention-targets.ts),
+    averaged over positions, points and heads. It shows the decoder where to look. With `probe` (a
+    linear map per watched layer), also the squared error of reading the point's (x, y) / 1000 from what
+    the head reads there, so that the image tokens' values carry where they are in a form later layers
+    can turn into digits. Neither term reaches the shipped checkpoint.
+    """
+    terms = []
+    for layer, (probs, values) in watched.items():
+        for start, end, keys, x, y in attend:
+            rows = probs[start:end]
+            mass = rows[:, torch.tensor(keys)].sum(-1)
+            terms.append(-torch.log(mass.clamp(min=1e-6)).mean())
+            if probe is not None:
+                read = probe[str(layer)](rows @ values)
+                terms.append(10.0 * (read - torch.tensor([x / 1000.0, y / 1000.0])).pow(2).sum(-1).mean())
+    return torch.stack(terms).mean()
+
+
+def group_loss(model, group, features=None, watch=(), probe=None):
+    """
+    Mean cross-entropy over every answer token of the group, the per-question (loss, logits, cols), and
+    the mean attention loss of the questions that have points (None if none has, or nothing is watched).
+    """
+    hidden_parts = group_hidden(model, group, features, watch, probe)
+    parts = [model.answer_loss(hidden, target) for hidden, target, _ in hidden_parts]
     tokens = sum(int(cols.numel()) for _, _, cols in parts)
-    return sum(loss * int(cols.numel()) for loss, _, cols in parts) / tokens, parts
+    attention = [a for _, _, a in hidden_parts if a is not None]
+    return sum(loss * int(cols.numel()) for loss, _, cols in parts) / tokens, parts, (torch.stack(attention).mean() if attention else None)
 
 
 def check_against_reference(model, path):
@@ -88,7 +122,7 @@ def check_against_reference(model, path):
     h = rec['header']
     expected = rec['extra']
     with torch.no_grad():
-        [(hidden, _)] = group_hidden(model, [rec])
+        [(hidden, _, _)] = group_hidden(model, [rec])
         logits = model.logits(hidden)
     diff = float(np.abs(logits.numpy() - expected).max())
     scale = float(np.abs(expected).max())
@@ -145,7 +179,7 @@ def evaluate(model, held_out):
         first = held_out[0]
         feature_rms = float(model.image_features(first['pixels'], first['pooled']).pow(2).mean().sqrt())
         for rec in held_out:
-            _, [(loss, logits, cols)] = group_loss(model, [rec])
+            _, [(loss, logits, cols)], _ = group_loss(model, [rec])
             loss_sum += float(loss) * int(cols.numel())
             # A trained row wins only if it beats the zero logits of every other token too.
             best = logits.max(dim=1)
@@ -168,12 +202,16 @@ def main():
     ap.add_argument('--weight-decay', type=float, default=0.1)
     ap.add_argument('--feature-penalty', type=float, default=0.1)
     ap.add_argument('--qk-gain', type=float, default=1.0, help='multiplies the decoder q/k norm weights at the start (not on --resume)')
+    ap.add_argument('--attend-layers', default='', help='decoder layers (comma-separated) whose head 0 the attention loss trains; empty = no attention loss')
+    ap.add_argument('--attend-weight', type=float, default=0.5, help='weight of the attention loss (see attention_loss)')
+    ap.add_argument('--position-probe', action='store_true', help='also train a linear read-out of the point position from each watched head (see attention_loss)')
     ap.add_argument('--accumulate', type=int, default=1, help='scenes per optimizer step')
     ap.add_argument('--eval-every', type=int, default=250)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--resume', help='trained tensors (F32 or F16 .safetensors with the same rows) to start from instead of the initial values')
     a = ap.parse_args()
+    watch = tuple(int(l) for l in a.attend_layers.split(',') if l.strip())
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
@@ -208,12 +246,16 @@ def main():
     decayed, kept = [], []
     for name, p in model.named_parameters():
         (decayed if p.dim() >= 2 and name not in ('emb_rows', 'head_rows') and 'positional_embedding' not in name else kept).append(p)
+    # The position probe is a training aid outside the model: it is neither saved nor clipped with it.
+    probe = torch.nn.ModuleDict({str(l): torch.nn.Linear(config['text_config']['head_dim'], 2) for l in watch}) if a.position_probe else None
+    if probe is not None:
+        kept += list(probe.parameters())
     opt = torch.optim.AdamW([{'params': decayed, 'weight_decay': a.weight_decay}, {'params': kept, 'weight_decay': 0.0}], lr=a.lr, betas=(0.9, 0.98))
     schedule = lambda step: min(1.0, (step + 1) / a.warmup) * max(0.05, 0.5 * (1 + np.cos(np.pi * min(1.0, step / a.steps))))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     log = open(os.path.join(a.out, 'log.jsonl'), 'w')
     started = time.time()
-    running = []
+    running, running_attention = [], []
     stdin = sys.stdin.buffer
     for step in range(1, a.steps + 1):
         opt.zero_grad(set_to_none=True)
@@ -223,8 +265,11 @@ def main():
             if group is None:
                 raise SystemExit('the sample stream ended early')
             features = model.image_features(group[0]['pixels'], group[0]['pooled'])
-            loss, _ = group_loss(model, group, features)
+            loss, _, attention = group_loss(model, group, features, watch, probe)
             step_loss += float(loss) / a.accumulate
+            if attention is not None:
+                running_attention.append(float(attention))
+                loss = loss + a.attend_weight * attention
             # Image features are added to the <im_patch> embedding and read through an RMS norm, so the
             # answers do not fix their scale. Left alone they ran away (10⁴× the text embeddings by step
             # 1000: each step then changed them relatively less and the image path all but stopped
@@ -238,7 +283,10 @@ def main():
         sched.step()
         running.append(step_loss)
         if step % 50 == 0:
-            print(json.dumps({'step': step, 'recent_train_loss': round(float(np.mean(running[-50:])), 4), 'seconds': round(time.time() - started, 1)}), flush=True)
+            recent = {'step': step, 'recent_train_loss': round(float(np.mean(running[-50:])), 4), 'seconds': round(time.time() - started, 1)}
+            if running_attention:
+                recent['recent_attention_loss'] = round(float(np.mean(running_attention[-50 * a.accumulate :])), 4)
+            print(json.dumps(recent), flush=True)
         if step % a.eval_every == 0 or step == a.steps:
             held_loss, held_acc, feature_rms = evaluate(model, held_out)
             entry = {'step': step, 'train_loss': float(np.mean(running)), 'held_out_loss': held_loss, 'held_out_token_accuracy': held_acc, 'image_feature_rms': round(feature_rms, 3), 'seconds': round(time.time() - started, 1), 'lr': sched.get_last_lr()[0]}
