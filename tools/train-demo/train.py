@@ -11,6 +11,7 @@ Run by `npm run train-demo`, not by hand. Steps:
 """
 import argparse
 import json
+import math
 import os
 import struct
 import sys
@@ -79,7 +80,9 @@ def group_hidden(model, group, features=None, watch=(), probe=None):
             attention = attention_loss(watched, attend, probe)
         else:
             hidden, attention = model(rec['ids'], rec['types'], features, h['image_patch_id']), None
-        out.append((hidden[h['answer_start'] - 1 : -1], rec['ids'][h['answer_start'] :], attention))
+        # Rows of the answer that predict coordinate digits (for the log: what the picture must decide).
+        coord_rows = [p - (h['answer_start'] - 1) for start, end, *_ in attend for p in range(start, end)]
+        out.append((hidden[h['answer_start'] - 1 : -1], rec['ids'][h['answer_start'] :], attention, coord_rows))
     return out
 
 
@@ -92,16 +95,20 @@ def attention_loss(watched, attend, probe=None):
     the head reads there, so that the image tokens' values carry where they are in a form later layers
     can turn into digits. Neither term reaches the shipped checkpoint.
     """
-    terms = []
+    looks, reads = [], []
     for layer, (probs, values) in watched.items():
         for start, end, keys, x, y in attend:
             rows = probs[start:end]
             mass = rows[:, torch.tensor(keys)].sum(-1)
-            terms.append(-torch.log(mass.clamp(min=1e-6)).mean())
+            looks.append(-torch.log(mass.clamp(min=1e-6)).mean())
             if probe is not None:
                 read = probe[str(layer)](rows @ values)
-                terms.append(10.0 * (read - torch.tensor([x / 1000.0, y / 1000.0])).pow(2).sum(-1).mean())
-    return torch.stack(terms).mean()
+                reads.append((read - torch.tensor([x / 1000.0, y / 1000.0])).pow(2).sum(-1).mean())
+    look = torch.stack(looks).mean()
+    read = torch.stack(reads).mean() if reads else None
+    # The probe's squared error is on 0–1 coordinates: ×10 puts a useful one (~0.01) near the look term's scale.
+    loss = look if read is None else (look + 10.0 * read) / 2
+    return loss, float(look), (float(read) if read is not None else None)
 
 
 def group_loss(model, group, features=None, watch=(), probe=None):
@@ -110,10 +117,23 @@ def group_loss(model, group, features=None, watch=(), probe=None):
     the mean attention loss of the questions that have points (None if none has, or nothing is watched).
     """
     hidden_parts = group_hidden(model, group, features, watch, probe)
-    parts = [model.answer_loss(hidden, target) for hidden, target, _ in hidden_parts]
+    parts = [model.answer_loss(hidden, target) for hidden, target, _, _ in hidden_parts]
     tokens = sum(int(cols.numel()) for _, _, cols in parts)
-    attention = [a for _, _, a in hidden_parts if a is not None]
-    return sum(loss * int(cols.numel()) for loss, _, cols in parts) / tokens, parts, (torch.stack(attention).mean() if attention else None)
+    attention = [a for _, _, a, _ in hidden_parts if a is not None]
+    # Cross-entropy of the coordinate digits alone, for the log (the rest of an answer is text the question decides).
+    digit_losses = []
+    with torch.no_grad():
+        for (_, logits, cols), (_, _, _, rows) in zip(parts, hidden_parts):
+            if rows:
+                r = torch.tensor(rows)
+                zeros = math.log(model.vocab - len(model.base_rows))
+                lse = torch.logsumexp(torch.cat([logits[r], torch.full_like(logits[r][:, :1], zeros)], dim=1), dim=1)
+                digit_losses.append(float((lse - logits[r].gather(1, cols[r][:, None])[:, 0]).mean()))
+    model.last_digit_loss = float(np.mean(digit_losses)) if digit_losses else None
+    if attention:
+        reads = [r for _, _, r in attention if r is not None]
+        attention = (torch.stack([l for l, _, _ in attention]).mean(), float(np.mean([k for _, k, _ in attention])), float(np.mean(reads)) if reads else None)
+    return sum(loss * int(cols.numel()) for loss, _, cols in parts) / tokens, parts, (attention or None)
 
 
 def check_against_reference(model, path):
@@ -122,7 +142,7 @@ def check_against_reference(model, path):
     h = rec['header']
     expected = rec['extra']
     with torch.no_grad():
-        [(hidden, _, _)] = group_hidden(model, [rec])
+        [(hidden, _, _, _)] = group_hidden(model, [rec])
         logits = model.logits(hidden)
     diff = float(np.abs(logits.numpy() - expected).max())
     scale = float(np.abs(expected).max())
@@ -255,7 +275,7 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     log = open(os.path.join(a.out, 'log.jsonl'), 'w')
     started = time.time()
-    running, running_attention = [], []
+    running, running_attention, running_digits = [], [], []
     stdin = sys.stdin.buffer
     for step in range(1, a.steps + 1):
         opt.zero_grad(set_to_none=True)
@@ -267,9 +287,12 @@ def main():
             features = model.image_features(group[0]['pixels'], group[0]['pooled'])
             loss, _, attention = group_loss(model, group, features, watch, probe)
             step_loss += float(loss) / a.accumulate
+            if model.last_digit_loss is not None:
+                running_digits.append(model.last_digit_loss)
             if attention is not None:
-                running_attention.append(float(attention))
-                loss = loss + a.attend_weight * attention
+                term, look, read = attention
+                running_attention.append((look, read))
+                loss = loss + a.attend_weight * term
             # Image features are added to the <im_patch> embedding and read through an RMS norm, so the
             # answers do not fix their scale. Left alone they ran away (10⁴× the text embeddings by step
             # 1000: each step then changed them relatively less and the image path all but stopped
@@ -284,8 +307,15 @@ def main():
         running.append(step_loss)
         if step % 50 == 0:
             recent = {'step': step, 'recent_train_loss': round(float(np.mean(running[-50:])), 4), 'seconds': round(time.time() - started, 1)}
+            if running_digits:
+                recent['recent_digit_loss'] = round(float(np.mean(running_digits[-50 * a.accumulate :])), 4)
             if running_attention:
-                recent['recent_attention_loss'] = round(float(np.mean(running_attention[-50 * a.accumulate :])), 4)
+                # Mean −log(mass on the object's tokens), and the probe's mean squared error on 0–1 coordinates (RMS ≈ √ of it).
+                recent_look = running_attention[-50 * a.accumulate :]
+                recent['recent_look'] = round(float(np.mean([l for l, _ in recent_look])), 4)
+                reads = [r for _, r in recent_look if r is not None]
+                if reads:
+                    recent['recent_probe_mse'] = round(float(np.mean(reads)), 5)
             print(json.dumps(recent), flush=True)
         if step % a.eval_every == 0 or step == a.steps:
             held_loss, held_acc, feature_rms = evaluate(model, held_out)
