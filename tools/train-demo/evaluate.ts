@@ -1,7 +1,7 @@
 // The demo model's accuracy on scenes it never saw, scored against the generator's ground truth:
 // point hit rate, count accuracy, per-frame track error. Answers come from the project's fp32
 // reference (greedy), so this measures the weights, not a runtime. Used by train-demo after training;
-// `npx tsx tools/train-demo/evaluate.ts --weights F [--init dir] [--scenes n]` runs it alone.
+// `npx tsx tools/train-demo/evaluate.ts --weights F [--init dir] [--scenes n] [--single-shape]` runs it alone.
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { ReferenceModel } from '../../src/molmo2/reference/index.ts';
@@ -11,7 +11,7 @@ import { applyTrained, readTrainedWeights } from '../lib/demo-checkpoint.ts';
 import { readCheckpointFolder, SafetensorsCheckpoint } from '../lib/checkpoint.ts';
 import type { Scene } from '../../src/demo/scenes.ts';
 import type { SceneQA } from '../../src/demo/scene-answers.ts';
-import { DEMO_SPLITS, scenesQuestions, type Split } from './curriculum.ts';
+import { DEMO_SPLITS, scenesQuestions, singleShapeQuestions, type Split } from './curriculum.ts';
 import { buildSample, loadSampleContext, type SampleContext } from './samples.ts';
 
 export interface DemoAccuracy {
@@ -48,7 +48,13 @@ export function referenceAnswerer(model: ReferenceModel, ctx: SampleContext, max
 }
 
 /** Every point, count and track question about the first `scenes` scenes of `split`, answered and scored. */
-export async function evaluateDemo(answerOf: Answerer, split: Split, scenes: number, log: (m: string) => void = () => {}): Promise<DemoAccuracy> {
+export async function evaluateDemo(
+  answerOf: Answerer,
+  split: Split,
+  scenes: number,
+  log: (m: string) => void = () => {},
+  questionsAt: (split: Split, i: number) => [Scene, SceneQA[]] = scenesQuestions,
+): Promise<DemoAccuracy> {
   const acc: DemoAccuracy = {
     scenes,
     point: { questions: 0, truth: 0, hits: 0, answered: 0 },
@@ -58,7 +64,7 @@ export async function evaluateDemo(answerOf: Answerer, split: Split, scenes: num
   };
   let trackErrorSum = 0;
   for (let i = 0; i < scenes; i++) {
-    const [scene, qas] = scenesQuestions(split, i);
+    const [scene, qas] = questionsAt(split, i);
     for (const qa of qas) {
       if (qa.kind === 'describe' || !qa.target) continue;
       const answer = await answerOf(scene, qa);
@@ -84,7 +90,7 @@ export async function evaluateDemo(answerOf: Answerer, split: Split, scenes: num
           if (answeredCount(p) === p.truth) acc.count.correct++;
         }
       }
-      log(`${qa.question} → ${answer}`);
+      log(`${qa.question} → ${answer}${answer === qa.answer ? '' : `   (expected ${qa.answer})`}`);
     }
   }
   acc.track.meanErrorPx = acc.track.found ? trackErrorSum / acc.track.found : NaN;
@@ -101,10 +107,19 @@ export function accuracySummary(a: DemoAccuracy): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { weights: { type: 'string' }, init: { type: 'string', default: '.cache/train-demo/init' }, scenes: { type: 'string', default: '20' }, verbose: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { weights: { type: 'string' }, init: { type: 'string', default: '.cache/train-demo/init' }, scenes: { type: 'string', default: '20' }, verbose: { type: 'boolean' }, 'single-shape': { type: 'boolean' } },
+  });
   if (!values.weights) throw new Error('--weights is required');
   const ctx = await loadSampleContext(values.init!);
   const model = await trainedReference(ctx, values.init!, values.weights);
-  const acc = await evaluateDemo(referenceAnswerer(model, ctx), DEMO_SPLITS.test, Number(values.scenes), values.verbose ? (m) => console.log(m) : undefined);
+  // --single-shape: the first lesson's questions (Point and Count on one-shape test scenes), to score a run that is still in it.
+  let from = 0;
+  const singleShape = (split: Split): [Scene, SceneQA[]] => {
+    const [scene, qas, next] = singleShapeQuestions(split, from);
+    from = next;
+    return [scene, qas];
+  };
+  const acc = await evaluateDemo(referenceAnswerer(model, ctx), DEMO_SPLITS.test, Number(values.scenes), values.verbose ? (m) => console.log(m) : undefined, values['single-shape'] ? singleShape : scenesQuestions);
   console.log(accuracySummary(acc));
 }
