@@ -154,9 +154,13 @@ class Molmo2Torch(torch.nn.Module):
         if bool((cols < 0).any()):
             raise ValueError('an answer token is outside the trained rows')
         logits = F.linear(hidden, self.head_rows)
+        return self.token_losses(logits, cols).mean(), logits, cols
+
+    def token_losses(self, logits, cols):
+        """Per-row cross-entropy of compact `logits` [n, R] at trained-row columns `cols` [n] (see answer_loss)."""
         zeros = math.log(self.vocab - len(self.base_rows))
         lse = torch.logsumexp(torch.cat([logits, torch.full_like(logits[:, :1], zeros)], dim=1), dim=1)
-        return (lse - logits.gather(1, cols[:, None])[:, 0]).mean(), logits, cols
+        return lse - logits.gather(1, cols[:, None])[:, 0]
 
     def named_tensors(self):
         """{checkpoint name: float32 numpy array} of the current values (without the compact tables)."""

@@ -11,7 +11,6 @@ Run by `npm run train-demo`, not by hand. Steps:
 """
 import argparse
 import json
-import math
 import os
 import struct
 import sys
@@ -126,9 +125,7 @@ def group_loss(model, group, features=None, watch=(), probe=None):
         for (_, logits, cols), (_, _, _, rows) in zip(parts, hidden_parts):
             if rows:
                 r = torch.tensor(rows)
-                zeros = math.log(model.vocab - len(model.base_rows))
-                lse = torch.logsumexp(torch.cat([logits[r], torch.full_like(logits[r][:, :1], zeros)], dim=1), dim=1)
-                digit_losses.append(float((lse - logits[r].gather(1, cols[r][:, None])[:, 0]).mean()))
+                digit_losses.append(float(model.token_losses(logits[r], cols[r]).mean()))
     model.last_digit_loss = float(np.mean(digit_losses)) if digit_losses else None
     if attention:
         reads = [r for _, _, r in attention if r is not None]
